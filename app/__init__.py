@@ -1,0 +1,53 @@
+"""The application factory."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import Flask
+
+from config import BASE_DIR, Config
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the app: check the settings, bind extensions, register blueprints, errors and CLI."""
+    config = config or Config()
+    config.validate()
+
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.from_object(config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from app import clock
+
+    if app.config["CLOCK_OFFSET_SECONDS"]:
+        clock.set_offset(timedelta(seconds=app.config["CLOCK_OFFSET_SECONDS"]))
+
+    from app import errors, i18n, security
+    from app.extensions import babel, bootstrap, csrf, db, limiter, login_manager, mail, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    mail.init_app(app)
+    bootstrap.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
+    login_manager.init_app(app)
+    i18n.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+
+    from app.accounts import bp as accounts_bp
+    from app.accounts.cli import users_cli
+    from app.demo import seed_demo
+    from app.main import bp as main_bp
+    from app.notifications import init_app as notifications_init
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(accounts_bp, url_prefix="/auth")
+    app.cli.add_command(users_cli)
+    app.cli.add_command(seed_demo)
+    notifications_init(app)
+
+    return app

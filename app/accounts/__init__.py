@@ -1,0 +1,6 @@
+"""Accounts: registration, login, profile, password reset, roles."""
+from flask import Blueprint
+
+bp = Blueprint("accounts", __name__)
+
+from app.accounts import routes  # noqa: E402,F401

@@ -1,0 +1,58 @@
+"""The User model."""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app import clock
+from app.extensions import db
+
+
+def _new_session_id() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class User(UserMixin, db.Model):
+    """A member: backer and creator at once; moderators are members with a flag."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: Normalised: stripped and lower-cased, so that one mailbox has one account.
+    email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)
+    display_name: Mapped[str] = mapped_column(String(80), nullable=False)
+    #: Argon2id hash (argon2-cffi); never the password.
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    is_moderator: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    locale: Mapped[str | None] = mapped_column(String(16))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    #: Stripe customer id, made on the first pledge.
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
+    password_changed_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
+
+    #: The login session this request runs under (set by the user loader), not a column.
+    login_session_id = None
+
+    def get_id(self) -> str:
+        # The cookie names a server-side login session, so logging out or changing the password
+        # makes every copy of the cookie worthless.
+        return f"{self.id}:{self.login_session_id}"
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email}>"
+
+
+class LoginSession(db.Model):
+    """One login on one browser; revoked on logout and when the password changes."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=_new_session_id)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -1,0 +1,187 @@
+"""Account rules: registration, authentication, login sessions, profile, password reset, roles."""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from flask import current_app, url_for
+from flask_babel import gettext as _
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from app import clock
+from app.accounts.models import LoginSession, User
+from app.accounts.passwords import hash_password, needs_rehash, verify_password
+from app.extensions import db
+from app.notifications import services as mail
+
+PASSWORD_MIN = 8
+PASSWORD_MAX = 256
+_RESET_SALT = "password-reset"
+
+
+class AccountError(ValueError):
+    """A refused account action; `field` names the form field the message belongs to."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def normalise_email(email: str) -> str:
+    """One spelling per mailbox: trimmed, NFKC, lower-cased."""
+    return unicodedata.normalize("NFKC", (email or "").strip()).lower()
+
+
+def clean_display_name(name: str) -> str:
+    """Trim, collapse runs of spaces and drop control characters."""
+    name = "".join(ch for ch in unicodedata.normalize("NFKC", name or "") if unicodedata.category(ch)[0] != "C")
+    return re.sub(r"\s+", " ", name).strip()
+
+
+def find_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def register(email: str, display_name: str, password: str, *, moderator: bool = False) -> User:
+    """Create a member; a taken email raises AccountError on the `email` field. Commits."""
+    email = normalise_email(email)
+    if find_by_email(email) is not None:
+        raise AccountError(_("An account with this email already exists. Log in or reset your password."), "email")
+    user = User(
+        email=email,
+        display_name=clean_display_name(display_name),
+        password_hash=hash_password(password),
+        is_moderator=moderator,
+    )
+    db.session.add(user)
+    mail.queue_mail(email, _("Welcome to Threshold"), "welcome", user=user)
+    try:
+        db.session.commit()
+    except IntegrityError:  # two registrations racing for one address
+        db.session.rollback()
+        raise AccountError(_("An account with this email already exists. Log in or reset your password."), "email") from None
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The user whose email and password match, else None (same cost either way)."""
+    user = find_by_email(email)
+    if not verify_password(user.password_hash if user else None, password):
+        return None
+    assert user is not None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        db.session.commit()
+    return user
+
+
+def start_login_session(user: User) -> None:
+    """Open a server-side login session for `user` (the cookie will name it). Commits."""
+    login = LoginSession(user_id=user.id)
+    db.session.add(login)
+    db.session.commit()
+    user.login_session_id = login.id
+
+
+def load_user(cookie_id: str) -> User | None:
+    """The user named by a login cookie, only while its login session is open."""
+    user_id, _sep, session_id = (cookie_id or "").partition(":")
+    if not user_id.isdigit() or not session_id:
+        return None
+    row = db.session.execute(
+        select(User)
+        .join(LoginSession, LoginSession.user_id == User.id)
+        .where(User.id == int(user_id), LoginSession.id == session_id, LoginSession.revoked_at.is_(None))
+    ).scalar_one_or_none()
+    if row is not None:
+        row.login_session_id = session_id
+    return row
+
+
+def end_login_session(user: User) -> None:
+    """Revoke the login session of this browser. Commits."""
+    if user.login_session_id:
+        db.session.execute(
+            update(LoginSession).where(LoginSession.id == user.login_session_id).values(revoked_at=clock.utcnow())
+        )
+        db.session.commit()
+
+
+def _revoke_all(user: User) -> None:
+    db.session.execute(
+        update(LoginSession)
+        .where(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None))
+        .values(revoked_at=clock.utcnow())
+    )
+
+
+def update_profile(user: User, display_name: str) -> None:
+    user.display_name = clean_display_name(display_name)
+    db.session.commit()
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    """Change the password after checking the current one; other logins end. Commits."""
+    if not verify_password(user.password_hash, current):
+        raise AccountError(_("Your current password is not correct."), "current_password")
+    _set_password(user, new)
+    mail.queue_mail(user.email, _("Your password was changed"), "password_changed", user=user)
+    db.session.commit()
+    start_login_session(user)
+
+
+def _set_password(user: User, new: str) -> None:
+    user.password_hash = hash_password(new)
+    user.password_changed_at = clock.utcnow()
+    _revoke_all(user)
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_RESET_SALT)
+
+
+def reset_token(user: User) -> str:
+    """A signed token for the reset link; it dies when the password changes or the time runs out."""
+    return _serializer().dumps({"u": user.id, "h": user.password_hash[-12:]})
+
+
+def request_password_reset(email: str) -> None:
+    """Mail a reset link when an account uses `email`; silent otherwise. Commits."""
+    user = find_by_email(email)
+    if user is None:
+        return
+    link = url_for("accounts.reset_password", token=reset_token(user), _external=True)
+    minutes = current_app.config["PASSWORD_RESET_MAX_AGE"] // 60
+    mail.queue_mail(user.email, _("Reset your Threshold password"), "reset_password", user=user, link=link, minutes=minutes)
+    db.session.commit()
+
+
+def user_for_reset_token(token: str) -> User | None:
+    try:
+        data = _serializer().loads(token, max_age=current_app.config["PASSWORD_RESET_MAX_AGE"])
+    except (SignatureExpired, BadSignature):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("u"), int):
+        return None
+    user = db.session.get(User, data["u"])
+    if user is None or user.password_hash[-12:] != data.get("h"):
+        return None
+    return user
+
+
+def reset_password(user: User, new: str) -> None:
+    """Set a new password from a reset link; every existing login ends. Commits."""
+    _set_password(user, new)
+    db.session.commit()
+
+
+def promote(email: str) -> User:
+    """Make a member a moderator. Commits."""
+    user = find_by_email(email)
+    if user is None:
+        raise AccountError(f"No account with email {normalise_email(email)}", "email")
+    user.is_moderator = True
+    db.session.commit()
+    return user

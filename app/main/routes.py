@@ -1,0 +1,32 @@
+"""Home page and the health check."""
+from __future__ import annotations
+
+from flask import render_template
+from sqlalchemy import text
+
+from app.extensions import db, limiter
+from app.main import bp
+
+
+@bp.route("/")
+def index():
+    return render_template("main/index.html")
+
+
+@bp.route("/healthz")
+@limiter.exempt
+def healthz():
+    """200 when the app and its database answer, 503 otherwise."""
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception:
+        db.session.rollback()
+        return {"status": "error", "database": "unreachable"}, 503
+    return {"status": "ok", "database": "ok"}
+
+
+@bp.app_context_processor
+def _endpoints():
+    from flask import current_app
+
+    return {"has_endpoint": lambda name: name in current_app.view_functions}

@@ -1,0 +1,59 @@
+"""Queue and deliver mail. With MAIL_SERVER set, Flask-Mail sends it; otherwise it goes to the log."""
+from __future__ import annotations
+
+import logging
+
+from flask import current_app, g, has_request_context, render_template
+from flask_mail import Message
+from sqlalchemy import select
+
+from app import clock
+from app.extensions import db, mail
+from app.notifications.models import OutboxMessage
+
+log = logging.getLogger("threshold.mail")
+MAX_ATTEMPTS = 10
+
+
+def queue_mail(recipient: str, subject: str, template: str, **context) -> OutboxMessage:
+    """Add a message to the outbox in the caller's transaction (rendered from `email/<template>.txt`)."""
+    body = render_template(f"email/{template}.txt", **context)
+    message = OutboxMessage(recipient=recipient, subject=str(subject), body=body, kind=template)
+    db.session.add(message)
+    if has_request_context():
+        g.mail_queued = True
+    return message
+
+
+def deliver_pending(limit: int = 100) -> int:
+    """Send up to `limit` queued messages; returns how many left. Each is committed on its own."""
+    rows = db.session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.sent_at.is_(None), OutboxMessage.attempts < MAX_ATTEMPTS)
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    ).all()
+    sent = 0
+    for message in rows:
+        message.attempts += 1
+        try:
+            _send(message)
+        except Exception as error:  # SMTP trouble: keep the row, try again on the next pass
+            message.last_error = str(error)[:2000]
+            log.warning("mail %s to %s failed: %s", message.id, message.recipient, error)
+        else:
+            message.sent_at = clock.utcnow()
+            sent += 1
+        db.session.commit()
+    return sent
+
+
+def _send(message: OutboxMessage) -> None:
+    if current_app.config.get("MAIL_SERVER"):
+        mail.send(Message(subject=message.subject, recipients=[message.recipient], body=message.body))
+        log.info("mail %s sent to %s: %s", message.id, message.recipient, message.subject)
+    else:
+        log.info(
+            "mail %s (no MAIL_SERVER, logged only)\nTo: %s\nSubject: %s\n\n%s",
+            message.id, message.recipient, message.subject, message.body,
+        )

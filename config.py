@@ -1,0 +1,151 @@
+"""Configuration read from the environment (SPEC §9). Bad configuration fails at start."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_", "pk_live_")
+
+
+class ConfigError(RuntimeError):
+    """Raised at start-up when the environment cannot run the app; the message is one clear line."""
+
+
+def _int(name: str, default: int, low: int | None = None, high: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _float(name: str, default: float, low: float, high: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _database_url() -> str:
+    url = os.environ.get("DATABASE_URL", "")
+    if not url:
+        return f"sqlite:///{BASE_DIR / 'instance' / 'threshold.db'}"
+    # Heroku-style URLs name the old driver; we use psycopg 3.
+    if url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url[len("postgres://"):]
+    elif url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    if not (url.startswith("sqlite") or url.startswith("postgresql+psycopg://")):
+        raise ConfigError("DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL")
+    return url
+
+
+class Config:
+    """Settings for every environment; values come from the environment at import of the class."""
+
+    def __init__(self) -> None:
+        env = os.environ.get("APP_ENV") or os.environ.get("FLASK_ENV") or "development"
+        self.APP_ENV = env
+        self.PRODUCTION = env == "production"
+        self.SECRET_KEY = os.environ.get("SECRET_KEY") or ""
+        self.SQLALCHEMY_DATABASE_URI = _database_url()
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+        self.STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "")
+        self.STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+        self.STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "").rstrip("/")
+        default_js = (
+            f"{self.STRIPE_API_BASE}/js.stripe.com/v3/" if self.STRIPE_API_BASE else "https://js.stripe.com/v3/"
+        )
+        self.STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL") or default_js
+        self.STRIPE_MAX_REQUESTS_PER_SECOND = _float("STRIPE_MAX_REQUESTS_PER_SECOND", 20.0, 0.1, 1000)
+        self.PLATFORM_FEE_PERCENT = _float("PLATFORM_FEE_PERCENT", 5.0, 0, 100)
+        self.CAMPAIGN_MIN_DAYS = _int("CAMPAIGN_MIN_DAYS", 1, 1, 365)
+        self.CAMPAIGN_MAX_DAYS = _int("CAMPAIGN_MAX_DAYS", 60, 1, 365)
+        self.PAYMENT_RETRY_DAYS = _int("PAYMENT_RETRY_DAYS", 7, 1, 60)
+        self.WORKER_INTERVAL_SECONDS = _int("WORKER_INTERVAL_SECONDS", 60, 1, 86400)
+        self.MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
+        self.MAIL_PORT = _int("MAIL_PORT", 25, 1, 65535)
+        self.MAIL_USE_TLS = _bool("MAIL_USE_TLS", False)
+        self.MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
+        self.MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
+        self.MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Threshold <no-reply@threshold.test>")
+        self.REDIS_URL = os.environ.get("REDIS_URL", "")
+        self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
+        self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
+        self.RATELIMIT_HEADERS_ENABLED = True
+        # Lets the demo and the browser tests move "now" for a process (never in production).
+        self.CLOCK_OFFSET_SECONDS = _int("CLOCK_OFFSET_SECONDS", 0)
+        self.PASSWORD_RESET_MAX_AGE = _int("PASSWORD_RESET_MAX_AGE", 3600, 60, 7 * 86400)
+        self.UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER") or str(BASE_DIR / "instance" / "uploads")
+        self.MAX_CONTENT_LENGTH = 6 * 1024 * 1024
+        self.BABEL_DEFAULT_LOCALE = "en"
+        self.BABEL_DEFAULT_TIMEZONE = "UTC"
+        self.LANGUAGES = ["en"]
+        self.BOOTSTRAP_SERVE_LOCAL = True
+        self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = self.PRODUCTION
+        self.REMEMBER_COOKIE_SECURE = self.PRODUCTION
+        self.PREFERRED_URL_SCHEME = "https" if self.PRODUCTION else "http"
+        self.TESTING = False
+
+    def validate(self) -> None:
+        """Refuse to start on settings that would be wrong later; one line says why."""
+        for name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY"):
+            value = getattr(self, name)
+            if value.startswith(LIVE_KEY_PREFIXES):
+                raise ConfigError(f"{name} is a live Stripe key; Threshold runs in Stripe test mode only")
+        if self.STRIPE_SECRET_KEY and not self.STRIPE_SECRET_KEY.startswith(("sk_test_", "rk_test_")):
+            raise ConfigError("STRIPE_SECRET_KEY must be a test key (sk_test_…)")
+        if self.PRODUCTION:
+            if not self.SECRET_KEY:
+                raise ConfigError("SECRET_KEY must be set when APP_ENV is production")
+            if self.CLOCK_OFFSET_SECONDS:
+                raise ConfigError("CLOCK_OFFSET_SECONDS is for demos and tests; it cannot be set in production")
+        if not self.SECRET_KEY:
+            # Development only: a fixed key keeps sessions across restarts of the demo.
+            self.SECRET_KEY = "dev-only-not-secret"
+        if self.CAMPAIGN_MIN_DAYS > self.CAMPAIGN_MAX_DAYS:
+            raise ConfigError("CAMPAIGN_MIN_DAYS must not exceed CAMPAIGN_MAX_DAYS")
+
+
+class TestConfig(Config):
+    """Settings for the test suite: fast hashes, no real limits unless a test asks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.TESTING = True
+        self.SECRET_KEY = "test-secret"
+        self.SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or self.SQLALCHEMY_DATABASE_URI
+        self.WTF_CSRF_ENABLED = False
+        self.RATELIMIT_ENABLED = False
+        self.RATELIMIT_STORAGE_URI = "memory://"
+        self.MAIL_SERVER = ""
+        self.SERVER_NAME = "localhost"

@@ -1,0 +1,163 @@
+"""Shared fixtures: one app and schema per test session (built by Alembic), emptied after each test.
+
+Set DATABASE_URL to a PostgreSQL URL to run the suite there: a fresh database is created for the
+session (one per xdist worker) and dropped at the end.
+"""
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app import clock, create_app
+from app.extensions import db
+from config import TestConfig
+
+TMP = Path(tempfile.mkdtemp(prefix="threshold-tests-"))
+
+
+def _postgres_url(base: str, worker: str) -> str:
+    """Create a fresh database named after the base URL's and the worker; return its URL."""
+    url = make_url(base)
+    name = re.sub(r"\W", "_", f"{url.database or 'threshold'}_t{os.getpid()}_{worker}")
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_postgres(url_text: str) -> None:
+    url = make_url(url_text)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    base = os.environ.get("DATABASE_URL", "")
+    if base.startswith("postgres"):
+        base = base.replace("postgres://", "postgresql+psycopg://", 1)
+        if base.startswith("postgresql://"):
+            base = "postgresql+psycopg://" + base[len("postgresql://"):]
+        url = _postgres_url(base, os.environ.get("PYTEST_XDIST_WORKER", "main"))
+        yield url
+        _drop_postgres(url)
+    else:
+        yield f"sqlite:///{TMP / ('test-' + os.environ.get('PYTEST_XDIST_WORKER', 'main') + '.db')}"
+
+
+def make_config(database_url: str, **overrides) -> TestConfig:
+    config = TestConfig()
+    config.SQLALCHEMY_DATABASE_URI = database_url
+    config.UPLOAD_FOLDER = str(TMP / "uploads")
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return config
+
+
+@pytest.fixture(scope="session")
+def _schema(database_url: str) -> str:
+    """Build the schema once, through the migrations (so they are exercised on every run)."""
+    from flask_migrate import upgrade
+
+    app = create_app(make_config(database_url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return database_url
+
+
+def _empty_tables() -> None:
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+    else:
+        for table in tables:
+            db.session.execute(text(f'DELETE FROM "{table}"'))
+        db.session.execute(text("DELETE FROM sqlite_sequence")) if db.session.execute(
+            text("SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'")
+        ).first() else None
+    db.session.commit()
+
+
+class IsolatedClient(FlaskClient):
+    """Runs each request in its own context, as a server would: its own app context, `g` and
+    database session, even while the test holds an app context open to look at the database."""
+
+    def open(self, *args, **kwargs):
+        response = contextvars.Context().run(super().open, *args, **kwargs)
+        try:
+            db.session.expire_all()  # the test's own session sees what the request wrote
+        except RuntimeError:
+            pass  # no app context in the test
+        return response
+
+
+def _build(config: TestConfig) -> Flask:
+    new = create_app(config)
+    new.test_client_class = IsolatedClient
+    return new
+
+
+@pytest.fixture(scope="session")
+def _shared_app(_schema: str) -> Flask:
+    return _build(make_config(_schema))
+
+
+@pytest.fixture
+def app(_shared_app: Flask) -> Iterator[Flask]:
+    """The app inside an app context; every table is emptied after the test."""
+    clock.reset()
+    with _shared_app.app_context():
+        yield _shared_app
+        db.session.rollback()
+        _empty_tables()
+        db.session.remove()
+    clock.reset()
+
+
+@pytest.fixture
+def make_app(_schema: str):
+    """Build a separate app with some settings changed (CSRF on, rate limits on …) on the same database."""
+    made: list[Flask] = []
+
+    def factory(**overrides) -> Flask:
+        new = _build(make_config(_schema, **overrides))
+        made.append(new)
+        return new
+
+    yield factory
+
+
+@pytest.fixture
+def client(app: Flask):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def frozen_clock():
+    """Freeze the app clock at a fixed time; tests move it with clock.advance()."""
+    from datetime import datetime
+
+    start = datetime(2026, 11, 23, 12, 0, 0)
+    clock.freeze(start)
+    yield start
+    clock.reset()

@@ -1,0 +1,86 @@
+"""Configuration: bad settings stop the start with one clear line."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config import Config, ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _config(monkeypatch, **env) -> Config:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return Config()
+
+
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("STRIPE_SECRET_KEY", "sk_live_abc"),
+        ("STRIPE_SECRET_KEY", "rk_live_abc"),
+        ("STRIPE_PUBLISHABLE_KEY", "pk_live_abc"),
+    ],
+)
+def test_live_stripe_keys_are_refused(monkeypatch, key, value):
+    with pytest.raises(ConfigError, match="live Stripe key"):
+        _config(monkeypatch, **{key: value}).validate()
+
+
+def test_test_keys_are_accepted(monkeypatch):
+    _config(monkeypatch, STRIPE_SECRET_KEY="sk_test_x", STRIPE_PUBLISHABLE_KEY="pk_test_x").validate()
+
+
+def test_production_needs_a_secret_key(monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(ConfigError, match="SECRET_KEY must be set"):
+        _config(monkeypatch, APP_ENV="production").validate()
+    config = _config(monkeypatch, APP_ENV="production", SECRET_KEY="s" * 32)
+    config.validate()
+    assert config.SESSION_COOKIE_SECURE and config.REMEMBER_COOKIE_SECURE
+
+
+@pytest.mark.parametrize(
+    "env,message",
+    [
+        ({"PLATFORM_FEE_PERCENT": "abc"}, "PLATFORM_FEE_PERCENT must be a number"),
+        ({"PLATFORM_FEE_PERCENT": "150"}, "between"),
+        ({"CAMPAIGN_MAX_DAYS": "ten"}, "whole number"),
+        ({"RATELIMIT_ENABLED": "maybe"}, "true or false"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"CAMPAIGN_MIN_DAYS": "30", "CAMPAIGN_MAX_DAYS": "10"}, "must not exceed"),
+    ],
+)
+def test_bad_settings_fail_at_start(monkeypatch, env, message):
+    with pytest.raises(ConfigError, match=message):
+        _config(monkeypatch, **env).validate()
+
+
+def test_defaults(monkeypatch):
+    for key in ("DATABASE_URL", "PLATFORM_FEE_PERCENT", "REDIS_URL", "STRIPE_API_BASE", "STRIPE_JS_URL"):
+        monkeypatch.delenv(key, raising=False)
+    config = _config(monkeypatch)
+    assert config.SQLALCHEMY_DATABASE_URI.startswith("sqlite:///") and "instance" in config.SQLALCHEMY_DATABASE_URI
+    assert config.PLATFORM_FEE_PERCENT == 5
+    assert (config.CAMPAIGN_MIN_DAYS, config.CAMPAIGN_MAX_DAYS, config.PAYMENT_RETRY_DAYS) == (1, 60, 7)
+    assert config.RATELIMIT_STORAGE_URI == "memory://"
+    assert config.STRIPE_JS_URL == "https://js.stripe.com/v3/"
+    assert _config(monkeypatch, REDIS_URL="redis://127.0.0.1:6379/0").RATELIMIT_STORAGE_URI.startswith("redis://")
+    assert _config(monkeypatch, DATABASE_URL="postgresql://u@h/db").SQLALCHEMY_DATABASE_URI == "postgresql+psycopg://u@h/db"
+    assert _config(monkeypatch, STRIPE_API_BASE="http://127.0.0.1:8420/").STRIPE_JS_URL == "http://127.0.0.1:8420/js.stripe.com/v3/"
+
+
+def test_the_start_stops_with_one_clear_line():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_")}
+    env["STRIPE_SECRET_KEY"] = "sk_live_123"
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "routes"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert lines == ["Threshold cannot start: STRIPE_SECRET_KEY is a live Stripe key; Threshold runs in Stripe test mode only"]

@@ -1,0 +1,76 @@
+"""The base layout, error pages, the health check and security headers."""
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import login, make_user
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_home_page_and_navigation(client):
+    page = client.get("/").get_data(as_text=True)
+    assert "<title>Discover · Threshold</title>" in page
+    assert "Log in" in page and "Sign up" in page
+    assert "/bootstrap/static/css/bootstrap.min.css" in page  # served by us, no CDN
+    assert "cdn." not in page
+    assert client.get("/bootstrap/static/css/bootstrap.min.css").status_code == 200
+    make_user("ann@example.com", name="Ann")
+    login(client, "ann@example.com")
+    page = client.get("/").get_data(as_text=True)
+    assert "Ann" in page and "Log out" in page and "Sign up" not in page
+
+
+def test_styled_404(client):
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    page = response.get_data(as_text=True)
+    assert "Page not found" in page and "<nav" in page
+
+
+def test_405_is_styled(client):
+    response = client.get("/auth/logout")
+    assert response.status_code == 405 and "Not allowed" in response.get_data(as_text=True)
+
+
+def test_500_is_styled_and_logged(app, client, caplog):
+    from app.errors import render_error
+
+    with app.test_request_context("/"):
+        body, code = render_error(500)
+    assert code == 500 and "Something went wrong" in body
+
+
+def test_flash_messages_show(client):
+    make_user("ann@example.com")
+    response = login(client, "ann@example.com")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "You are logged in." in page
+
+
+@pytest.mark.parametrize("path", ["/", "/auth/login", "/auth/register", "/no/such/page"])
+def test_security_headers(client, path):
+    headers = client.get(path).headers
+    csp = headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "https://js.stripe.com" in csp
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    assert "Strict-Transport-Security" not in headers
+
+
+def test_csp_admits_the_configured_stripe_origin(make_app):
+    app = make_app(STRIPE_JS_URL="http://127.0.0.1:8420/js.stripe.com/v3/", STRIPE_API_BASE="http://127.0.0.1:8420")
+    csp = app.test_client().get("/").headers["Content-Security-Policy"]
+    assert "script-src 'self' http://127.0.0.1:8420" in csp
+    assert "js.stripe.com " not in csp.replace("http://127.0.0.1:8420/js.stripe.com", "")
+
+
+def test_production_adds_hsts_and_secure_cookies(make_app):
+    app = make_app(PRODUCTION=True, SESSION_COOKIE_SECURE=True)
+    response = app.test_client().get("/")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")

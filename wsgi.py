@@ -1,0 +1,10 @@
+"""The WSGI entry point: `gunicorn wsgi:app`, `flask --app wsgi …`."""
+import sys
+
+from app import create_app
+from config import ConfigError
+
+try:
+    app = create_app()
+except ConfigError as error:  # one clear line, no traceback
+    sys.exit(f"Threshold cannot start: {error}")
