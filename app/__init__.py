@@ -41,10 +41,12 @@ def create_app(config: Config | None = None) -> Flask:
     from app.accounts import bp as accounts_bp
     from app.accounts.cli import users_cli
     from app.demo import seed_demo
+    from app.campaigns import bp as campaigns_bp
     from app.main import bp as main_bp
     from app.notifications import init_app as notifications_init
 
     app.register_blueprint(main_bp)
+    app.register_blueprint(campaigns_bp)
     app.register_blueprint(accounts_bp, url_prefix="/auth")
     app.cli.add_command(users_cli)
     app.cli.add_command(seed_demo)

@@ -1,10 +1,10 @@
 """Locale and time zone selection, and the template filters that format money and dates."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from flask import Flask, current_app, request
-from flask_babel import format_datetime, get_locale
+from flask_babel import format_date, format_datetime, format_timedelta, get_locale
 from flask_login import current_user
 
 from app import money
@@ -50,7 +50,21 @@ def utc_filter(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def timedelta_filter(value: timedelta | None) -> str:
+    """A duration as people say it ("12 days", "5 hours")."""
+    if value is None:
+        return ""
+    return format_timedelta(value, threshold=1.5, granularity="minute")
+
+
+def month_filter(value: date | None) -> str:
+    """A month and year ("March 2027")."""
+    return format_date(value, "MMMM yyyy") if value else ""
+
+
 def init_app(app: Flask) -> None:
+    app.add_template_filter(timedelta_filter, "timedelta")
+    app.add_template_filter(month_filter, "month")
     app.add_template_filter(money_filter, "money")
     app.add_template_filter(datetime_filter, "datetime")
     app.add_template_filter(utc_filter, "utc")

@@ -27,7 +27,13 @@ _AMOUNT_RE = re.compile(r"^(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$|^\.\d+$", re.AS
 
 
 class MoneyError(ValueError):
-    """Raised when text cannot be read as an amount; the message is fit to show next to the field."""
+    """Raised when text cannot be read as an amount. `code` lets forms show a translated message:
+    empty, negative, format, decimals, whole, currency."""
+
+    def __init__(self, message: str, code: str, **params: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 def exponent(currency: str) -> int:
@@ -35,7 +41,7 @@ def exponent(currency: str) -> int:
     try:
         return EXPONENTS[currency]
     except KeyError:
-        raise MoneyError(f"Unsupported currency: {currency}") from None
+        raise MoneyError(f"Unsupported currency: {currency}", "currency") from None
 
 
 def max_goal(currency: str) -> int:
@@ -53,20 +59,20 @@ def parse(text: str | None, currency: str) -> int:
     for symbol in ("$", "€", "£", "¥", "US", "CN", "USD", "EUR", "GBP", "CNY", "JPY"):
         cleaned = cleaned.removeprefix(symbol).removesuffix(symbol)
     if not cleaned:
-        raise MoneyError("Enter an amount.")
+        raise MoneyError("Enter an amount.", "empty")
     if cleaned.startswith("-"):
-        raise MoneyError("The amount must be more than zero.")
+        raise MoneyError("The amount must be more than zero.", "negative")
     if len(cleaned) > 32 or not _AMOUNT_RE.match(cleaned):
-        raise MoneyError("Enter the amount as a number, for example 25 or 25.50.")
+        raise MoneyError("Enter the amount as a number, for example 25 or 25.50.", "format")
     try:
         value = Decimal(cleaned.replace(",", ""))
     except InvalidOperation:  # pragma: no cover - the regex admits only valid decimals
-        raise MoneyError("Enter the amount as a number, for example 25 or 25.50.") from None
+        raise MoneyError("Enter the amount as a number, for example 25 or 25.50.", "format") from None
     minor = value.scaleb(digits)
     if minor != minor.to_integral_value():
         if digits == 0:
-            raise MoneyError(f"{currency} has no cents: enter a whole number.")
-        raise MoneyError(f"Use at most {digits} decimal places.")
+            raise MoneyError(f"{currency} has no cents: enter a whole number.", "whole", currency=currency)
+        raise MoneyError(f"Use at most {digits} decimal places.", "decimals", digits=digits)
     return int(minor)
 
 

@@ -1,16 +1,17 @@
-"""Home page and the health check."""
+"""Home page (discover) and the health check."""
 from __future__ import annotations
 
-from flask import render_template
+from flask import current_app, render_template
 from sqlalchemy import text
 
+from app.campaigns import services as campaigns
 from app.extensions import db, limiter
 from app.main import bp
 
 
 @bp.route("/")
 def index():
-    return render_template("main/index.html")
+    return render_template("main/index.html", discover=campaigns.discover())
 
 
 @bp.route("/healthz")
@@ -27,6 +28,4 @@ def healthz():
 
 @bp.app_context_processor
 def _endpoints():
-    from flask import current_app
-
     return {"has_endpoint": lambda name: name in current_app.view_functions}

@@ -1,0 +1,202 @@
+"""Campaign, Tier and CampaignEvent, with the campaign state machine (SPEC §2)."""
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app import clock
+from app.accounts.models import User
+from app.extensions import db
+
+
+class CampaignState(enum.StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    CHANGES_REQUESTED = "changes_requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    LIVE = "live"
+    SUCCESSFUL = "successful"
+    UNSUCCESSFUL = "unsuccessful"
+    CANCELED = "canceled"
+    SUSPENDED = "suspended"
+
+
+S = CampaignState
+
+#: The one table of allowed transitions: (from, action) -> to. Nothing else changes a state.
+TRANSITIONS: dict[tuple[CampaignState, str], CampaignState] = {
+    (S.DRAFT, "submit"): S.SUBMITTED,
+    (S.CHANGES_REQUESTED, "submit"): S.SUBMITTED,
+    (S.SUBMITTED, "approve"): S.APPROVED,
+    (S.SUBMITTED, "request_changes"): S.CHANGES_REQUESTED,
+    (S.SUBMITTED, "reject"): S.REJECTED,
+    (S.APPROVED, "launch"): S.LIVE,
+    (S.LIVE, "succeed"): S.SUCCESSFUL,
+    (S.LIVE, "fail"): S.UNSUCCESSFUL,
+    (S.LIVE, "cancel"): S.CANCELED,
+    (S.LIVE, "suspend"): S.SUSPENDED,
+}
+
+#: States a creator may edit the content of (everything), and the states after launch
+#: (story, images and risks only; tiers by SPEC §2's rules).
+EDITABLE = frozenset({S.DRAFT, S.CHANGES_REQUESTED})
+LAUNCHED = frozenset({S.LIVE, S.SUCCESSFUL, S.UNSUCCESSFUL, S.CANCELED, S.SUSPENDED})
+#: States anyone may see.
+PUBLIC = frozenset({S.LIVE, S.SUCCESSFUL, S.UNSUCCESSFUL, S.CANCELED})
+ENDED = frozenset({S.SUCCESSFUL, S.UNSUCCESSFUL, S.CANCELED, S.SUSPENDED})
+
+CATEGORIES: tuple[str, ...] = (
+    "art", "comics", "crafts", "design", "fashion", "film", "food", "games",
+    "music", "photography", "publishing", "technology", "theater", "community",
+)
+
+
+class Campaign(db.Model):
+    """A creator's project; its money fields are integer minor units of `currency`."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        CheckConstraint("goal > 0", name="goal_positive"),
+        CheckConstraint("duration_days > 0", name="duration_positive"),
+        Index("ix_campaigns_state_deadline", "state", "deadline"),
+        Index("ix_campaigns_state_launched_at", "state", "launched_at"),
+        Index("ix_campaigns_creator_id", "creator_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: Made from the first title and never changed, so links keep working.
+    slug: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
+    creator_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    title: Mapped[str] = mapped_column(String(80), nullable=False)
+    blurb: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    category: Mapped[str] = mapped_column(String(32), nullable=False, default="design")
+    #: The goal in minor units of `currency`; fixed at launch.
+    goal: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False, default="USD")
+    duration_days: Mapped[int] = mapped_column(Integer, nullable=False, default=30)
+    story: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    risks: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    #: Random file name of the re-encoded cover under UPLOAD_FOLDER/covers.
+    cover: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(20), nullable=False, default=S.DRAFT)
+    #: A moderator's pick for the home page.
+    featured: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    launched_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: launched_at + duration_days, set at launch and never changed.
+    deadline: Mapped[datetime | None] = mapped_column(DateTime)
+    #: When the outcome (successful/unsuccessful) was decided, or the campaign was stopped.
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: The sum of active pledges when the outcome was decided (minor units).
+    pledged_at_deadline: Mapped[int | None] = mapped_column(BigInteger)
+
+    creator: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+    tiers: Mapped[list[Tier]] = relationship(
+        back_populates="campaign",
+        order_by="(Tier.amount, Tier.id)",
+        primaryjoin="and_(Tier.campaign_id == Campaign.id, Tier.deleted_at.is_(None))",
+        viewonly=True,
+    )
+    events: Mapped[list[CampaignEvent]] = relationship(
+        back_populates="campaign", order_by="CampaignEvent.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def status(self) -> CampaignState:
+        return CampaignState(self.state)
+
+    @property
+    def is_public(self) -> bool:
+        return self.status in PUBLIC
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status in EDITABLE
+
+    @property
+    def is_launched(self) -> bool:
+        return self.status in LAUNCHED
+
+    def is_open_for_pledges(self, now: datetime) -> bool:
+        """Live and before the deadline (server time)."""
+        return self.status == S.LIVE and self.deadline is not None and now < self.deadline
+
+    def __repr__(self) -> str:
+        return f"<Campaign {self.id} {self.slug} {self.state}>"
+
+
+class Tier(db.Model):
+    """A funding tier (reward): a minimum pledge and an optional limited quantity."""
+
+    __tablename__ = "tiers"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("claimed >= 0", name="claimed_not_negative"),
+        CheckConstraint("quantity_limit IS NULL OR quantity_limit > 0", name="limit_positive"),
+        CheckConstraint("quantity_limit IS NULL OR claimed <= quantity_limit", name="claimed_within_limit"),
+        Index("ix_tiers_campaign_id", "campaign_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False)
+    title: Mapped[str] = mapped_column(String(80), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    #: The minimum pledge for this tier, minor units of the campaign's currency.
+    amount: Mapped[int] = mapped_column(Integer, nullable=False)
+    #: None = unlimited.
+    quantity_limit: Mapped[int | None] = mapped_column(Integer)
+    #: Active pledges holding this tier; moved only by conditional updates in the pledge service.
+    claimed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    #: First day of the estimated delivery month.
+    estimated_delivery: Mapped[date | None] = mapped_column(Date)
+    shipping_note: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
+    #: Removed tiers are kept (pledges may point at them) but never shown.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="tiers", foreign_keys=[campaign_id])
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.quantity_limit is None else max(self.quantity_limit - self.claimed, 0)
+
+    @property
+    def sold_out(self) -> bool:
+        return self.quantity_limit is not None and self.claimed >= self.quantity_limit
+
+
+class CampaignEvent(db.Model):
+    """The audit log: one row per state change (and per moderator action such as featuring)."""
+
+    __tablename__ = "campaign_events"
+    __table_args__ = (Index("ix_campaign_events_campaign_id", "campaign_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False)
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20), nullable=False)
+    action: Mapped[str] = mapped_column(String(32), nullable=False)
+    #: None means the system (the settlement pass).
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="events")
+    actor: Mapped[User | None] = relationship()

@@ -1,0 +1,239 @@
+"""Campaign pages: creators' drafts and tiers, transitions, public pages and discovery. Thin views."""
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, request, send_from_directory, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from app import clock
+from app.campaigns import bp, services, totals
+from app.campaigns.forms import CampaignForm, TierForm, category_choices
+from app.campaigns.models import CATEGORIES, CampaignState
+from app.content import images
+from app.content.markdown import render_markdown
+
+
+def _visible_or_404(slug: str):
+    campaign = services.get_by_slug(slug)
+    if campaign is None or not services.can_view(campaign, current_user):
+        abort(404)
+    return campaign
+
+
+def _own_or_abort(slug: str):
+    """The campaign if the current member created it: 404 when they cannot see it, 403 when they can."""
+    campaign = _visible_or_404(slug)
+    if not services.is_creator(campaign, current_user):
+        abort(403)
+    return campaign
+
+
+def _cover_folder() -> str:
+    return current_app.config["UPLOAD_FOLDER"] + "/covers"
+
+
+def _save_cover(form: CampaignForm) -> tuple[bool, str | None]:
+    """Check and store an uploaded cover; (ok, filename or None when nothing was sent)."""
+    upload = form.cover.data
+    if not upload or not getattr(upload, "filename", ""):
+        return True, None
+    try:
+        processed = images.process_cover(upload)
+    except images.ImageError as error:
+        form.cover.errors = [*form.cover.errors, str(error)]
+        return False, None
+    return True, images.save_cover(processed, _cover_folder())
+
+
+def _page_context(campaign, preview: bool = False) -> dict:
+    now = clock.utcnow()
+    return {
+        "campaign": campaign,
+        "totals": totals.for_campaign(campaign.id),
+        "story_html": render_markdown(campaign.story),
+        "risks_html": render_markdown(campaign.risks),
+        "now": now,
+        "time_left": services.time_left(campaign, now),
+        "preview": preview,
+        "state_label": services.state_label(campaign.state),
+    }
+
+
+@bp.app_context_processor
+def _names():
+    return {
+        "state_names": {s.value: services.state_name(s) for s in CampaignState},
+        "category_names": dict(category_choices()),
+        "now": clock.utcnow(),
+    }
+
+
+# --- public ----------------------------------------------------------------------------------
+
+@bp.route("/campaigns")
+def browse():
+    page = request.args.get("page", "1")
+    listing = services.browse(
+        q=request.args.get("q", ""),
+        category=request.args.get("category", "") if request.args.get("category") in CATEGORIES else "",
+        sort=request.args.get("sort", "ending"),
+        page=int(page) if page.isdigit() else 1,
+    )
+    return render_template(
+        "campaigns/browse.html", listing=listing, categories=category_choices(), sorts=services.SORTS,
+        q=request.args.get("q", "")[:100], category=request.args.get("category", ""), sort=request.args.get("sort", "ending"),
+    )
+
+
+@bp.route("/campaigns/<slug>")
+def show(slug: str):
+    campaign = _visible_or_404(slug)
+    if not campaign.is_public:
+        return redirect(url_for("campaigns.preview", slug=slug))
+    return render_template("campaigns/show.html", **_page_context(campaign))
+
+
+@bp.route("/campaigns/<slug>/preview")
+@login_required
+def preview(slug: str):
+    campaign = _visible_or_404(slug)
+    return render_template("campaigns/show.html", **_page_context(campaign, preview=True))
+
+
+@bp.route("/uploads/covers/<name>")
+def cover(name: str):
+    if not images.is_cover_name(name):
+        abort(404)
+    response = send_from_directory(_cover_folder(), name, mimetype=images.content_type_for(name), max_age=86400)
+    response.headers["Content-Disposition"] = "inline"
+    return response
+
+
+# --- creator ---------------------------------------------------------------------------------
+
+@bp.route("/campaigns/new", methods=["GET", "POST"])
+@login_required
+def new():
+    form = CampaignForm()
+    if form.validate_on_submit():
+        ok, cover = _save_cover(form)
+        if ok:
+            campaign = services.create_draft(current_user, form.to_input(), cover)
+            flash(_("Draft saved. Add at least one funding tier, then submit it for review."), "success")
+            return redirect(url_for("campaigns.edit", slug=campaign.slug))
+    return render_template("campaigns/form.html", form=form, campaign=None), 422 if form.errors else 200
+
+
+@bp.route("/campaigns/<slug>/edit", methods=["GET", "POST"])
+@login_required
+def edit(slug: str):
+    campaign = _own_or_abort(slug)
+    form = CampaignForm()
+    editable = campaign.is_editable or campaign.status == CampaignState.LIVE
+    if request.method == "GET":
+        form.fill_from(campaign)
+    elif not editable:
+        flash(_("This campaign is %(state)s and cannot be edited now.", state=services.state_label(campaign.state)), "warning")
+        return redirect(url_for("campaigns.edit", slug=slug))
+    elif form.validate_on_submit():
+        ok, cover = _save_cover(form)
+        if ok:
+            try:
+                services.update_content(campaign, current_user, form.to_input(), cover)
+            except services.CampaignError as error:
+                getattr(form, error.field or "title").errors.append(str(error))
+            else:
+                flash(_("Changes saved."), "success")
+                return redirect(url_for("campaigns.edit", slug=slug))
+    return render_template(
+        "campaigns/form.html", form=form, campaign=campaign, editable=editable,
+        missing=services.missing_for_submit(campaign) if campaign.is_editable else [],
+    ), 422 if form.errors else 200
+
+
+@bp.route("/campaigns/<slug>/tiers/new", methods=["GET", "POST"])
+@login_required
+def new_tier(slug: str):
+    campaign = _own_or_abort(slug)
+    form = TierForm(currency=campaign.currency)
+    if form.validate_on_submit():
+        try:
+            services.add_tier(campaign, current_user, form.to_input())
+        except services.CampaignError as error:
+            flash(str(error), "danger")
+            return redirect(url_for("campaigns.edit", slug=slug))
+        flash(_("Tier added."), "success")
+        return redirect(url_for("campaigns.edit", slug=slug) + "#tiers")
+    return render_template("campaigns/tier_form.html", form=form, campaign=campaign, tier=None), 422 if form.errors else 200
+
+
+@bp.route("/campaigns/<slug>/tiers/<int:tier_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_tier(slug: str, tier_id: int):
+    campaign = _own_or_abort(slug)
+    tier = services.get_tier(campaign, tier_id) or abort(404)
+    form = TierForm(currency=campaign.currency)
+    if request.method == "GET":
+        form.fill_from(tier)
+    elif form.validate_on_submit():
+        try:
+            services.update_tier(campaign, current_user, tier, form.to_input())
+        except services.CampaignError as error:
+            getattr(form, error.field or "title").errors.append(str(error))
+        else:
+            flash(_("Tier saved."), "success")
+            return redirect(url_for("campaigns.edit", slug=slug) + "#tiers")
+    return render_template("campaigns/tier_form.html", form=form, campaign=campaign, tier=tier), 422 if form.errors else 200
+
+
+@bp.route("/campaigns/<slug>/tiers/<int:tier_id>/delete", methods=["POST"])
+@login_required
+def delete_tier(slug: str, tier_id: int):
+    campaign = _own_or_abort(slug)
+    tier = services.get_tier(campaign, tier_id) or abort(404)
+    try:
+        services.delete_tier(campaign, current_user, tier)
+    except services.CampaignError as error:
+        flash(str(error), "danger")
+    else:
+        flash(_("Tier removed."), "success")
+    return redirect(url_for("campaigns.edit", slug=slug) + "#tiers")
+
+
+def _creator_transition(slug: str, action, success: str, target: str = "campaigns.edit"):
+    campaign = _own_or_abort(slug)
+    try:
+        action(campaign, current_user)
+    except services.CampaignError as error:
+        flash(str(error), "danger")
+        return redirect(url_for("campaigns.edit", slug=slug))
+    flash(success, "success")
+    return redirect(url_for(target, slug=slug))
+
+
+@bp.route("/campaigns/<slug>/submit", methods=["POST"])
+@login_required
+def submit(slug: str):
+    return _creator_transition(slug, services.submit, _("Submitted for review. A moderator will look at it soon."))
+
+
+@bp.route("/campaigns/<slug>/launch", methods=["POST"])
+@login_required
+def launch(slug: str):
+    return _creator_transition(slug, services.launch, _("Your campaign is live!"), target="campaigns.show")
+
+
+@bp.route("/campaigns/<slug>/cancel", methods=["POST"])
+@login_required
+def cancel(slug: str):
+    return _creator_transition(slug, services.cancel, _("The campaign is canceled. No backer will be charged."), target="campaigns.show")
+
+
+@bp.route("/me/campaigns")
+@login_required
+def mine():
+    campaigns = services.creator_campaigns(current_user)
+    return render_template(
+        "campaigns/mine.html", campaigns=campaigns, totals=totals.for_campaigns(c.id for c in campaigns),
+        state_label=services.state_label, missing=services.missing_for_submit,
+    )

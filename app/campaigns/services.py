@@ -1,0 +1,543 @@
+"""Campaign rules: drafts, tiers, the state machine, permissions and the queries the pages use.
+
+Every state change goes through `transition()`, which checks the one table of allowed moves and
+writes the audit row. Routes call these functions and commit nothing themselves.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from blinker import Namespace
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import selectinload
+
+from app import clock
+from app.accounts.models import User
+from app.campaigns import totals
+from app.campaigns.models import (
+    EDITABLE,
+    LAUNCHED,
+    PUBLIC,
+    TRANSITIONS,
+    Campaign,
+    CampaignEvent,
+    CampaignState,
+    Tier,
+)
+from app.extensions import db
+
+S = CampaignState
+
+_signals = Namespace()
+#: Sent after a live campaign is canceled or suspended (sender: the campaign). The pledges area
+#: connects here to release every active pledge: the single hook point for "campaign closed early".
+campaign_closed = _signals.signal("campaign-closed")
+
+
+class CampaignError(ValueError):
+    """A refused campaign action, with a message fit to show the person; `field` names a form field."""
+
+    def __init__(self, message: str, field: str | None = None, missing: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.missing = missing or []
+
+
+# --- permissions -----------------------------------------------------------------------------
+
+def can_view(campaign: Campaign, user: User | None) -> bool:
+    """Public states for everyone; every state for the creator and moderators."""
+    if campaign.is_public:
+        return True
+    return bool(user and getattr(user, "is_authenticated", False) and (user.id == campaign.creator_id or user.is_moderator))
+
+
+def is_creator(campaign: Campaign, user: User | None) -> bool:
+    return bool(user and getattr(user, "is_authenticated", False) and user.id == campaign.creator_id)
+
+
+# --- the state machine -----------------------------------------------------------------------
+
+def transition(campaign: Campaign, action: str, actor: User | None, note: str = "") -> CampaignEvent:
+    """Move `campaign` by `action` if the table allows it; write the audit row. Does not commit."""
+    current = CampaignState(campaign.state)
+    target = TRANSITIONS.get((current, action))
+    if target is None:
+        raise CampaignError(
+            _("This campaign is %(state)s, so it cannot be %(action)s.", state=state_label(current), action=action_label(action))
+        )
+    event = CampaignEvent(
+        campaign_id=campaign.id,
+        from_state=current.value,
+        to_state=target.value,
+        action=action,
+        actor_id=actor.id if actor else None,
+        note=note or "",
+        created_at=clock.utcnow(),
+    )
+    campaign.state = target.value
+    campaign.updated_at = event.created_at
+    db.session.add(event)
+    return event
+
+
+def state_label(state: CampaignState | str) -> str:
+    labels = {
+        S.DRAFT: _("a draft"),
+        S.SUBMITTED: _("waiting for review"),
+        S.CHANGES_REQUESTED: _("waiting for your changes"),
+        S.APPROVED: _("approved"),
+        S.REJECTED: _("rejected"),
+        S.LIVE: _("live"),
+        S.SUCCESSFUL: _("funded"),
+        S.UNSUCCESSFUL: _("not funded"),
+        S.CANCELED: _("canceled"),
+        S.SUSPENDED: _("suspended"),
+    }
+    return labels[CampaignState(state)]
+
+
+def state_name(state: CampaignState | str) -> str:
+    """A short name for badges and filters."""
+    names = {
+        S.DRAFT: _("Draft"),
+        S.SUBMITTED: _("In review"),
+        S.CHANGES_REQUESTED: _("Changes requested"),
+        S.APPROVED: _("Approved"),
+        S.REJECTED: _("Rejected"),
+        S.LIVE: _("Live"),
+        S.SUCCESSFUL: _("Funded"),
+        S.UNSUCCESSFUL: _("Not funded"),
+        S.CANCELED: _("Canceled"),
+        S.SUSPENDED: _("Suspended"),
+    }
+    return names[CampaignState(state)]
+
+
+def action_label(action: str) -> str:
+    return {
+        "submit": _("submitted"),
+        "approve": _("approved"),
+        "request_changes": _("sent back for changes"),
+        "reject": _("rejected"),
+        "launch": _("launched"),
+        "succeed": _("closed as funded"),
+        "fail": _("closed as not funded"),
+        "cancel": _("canceled"),
+        "suspend": _("suspended"),
+    }.get(action, action)
+
+
+# --- drafts ----------------------------------------------------------------------------------
+
+@dataclass
+class CampaignInput:
+    """What the campaign form gives: already checked for shape and bounds by the form."""
+
+    title: str
+    blurb: str
+    category: str
+    goal: int
+    currency: str
+    duration_days: int
+    story: str
+    risks: str
+
+
+def slugify(title: str) -> str:
+    text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
+    text = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
+    return text[:60].strip("-") or "campaign"
+
+
+def _unique_slug(title: str) -> str:
+    base = slugify(title)
+    taken = set(db.session.scalars(select(Campaign.slug).where(or_(Campaign.slug == base, Campaign.slug.like(f"{base}-%")))))
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+def create_draft(creator: User, data: CampaignInput, cover: str | None = None) -> Campaign:
+    """A new draft owned by `creator`. Commits."""
+    now = clock.utcnow()
+    campaign = Campaign(
+        slug=_unique_slug(data.title),
+        creator_id=creator.id,
+        title=data.title.strip(),
+        blurb=data.blurb.strip(),
+        category=data.category,
+        goal=data.goal,
+        currency=data.currency,
+        duration_days=data.duration_days,
+        story=data.story,
+        risks=data.risks,
+        cover=cover,
+        state=S.DRAFT.value,
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(campaign)
+    db.session.flush()
+    db.session.add(CampaignEvent(campaign_id=campaign.id, from_state=None, to_state=S.DRAFT.value, action="create", actor_id=creator.id, created_at=now))
+    db.session.commit()
+    return campaign
+
+
+def _require_creator(campaign: Campaign, actor: User) -> None:
+    if actor.id != campaign.creator_id:
+        raise CampaignError(_("Only the creator can change this campaign."))
+
+
+def update_content(campaign: Campaign, actor: User, data: CampaignInput, cover: str | None = None) -> Campaign:
+    """Save the creator's edits. Drafts change freely; after launch only story, blurb, title, category,
+    risks and cover; a submitted or decided campaign is frozen. Commits."""
+    _require_creator(campaign, actor)
+    state = CampaignState(campaign.state)
+    if state in LAUNCHED and state not in (S.LIVE,):
+        raise CampaignError(_("This campaign has ended and can no longer be edited."))
+    if state not in EDITABLE and state not in LAUNCHED:
+        raise CampaignError(_("This campaign is %(state)s and cannot be edited now.", state=state_label(state)))
+    if state in LAUNCHED:
+        locked = {"goal": data.goal != campaign.goal, "currency": data.currency != campaign.currency, "duration_days": data.duration_days != campaign.duration_days}
+        for field, changed in locked.items():
+            if changed:
+                raise CampaignError(_("The goal, currency and duration cannot change after launch."), field=field)
+    campaign.title = data.title.strip()
+    campaign.blurb = data.blurb.strip()
+    campaign.category = data.category
+    campaign.story = data.story
+    campaign.risks = data.risks
+    if state not in LAUNCHED:
+        campaign.goal = data.goal
+        campaign.currency = data.currency
+        campaign.duration_days = data.duration_days
+    if cover:
+        campaign.cover = cover
+    campaign.updated_at = clock.utcnow()
+    db.session.commit()
+    return campaign
+
+
+def remove_cover(campaign: Campaign, actor: User) -> None:
+    _require_creator(campaign, actor)
+    if campaign.status not in EDITABLE and campaign.status != S.LIVE:
+        raise CampaignError(_("This campaign cannot be edited now."))
+    campaign.cover = None
+    db.session.commit()
+
+
+# --- tiers -----------------------------------------------------------------------------------
+
+@dataclass
+class TierInput:
+    title: str
+    description: str
+    amount: int
+    quantity_limit: int | None
+    estimated_delivery: date | None
+    shipping_note: str
+
+
+def _tiers_open(campaign: Campaign) -> None:
+    if campaign.status not in EDITABLE and campaign.status != S.LIVE:
+        raise CampaignError(_("Tiers cannot be changed while the campaign is %(state)s.", state=state_label(campaign.status)))
+
+
+def add_tier(campaign: Campaign, actor: User, data: TierInput) -> Tier:
+    """Add a tier (drafts, and live campaigns: new tiers are always allowed). Commits."""
+    _require_creator(campaign, actor)
+    _tiers_open(campaign)
+    tier = Tier(campaign_id=campaign.id, **data.__dict__)
+    db.session.add(tier)
+    campaign.updated_at = clock.utcnow()
+    db.session.commit()
+    return tier
+
+
+def get_tier(campaign: Campaign, tier_id: int) -> Tier | None:
+    return db.session.scalar(select(Tier).where(Tier.id == tier_id, Tier.campaign_id == campaign.id, Tier.deleted_at.is_(None)))
+
+
+def update_tier(campaign: Campaign, actor: User, tier: Tier, data: TierInput) -> Tier:
+    """Edit a tier. After launch: only a tier nobody has chosen yet, except that a limited tier's
+    quantity may be raised (never below what is claimed). Commits."""
+    _require_creator(campaign, actor)
+    _tiers_open(campaign)
+    if campaign.status == S.LIVE and tier.claimed > 0:
+        unchanged = (
+            data.title == tier.title and data.description == tier.description and data.amount == tier.amount
+            and data.estimated_delivery == tier.estimated_delivery and data.shipping_note == tier.shipping_note
+        )
+        if not unchanged:
+            raise CampaignError(_("Backers have chosen this tier: only its quantity can be raised now."))
+        if data.quantity_limit is None and tier.quantity_limit is not None:
+            pass  # lifting the limit is raising it
+        elif tier.quantity_limit is None and data.quantity_limit is not None:
+            raise CampaignError(_("Backers have chosen this tier: it cannot become limited now."), field="quantity_limit")
+        elif data.quantity_limit is not None and tier.quantity_limit is not None and data.quantity_limit < tier.quantity_limit:
+            raise CampaignError(_("The quantity can only be raised once backers have chosen this tier."), field="quantity_limit")
+    if data.quantity_limit is not None and data.quantity_limit < tier.claimed:
+        raise CampaignError(
+            _("%(n)d backers already hold this tier: the quantity cannot be lower.", n=tier.claimed), field="quantity_limit"
+        )
+    # The quantity is written with a guard, so a pledge claimed meanwhile is never undercut.
+    result = db.session.execute(
+        update(Tier)
+        .where(Tier.id == tier.id, or_(data.quantity_limit is None, Tier.claimed <= (data.quantity_limit or 0)))
+        .values(**data.__dict__)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise CampaignError(_("More backers chose this tier meanwhile: the quantity cannot be that low."), field="quantity_limit")
+    campaign.updated_at = clock.utcnow()
+    db.session.commit()
+    db.session.refresh(tier)
+    return tier
+
+
+def delete_tier(campaign: Campaign, actor: User, tier: Tier) -> None:
+    """Remove a tier nobody holds (kept as a row, hidden). Commits."""
+    _require_creator(campaign, actor)
+    _tiers_open(campaign)
+    result = db.session.execute(
+        update(Tier).where(Tier.id == tier.id, Tier.claimed == 0).values(deleted_at=clock.utcnow()).execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise CampaignError(_("Backers have chosen this tier, so it cannot be removed."))
+    db.session.commit()
+
+
+# --- creator transitions ---------------------------------------------------------------------
+
+def missing_for_submit(campaign: Campaign) -> list[str]:
+    """What a campaign still needs before review (cover optional)."""
+    missing = []
+    if not campaign.title.strip():
+        missing.append(_("a title"))
+    if not campaign.blurb.strip():
+        missing.append(_("a short blurb"))
+    if not campaign.goal or campaign.goal <= 0:
+        missing.append(_("a funding goal"))
+    if not campaign.story.strip():
+        missing.append(_("the story"))
+    if not campaign.risks.strip():
+        missing.append(_("risks and challenges"))
+    if not campaign.tiers:
+        missing.append(_("at least one funding tier"))
+    return missing
+
+
+def submit(campaign: Campaign, actor: User) -> None:
+    """Send a complete draft to review; it is frozen until a moderator decides. Commits."""
+    _require_creator(campaign, actor)
+    missing = missing_for_submit(campaign)
+    if missing:
+        raise CampaignError(_("Before you submit, add: %(missing)s.", missing=", ".join(missing)), missing=missing)
+    transition(campaign, "submit", actor)
+    campaign.submitted_at = clock.utcnow()
+    db.session.commit()
+
+
+def launch(campaign: Campaign, actor: User) -> None:
+    """Open an approved campaign for pledges; the deadline is fixed now. Commits."""
+    _require_creator(campaign, actor)
+    transition(campaign, "launch", actor)
+    now = clock.utcnow()
+    campaign.launched_at = now
+    campaign.deadline = now + timedelta(days=campaign.duration_days)
+    db.session.commit()
+
+
+def cancel(campaign: Campaign, actor: User) -> None:
+    """The creator stops a live campaign; its pledges are released through `campaign_closed`. Commits."""
+    _require_creator(campaign, actor)
+    transition(campaign, "cancel", actor)
+    campaign.ended_at = clock.utcnow()
+    db.session.commit()
+    campaign_closed.send(campaign)
+
+
+# --- moderator transitions -------------------------------------------------------------------
+
+DECISIONS = ("approve", "request_changes", "reject")
+
+
+def decide(campaign: Campaign, moderator: User, decision: str, note: str = "") -> CampaignEvent:
+    """A moderator's review decision; request_changes and reject need a note. Commits.
+
+    The creator is told by email (queued in the same transaction) and on their dashboard.
+    """
+    from app.notifications import services as mail
+
+    if not moderator.is_moderator:
+        raise CampaignError(_("Only moderators can review campaigns."))
+    if decision not in DECISIONS:
+        raise CampaignError(_("Choose a decision."), field="decision")
+    note = (note or "").strip()
+    if decision != "approve" and not note:
+        raise CampaignError(_("Write a note telling the creator why."), field="note")
+    if moderator.id == campaign.creator_id:
+        raise CampaignError(_("You cannot review your own campaign."))
+    event = transition(campaign, decision, moderator, note)
+    mail.queue_mail(
+        campaign.creator.email,
+        _("Your campaign “%(title)s” was %(decision)s", title=campaign.title, decision=action_label(decision)),
+        "campaign_decision",
+        campaign=campaign,
+        decision=decision,
+        note=note,
+    )
+    db.session.commit()
+    return event
+
+
+def suspend(campaign: Campaign, moderator: User, reason: str) -> None:
+    """A moderator stops a live campaign with a reason; pledges are released through `campaign_closed`. Commits."""
+    if not moderator.is_moderator:
+        raise CampaignError(_("Only moderators can suspend campaigns."))
+    reason = (reason or "").strip()
+    if not reason:
+        raise CampaignError(_("Write the reason for the suspension."), field="note")
+    transition(campaign, "suspend", moderator, reason)
+    campaign.ended_at = clock.utcnow()
+    db.session.commit()
+    campaign_closed.send(campaign)
+
+
+def set_featured(campaign: Campaign, moderator: User, featured: bool) -> None:
+    """Pick (or unpick) a campaign for the home page. Commits."""
+    if not moderator.is_moderator:
+        raise CampaignError(_("Only moderators can feature campaigns."))
+    campaign.featured = featured
+    db.session.add(
+        CampaignEvent(campaign_id=campaign.id, from_state=campaign.state, to_state=campaign.state,
+                      action="feature" if featured else "unfeature", actor_id=moderator.id, created_at=clock.utcnow())
+    )
+    db.session.commit()
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+def get_by_slug(slug: str) -> Campaign | None:
+    return db.session.scalar(select(Campaign).where(Campaign.slug == slug).options(selectinload(Campaign.tiers)))
+
+
+def duration_bounds() -> tuple[int, int]:
+    return current_app.config["CAMPAIGN_MIN_DAYS"], current_app.config["CAMPAIGN_MAX_DAYS"]
+
+
+def time_left(campaign: Campaign, now: datetime | None = None) -> timedelta | None:
+    if campaign.deadline is None:
+        return None
+    return max(campaign.deadline - (now or clock.utcnow()), timedelta(0))
+
+
+def public_states() -> list[str]:
+    return [s.value for s in PUBLIC]
+
+
+def moderation_queue() -> list[Campaign]:
+    """Submitted campaigns, oldest first."""
+    return list(db.session.scalars(select(Campaign).where(Campaign.state == S.SUBMITTED.value).order_by(Campaign.submitted_at, Campaign.id)))
+
+
+def creator_campaigns(user: User) -> list[Campaign]:
+    return list(
+        db.session.scalars(
+            select(Campaign).where(Campaign.creator_id == user.id).order_by(Campaign.updated_at.desc()).options(selectinload(Campaign.tiers), selectinload(Campaign.events))
+        )
+    )
+
+
+def count_by_creator(user_ids: list[int]) -> dict[int, int]:
+    rows = db.session.execute(select(Campaign.creator_id, func.count()).where(Campaign.creator_id.in_(user_ids)).group_by(Campaign.creator_id))
+    return dict(rows.all())
+
+
+
+
+# --- public listings -------------------------------------------------------------------------
+
+SORTS = ("ending", "newest", "funded", "backers")
+PAGE_SIZE = 12
+
+
+@dataclass
+class Listing:
+    """One page of campaigns with their totals, for the discover and browse pages."""
+
+    campaigns: list[Campaign]
+    totals: dict[int, totals.Totals]
+    page: int
+    pages: int
+    total: int
+
+    def of(self, campaign: Campaign) -> totals.Totals:
+        return self.totals.get(campaign.id, totals.ZERO)
+
+
+def _with_totals(items: list[Campaign]) -> dict[int, totals.Totals]:
+    return totals.for_campaigns(c.id for c in items)
+
+
+def browse(q: str = "", category: str = "", sort: str = "ending", page: int = 1, *, now: datetime | None = None) -> Listing:
+    """Live and ended public campaigns matching a search; `ending` and the default show live ones first."""
+    now = now or clock.utcnow()
+    sort = sort if sort in SORTS else "ending"
+    page = max(1, min(page, 10_000))
+    where = [Campaign.state.in_(public_states())]
+    q = (q or "").strip()[:100]
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append(or_(Campaign.title.ilike(pattern, escape="\\"), Campaign.blurb.ilike(pattern, escape="\\")))
+    if category:
+        where.append(Campaign.category == category)
+    live_first = (Campaign.state != S.LIVE.value)
+    query = select(Campaign).where(*where)
+    sub = totals.subquery() if sort in ("funded", "backers") else None
+    if sub is not None:
+        query = query.outerjoin(sub, sub.c.campaign_id == Campaign.id)
+    pledged, backers = totals.sort_columns(sub)
+    order = {
+        "ending": (live_first, Campaign.deadline, Campaign.id),
+        "newest": (Campaign.launched_at.desc(), Campaign.id.desc()),
+        "funded": ((pledged * 1.0 / Campaign.goal).desc(), Campaign.id.desc()),
+        "backers": (backers.desc(), Campaign.id.desc()),
+    }[sort]
+    count = db.session.scalar(select(func.count()).select_from(Campaign).where(*where)) or 0
+    pages = max(1, -(-count // PAGE_SIZE))
+    items = list(db.session.scalars(query.order_by(*order).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
+    return Listing(items, _with_totals(items), page, pages, count)
+
+
+@dataclass
+class Discover:
+    featured: list[Campaign]
+    ending_soon: list[Campaign]
+    newest: list[Campaign]
+    totals: dict[int, totals.Totals]
+
+    def of(self, campaign: Campaign) -> totals.Totals:
+        return self.totals.get(campaign.id, totals.ZERO)
+
+
+def discover(now: datetime | None = None, size: int = 6) -> Discover:
+    """The home page: featured picks, live campaigns ending soon, and the newest launches."""
+    now = now or clock.utcnow()
+    live = select(Campaign).where(Campaign.state == S.LIVE.value, Campaign.deadline > now)
+    featured = list(db.session.scalars(live.where(Campaign.featured.is_(True)).order_by(Campaign.deadline).limit(size)))
+    ending = list(db.session.scalars(live.order_by(Campaign.deadline, Campaign.id).limit(size)))
+    newest = list(db.session.scalars(live.order_by(Campaign.launched_at.desc(), Campaign.id.desc()).limit(size)))
+    everyone = {c.id: c for c in featured + ending + newest}
+    return Discover(featured, ending, newest, _with_totals(everyone.values()))

@@ -1,0 +1,1 @@
+"""User-written content made safe to show: Markdown rendered to sanitised HTML, cover images checked and re-encoded."""
