@@ -104,8 +104,10 @@ class Campaign(db.Model):
     deadline: Mapped[datetime | None] = mapped_column(DateTime)
     #: When the outcome (successful/unsuccessful) was decided, or the campaign was stopped.
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)
-    #: The sum of active pledges when the outcome was decided (minor units).
+    #: The sum and count of active pledges when the campaign ended (decided, canceled or suspended);
+    #: ended campaigns show these, since their pledges have moved on from `active`.
     pledged_at_deadline: Mapped[int | None] = mapped_column(BigInteger)
+    backers_at_deadline: Mapped[int | None] = mapped_column(Integer)
 
     creator: Mapped[User] = relationship(lazy="joined", innerjoin=True)
     tiers: Mapped[list[Tier]] = relationship(

@@ -41,13 +41,27 @@ def subquery():
 
 
 def for_campaigns(ids: Iterable[int]) -> dict[int, Totals]:
-    """Totals of several campaigns in one statement."""
+    """Totals of several campaigns in one statement: live sums for running campaigns, the snapshot
+    taken when it ended for an ended one (its pledges have moved on from `active`)."""
+    from app.campaigns.models import Campaign
+
     ids = list(ids)
-    sub = subquery()
-    if sub is None or not ids:
+    if not ids:
         return {}
-    rows = db.session.execute(select(sub.c.campaign_id, sub.c.pledged, sub.c.backers).where(sub.c.campaign_id.in_(ids)))
-    return {row.campaign_id: Totals(int(row.pledged or 0), int(row.backers or 0)) for row in rows}
+    sub = subquery()
+    if sub is None:
+        query = select(Campaign.id, Campaign.pledged_at_deadline, Campaign.backers_at_deadline, literal(0).label("pledged"), literal(0).label("backers"))
+    else:
+        query = select(Campaign.id, Campaign.pledged_at_deadline, Campaign.backers_at_deadline, sub.c.pledged, sub.c.backers).outerjoin(
+            sub, sub.c.campaign_id == Campaign.id
+        )
+    result = {}
+    for row in db.session.execute(query.where(Campaign.id.in_(ids))):
+        if row.pledged_at_deadline is not None:
+            result[row.id] = Totals(int(row.pledged_at_deadline), int(row.backers_at_deadline or 0))
+        else:
+            result[row.id] = Totals(int(row.pledged or 0), int(row.backers or 0))
+    return result
 
 
 def for_campaign(campaign_id: int) -> Totals:
@@ -55,9 +69,14 @@ def for_campaign(campaign_id: int) -> Totals:
 
 
 def sort_columns(sub) -> tuple[ColumnElement, ColumnElement]:
-    """(pledged, backers) columns to order by, zero where a campaign has no pledges."""
-    if sub is None:
-        return literal(0), literal(0)
+    """(pledged, backers) columns to order by: the snapshot of ended campaigns, else the live sums."""
     from sqlalchemy import func
 
-    return func.coalesce(sub.c.pledged, 0), func.coalesce(sub.c.backers, 0)
+    from app.campaigns.models import Campaign
+
+    if sub is None:
+        return func.coalesce(Campaign.pledged_at_deadline, 0), func.coalesce(Campaign.backers_at_deadline, 0)
+    return (
+        func.coalesce(Campaign.pledged_at_deadline, sub.c.pledged, 0),
+        func.coalesce(Campaign.backers_at_deadline, sub.c.backers, 0),
+    )

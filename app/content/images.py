@@ -156,12 +156,17 @@ def _too_many_pixels() -> ImageError:
     )
 
 
+def _has_allowed_signature(data: bytes) -> bool:
+    return data.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+
+
 def _open(data: bytes) -> Image.Image:
     """Open from the bytes, trying only the allowed decoders; check format, pixel count and frames."""
     try:
         image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
     except UnidentifiedImageError:
-        raise _not_an_image() from None
+        # Pillow cannot tell "not an image" from "a PNG cut after its signature": the magic bytes can.
+        raise (_damaged() if _has_allowed_signature(data) else _not_an_image()) from None
     except Image.DecompressionBombError:
         raise _too_many_pixels() from None
     except Exception as exc:  # hostile input can make any decoder raise anything

@@ -15,8 +15,8 @@ Decisions:
 - Headings are clamped to ``h2``–``h4``: the campaign page owns the one ``h1`` (its title), so ``#``
   becomes ``h2`` and ``#####``/``######`` become ``h4``. Clamping keeps ``#`` and ``##`` both at
   the top level a creator meant, and never produces a heading bigger than the page's sections.
-- Images: only our own uploads, ``/uploads/<32 hex>.jpg|webp`` (the names ``images.save_cover``
-  makes). Anything else renders as its alt text. External images would let any creator track
+- Images: only our own uploads, ``/uploads/covers/<32 hex>[.thumb].jpg|webp`` (the route that
+  serves the names ``images.save_cover`` makes). Anything else renders as its alt text. External images would let any creator track
   visitors (IP, time, referrer) with a pixel, hot-link huge or swapped-out pictures after review,
   and are blocked by the CSP (``img-src 'self'``) anyway.
 - linkify (bare ``www.x.com`` becoming a link) is off: it needs an extra package, and explicit
@@ -45,8 +45,8 @@ __all__ = [
 #: The longest Markdown text we render; forms must reject longer input with a message.
 MAX_MARKDOWN_LENGTH = 50_000
 
-#: Same-origin cover/story images: the names images.save_cover makes, under the uploads route.
-_LOCAL_IMAGE = re.compile(r"/uploads/[0-9a-f]{32}\.(?:jpg|webp)")
+#: Same-origin images: the names images.save_cover makes, under the route that serves them (campaigns.cover).
+_LOCAL_IMAGE = re.compile(r"/uploads/covers/[0-9a-f]{32}(?:\.thumb)?\.(?:jpg|webp)")
 _LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 # Browsers drop ASCII tab/newline anywhere in a URL and C0 controls/space at its ends before they
 # look for a scheme; do the same so "java\tscript:" is judged as "javascript:".

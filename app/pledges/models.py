@@ -1,0 +1,117 @@
+"""Pledge and PledgeEvent, with the pledge state machine (SPEC §4)."""
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app import clock
+from app.accounts.models import User
+from app.campaigns.models import Campaign, Tier
+from app.extensions import db
+
+
+class PledgeState(enum.StrEnum):
+    PENDING = "pending"  # a card setup is under way; counts for nothing
+    ACTIVE = "active"  # card saved; counts towards the total
+    CANCELED = "canceled"  # the backer withdrew before the deadline
+    RELEASED = "released"  # the campaign did not fund, or was canceled or suspended
+    CHARGING = "charging"  # the campaign funded; the charge is due
+    COLLECTED = "collected"
+    ERRORED = "errored"  # the charge failed; the backer can fix it within the retry window
+    DROPPED = "dropped"  # the retry window ran out
+    REFUNDED = "refunded"  # a moderator refunded a collected pledge
+
+
+P = PledgeState
+
+#: The one table of allowed moves: (from, action) -> to.
+TRANSITIONS: dict[tuple[PledgeState, str], PledgeState] = {
+    (P.PENDING, "activate"): P.ACTIVE,
+    (P.PENDING, "abandon"): P.CANCELED,
+    (P.ACTIVE, "cancel"): P.CANCELED,
+    (P.ACTIVE, "release"): P.RELEASED,
+    (P.ACTIVE, "charge"): P.CHARGING,
+    (P.CHARGING, "collect"): P.COLLECTED,
+    (P.CHARGING, "fail"): P.ERRORED,
+    (P.ERRORED, "collect"): P.COLLECTED,
+    (P.ERRORED, "fail"): P.ERRORED,
+    (P.ERRORED, "drop"): P.DROPPED,
+    (P.COLLECTED, "refund"): P.REFUNDED,
+}
+
+#: States that hold a place in "one pledge per backer per campaign".
+HOLDING = (P.PENDING, P.ACTIVE, P.CHARGING, P.COLLECTED, P.ERRORED)
+#: States in which the backer still has a say before the deadline.
+EDITABLE = (P.ACTIVE,)
+
+_holding_sql = "state IN ('pending', 'active', 'charging', 'collected', 'errored')"
+
+
+class Pledge(db.Model):
+    """A backer's pledge to a campaign: an amount in minor units of the campaign's currency."""
+
+    __tablename__ = "pledges"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        # One live pledge per backer per campaign; canceled, released and dropped ones stay as history.
+        Index(
+            "uq_pledges_one_per_backer", "campaign_id", "backer_id", unique=True,
+            sqlite_where=text(_holding_sql), postgresql_where=text(_holding_sql),
+        ),
+        Index("ix_pledges_campaign_state", "campaign_id", "state"),
+        Index("ix_pledges_backer_id", "backer_id"),
+        Index("ix_pledges_tier_id", "tier_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), nullable=False)
+    backer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    #: None = no reward ("back it because you believe in it").
+    tier_id: Mapped[int | None] = mapped_column(ForeignKey("tiers.id"))
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default=P.PENDING)
+    #: The SetupIntent that saved (or is saving) the card; a card change makes a new one.
+    setup_intent_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    #: A new card being set up for an active pledge (the old one stays until this succeeds).
+    pending_setup_intent_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    payment_method_id: Mapped[str | None] = mapped_column(String(64))
+    card_brand: Mapped[str | None] = mapped_column(String(32))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    campaign: Mapped[Campaign] = relationship()
+    backer: Mapped[User] = relationship()
+    tier: Mapped[Tier | None] = relationship()
+
+    @property
+    def status(self) -> PledgeState:
+        return PledgeState(self.state)
+
+    def __repr__(self) -> str:
+        return f"<Pledge {self.id} {self.state} {self.amount} {self.currency}>"
+
+
+class PledgeEvent(db.Model):
+    """The pledge audit log: every state change and edit, with who did it."""
+
+    __tablename__ = "pledge_events"
+    __table_args__ = (Index("ix_pledge_events_pledge_id", "pledge_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pledge_id: Mapped[int] = mapped_column(ForeignKey("pledges.id", ondelete="CASCADE"), nullable=False)
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16), nullable=False)
+    action: Mapped[str] = mapped_column(String(32), nullable=False)
+    #: None means the system (settlement, webhooks).
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: The amount after the change (minor units), for the creator's pledges-over-time chart.
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)

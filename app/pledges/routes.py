@@ -1,0 +1,186 @@
+"""Pledge pages: the pledge form with the card, the backer's pledge and dashboard. Thin views."""
+from __future__ import annotations
+
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from app import clock, money
+from app.campaigns import services as campaigns
+from app.extensions import limiter
+from app.payments import gateway
+from app.pledges import bp, services
+from app.pledges.forms import ConfirmForm, PledgeForm
+from app.pledges.models import PledgeState
+
+
+def _wants_json() -> bool:
+    return request.accept_mimetypes.best == "application/json"
+
+
+def _campaign_or_404(slug: str):
+    campaign = campaigns.get_by_slug(slug)
+    if campaign is None or not campaigns.can_view(campaign, current_user):
+        abort(404)
+    return campaign
+
+
+def _own_pledge_or_404(pledge_id: int):
+    return services.get_for_backer(pledge_id, current_user) or abort(404)
+
+
+def _payment_context(**extra) -> dict:
+    return {"stripe_js_url": gateway.stripe_js_url(), "publishable_key": gateway.publishable_key(), "test_mode": True, **extra}
+
+
+def _form_error_response(form: PledgeForm, template: str, **context):
+    if _wants_json():
+        return jsonify(errors={name: [str(e) for e in errors] for name, errors in form.errors.items()}), 422
+    return render_template(template, form=form, **_payment_context(**context)), 422
+
+
+def _refused(error, form: PledgeForm, template: str, **context):
+    field = getattr(form, error.field, None) if error.field else None
+    if field is not None:
+        field.errors = [*field.errors, str(error)]
+    else:
+        form.form_errors.append(str(error))
+        if _wants_json():
+            return jsonify(errors={"_": [str(error)]}), 422
+    return _form_error_response(form, template, **context)
+
+
+@bp.route("/campaigns/<slug>/pledge", methods=["GET", "POST"])
+@login_required
+@limiter.limit("30 per minute", methods=["POST"])
+def create(slug: str):
+    """The pledge form. A POST (from the page's script) starts the card setup and answers with its secret."""
+    campaign = _campaign_or_404(slug)
+    existing = services.open_pledge(campaign, current_user)
+    if existing is not None and existing.state != PledgeState.PENDING.value:
+        flash(_("You already back this campaign. You can change your pledge here."), "info")
+        return redirect(url_for("pledges.show", pledge_id=existing.id))
+    form = PledgeForm(campaign=campaign)
+    context = {"campaign": campaign, "confirm_form": ConfirmForm()}
+    if request.method == "GET":
+        tier = request.args.get("tier", "")
+        form.tier.data = tier if tier in {str(t.id) for t in campaign.tiers} else ""
+        chosen = next((t for t in campaign.tiers if str(t.id) == form.tier.data), None)
+        form.amount.data = money.to_input(chosen.amount if chosen else None, campaign.currency)
+    try:
+        services.check_backer(campaign, current_user)
+    except services.PledgeError as error:
+        if request.method == "POST":
+            return _refused(error, form, "pledges/form.html", **context)
+        flash(str(error), "warning")
+        return redirect(url_for("campaigns.show", slug=slug))
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            return _form_error_response(form, "pledges/form.html", **context)
+        try:
+            pledge, client_secret = services.begin(campaign, current_user, form.tier_id, form.amount_minor)
+        except services.PledgeError as error:
+            return _refused(error, form, "pledges/form.html", **context)
+        except gateway.GatewayError as error:
+            form.form_errors.append(error.message)
+            return _form_error_response(form, "pledges/form.html", **context)
+        if _wants_json():
+            return jsonify(client_secret=client_secret, confirm_url=url_for("pledges.confirm", pledge_id=pledge.id))
+        form.form_errors.append(_("Your browser must run JavaScript to enter a card safely with Stripe."))
+        return _form_error_response(form, "pledges/form.html", **context)
+    return render_template("pledges/form.html", form=form, **_payment_context(**context))
+
+
+@bp.route("/pledges/<int:pledge_id>/confirm", methods=["POST"])
+@login_required
+def confirm(pledge_id: int):
+    """After Stripe.js confirmed the card: read the setup back from Stripe and activate the pledge."""
+    pledge = _own_pledge_or_404(pledge_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        services.activate(pledge, current_user, form.setup_intent.data)
+    except services.PledgeError as error:
+        flash(str(error), "danger")
+        return redirect(url_for("pledges.create", slug=pledge.campaign.slug, tier=pledge.tier_id or ""))
+    flash(_("Thank you! Your pledge is in. You will be charged only if the campaign reaches its goal."), "success")
+    return redirect(url_for("pledges.show", pledge_id=pledge.id))
+
+
+@bp.route("/pledges/<int:pledge_id>")
+@login_required
+def show(pledge_id: int):
+    pledge = _own_pledge_or_404(pledge_id)
+    return render_template(
+        "pledges/show.html", pledge=pledge, campaign=pledge.campaign, state_name=services.state_name,
+        open=pledge.campaign.is_open_for_pledges(clock.utcnow()), confirm_form=ConfirmForm(), **_payment_context(),
+    )
+
+
+@bp.route("/pledges/<int:pledge_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(pledge_id: int):
+    pledge = _own_pledge_or_404(pledge_id)
+    campaign = pledge.campaign
+    form = PledgeForm(campaign=campaign)
+    if request.method == "GET":
+        form.tier.data = str(pledge.tier_id) if pledge.tier_id else ""
+        form.amount.data = money.to_input(pledge.amount, pledge.currency)
+    elif form.validate_on_submit():
+        try:
+            services.edit(pledge, current_user, form.tier_id, form.amount_minor)
+        except services.PledgeError as error:
+            return _refused(error, form, "pledges/edit.html", campaign=campaign, pledge=pledge)
+        flash(_("Your pledge is updated."), "success")
+        return redirect(url_for("pledges.show", pledge_id=pledge.id))
+    else:
+        return _form_error_response(form, "pledges/edit.html", campaign=campaign, pledge=pledge)
+    return render_template("pledges/edit.html", form=form, campaign=campaign, pledge=pledge, **_payment_context())
+
+
+@bp.route("/pledges/<int:pledge_id>/card", methods=["POST"])
+@login_required
+def card(pledge_id: int):
+    """Start replacing the card of an active pledge (answers the script with a setup secret)."""
+    pledge = _own_pledge_or_404(pledge_id)
+    try:
+        client_secret = services.begin_card_change(pledge, current_user)
+    except (services.PledgeError, gateway.GatewayError) as error:
+        return jsonify(errors={"_": [getattr(error, "message", None) or str(error)]}), 422
+    return jsonify(client_secret=client_secret, confirm_url=url_for("pledges.card_confirm", pledge_id=pledge.id))
+
+
+@bp.route("/pledges/<int:pledge_id>/card/confirm", methods=["POST"])
+@login_required
+def card_confirm(pledge_id: int):
+    pledge = _own_pledge_or_404(pledge_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        services.finish_card_change(pledge, current_user, form.setup_intent.data)
+    except services.PledgeError as error:
+        flash(str(error), "danger")
+    else:
+        flash(_("Your new card is saved for this pledge."), "success")
+    return redirect(url_for("pledges.show", pledge_id=pledge.id))
+
+
+@bp.route("/pledges/<int:pledge_id>/cancel", methods=["POST"])
+@login_required
+def cancel(pledge_id: int):
+    pledge = _own_pledge_or_404(pledge_id)
+    try:
+        services.cancel(pledge, current_user)
+    except services.PledgeError as error:
+        flash(str(error), "danger")
+    else:
+        flash(_("Your pledge is canceled. You will not be charged."), "success")
+    return redirect(url_for("pledges.show", pledge_id=pledge.id))
+
+
+@bp.route("/me/pledges")
+@login_required
+def mine():
+    return render_template("pledges/mine.html", pledges=services.backer_pledges(current_user), state_name=services.state_name)

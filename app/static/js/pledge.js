@@ -1,0 +1,79 @@
+// The card form: our server makes a SetupIntent, Stripe.js confirms it (with 3-D Secure when the
+// bank asks), then our server reads the result back from Stripe. The card number never reaches us.
+(() => {
+  const mount = document.getElementById('card-element');
+  if (!mount || typeof Stripe === 'undefined') return;
+  const stripe = Stripe(mount.dataset.stripeKey);
+  const card = stripe.elements().create('card', { hidePostalCode: false });
+  card.mount('#card-element');
+  const cardErrors = document.getElementById('card-errors');
+  const confirmForm = document.getElementById('confirm-form');
+
+  const showErrors = (form, errors) => {
+    form.querySelectorAll('[data-errors-for]').forEach((el) => { el.textContent = ''; });
+    form.querySelectorAll('.is-invalid').forEach((el) => el.classList.remove('is-invalid'));
+    const general = document.getElementById('form-errors');
+    if (general) { general.textContent = ''; general.classList.add('d-none'); }
+    Object.entries(errors || {}).forEach(([name, messages]) => {
+      const slot = form.querySelector(`[data-errors-for="${name}"]`);
+      const input = form.querySelector(`[name="${name}"]`);
+      if (input && input.type !== 'radio') input.classList.add('is-invalid');
+      if (slot) slot.textContent = messages.join(' ');
+      else if (general) { general.textContent += messages.join(' '); general.classList.remove('d-none'); }
+    });
+  };
+
+  const setBusy = (button, busy, label) => {
+    if (!button) return;
+    if (busy) { button.dataset.label = button.textContent; button.textContent = label || '…'; }
+    else if (button.dataset.label) { button.textContent = button.dataset.label; }
+    button.disabled = busy;
+  };
+
+  // Start a setup on our server, confirm it with Stripe.js, then post the result to our server.
+  const saveCard = async (form, url, body) => {
+    const button = form.querySelector('[type="submit"]');
+    setBusy(button, true, form.dataset.busy);
+    cardErrors.textContent = '';
+    try {
+      const response = await fetch(url, { method: 'POST', body, headers: { Accept: 'application/json' }, credentials: 'same-origin' });
+      const data = await response.json().catch(() => ({ errors: { _: [response.statusText] } }));
+      if (!response.ok) { showErrors(form, data.errors); setBusy(button, false); return; }
+      showErrors(form, {});
+      const result = await stripe.confirmCardSetup(data.client_secret, { payment_method: { card } });
+      if (result.error) { cardErrors.textContent = result.error.message; setBusy(button, false); return; }
+      confirmForm.action = data.confirm_url;
+      confirmForm.querySelector('[name="setup_intent"]').value = result.setupIntent.id;
+      confirmForm.submit();
+    } catch (error) {
+      cardErrors.textContent = String(error.message || error);
+      setBusy(button, false);
+    }
+  };
+
+  const pledgeForm = document.getElementById('pledge-form');
+  if (pledgeForm) {
+    pledgeForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      saveCard(pledgeForm, pledgeForm.action, new FormData(pledgeForm));
+    }, true);
+    // Choosing a reward raises the amount to at least its minimum.
+    const amount = pledgeForm.querySelector('[name="amount"]');
+    pledgeForm.querySelectorAll('input[name="tier"]').forEach((radio) => {
+      radio.addEventListener('change', () => {
+        const min = parseFloat(radio.dataset.min);
+        if (amount && (!amount.value || parseFloat(amount.value.replace(/,/g, '')) < min)) amount.value = radio.dataset.min;
+      });
+    });
+  }
+
+  const cardForm = document.getElementById('card-form');
+  if (cardForm) {
+    cardForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      saveCard(cardForm, cardForm.action, new FormData(cardForm));
+    }, true);
+  }
+})();
