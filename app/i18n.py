@@ -68,6 +68,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(money_filter, "money")
     app.add_template_filter(datetime_filter, "datetime")
     app.add_template_filter(utc_filter, "utc")
+    app.add_template_global(money.to_input, "money_input")
+    app.add_template_global(money.MIN_CHARGE.__getitem__, "min_charge")
 
     @app.context_processor
     def _locale():

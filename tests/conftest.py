@@ -22,7 +22,10 @@ from app import clock, create_app
 from app.extensions import db
 from config import TestConfig
 
+pytest_plugins = ["tests.localstripe_fixture"]
+
 TMP = Path(tempfile.mkdtemp(prefix="threshold-tests-"))
+WEBHOOK_SECRET = "whsec_threshold_tests"
 
 
 def _postgres_url(base: str, worker: str) -> str:
@@ -113,8 +116,16 @@ def _build(config: TestConfig) -> Flask:
 
 
 @pytest.fixture(scope="session")
-def _shared_app(_schema: str) -> Flask:
-    return _build(make_config(_schema))
+def _stripe_settings(localstripe: str) -> dict:
+    """Every app in the suite talks to the session's real localstripe server."""
+    return {"STRIPE_API_BASE": localstripe, "STRIPE_JS_URL": f"{localstripe}/js.stripe.com/v3/",
+            "STRIPE_SECRET_KEY": "sk_test_threshold", "STRIPE_PUBLISHABLE_KEY": "pk_test_threshold",
+            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET}
+
+
+@pytest.fixture(scope="session")
+def _shared_app(_schema: str, _stripe_settings: dict) -> Flask:
+    return _build(make_config(_schema, **_stripe_settings))
 
 
 @pytest.fixture
@@ -130,12 +141,12 @@ def app(_shared_app: Flask) -> Iterator[Flask]:
 
 
 @pytest.fixture
-def make_app(_schema: str):
+def make_app(_schema: str, _stripe_settings: dict):
     """Build a separate app with some settings changed (CSRF on, rate limits on …) on the same database."""
     made: list[Flask] = []
 
     def factory(**overrides) -> Flask:
-        new = _build(make_config(_schema, **overrides))
+        new = _build(make_config(_schema, **{**_stripe_settings, **overrides}))
         made.append(new)
         return new
 

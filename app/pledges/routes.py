@@ -57,7 +57,7 @@ def create(slug: str):
     """The pledge form. A POST (from the page's script) starts the card setup and answers with its secret."""
     campaign = _campaign_or_404(slug)
     existing = services.open_pledge(campaign, current_user)
-    if existing is not None and existing.state != PledgeState.PENDING.value:
+    if request.method == "GET" and existing is not None and existing.state != PledgeState.PENDING.value:
         flash(_("You already back this campaign. You can change your pledge here."), "info")
         return redirect(url_for("pledges.show", pledge_id=existing.id))
     form = PledgeForm(campaign=campaign)
