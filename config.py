@@ -151,3 +151,6 @@ class TestConfig(Config):
         self.SERVER_NAME = "localhost"
         # localstripe on loopback has no rate limit; pacing has its own tests.
         self.STRIPE_MAX_REQUESTS_PER_SECOND = 1000.0
+        # Cheap hashes: the suite makes hundreds of accounts (production keeps the RFC 9106 cost).
+        self.ARGON2_TIME_COST = 1
+        self.ARGON2_MEMORY_KIB = 1024

@@ -282,3 +282,12 @@ def test_login_sessions_are_rows(client):
     login(client, "bob@example.com")
     assert db.session.scalar(select(func.count(LoginSession.id))) == 1
     clock.advance(timedelta(0))
+
+
+def test_production_hash_cost_is_rfc9106():
+    from app.accounts.passwords import hash_password, verify_password
+
+    # Outside an app (and in production) the RFC 9106 low-memory profile applies.
+    hashed = hash_password("a strong password")
+    assert hashed.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert verify_password(hashed, "a strong password") and not verify_password(hashed, "wrong")
