@@ -82,11 +82,17 @@ class Config:
         )
         self.STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL") or default_js
         self.STRIPE_MAX_REQUESTS_PER_SECOND = _float("STRIPE_MAX_REQUESTS_PER_SECOND", 20.0, 0.1, 1000)
+        self.STRIPE_MAX_RETRIES = _int("STRIPE_MAX_RETRIES", 4, 0, 10)
+        self.STRIPE_RETRY_BASE_SECONDS = _float("STRIPE_RETRY_BASE_SECONDS", 0.5, 0.0, 60)
+        self.STRIPE_RETRY_MAX_SECONDS = _float("STRIPE_RETRY_MAX_SECONDS", 8.0, 0.0, 300)
+        self.STRIPE_TIMEOUT_SECONDS = _float("STRIPE_TIMEOUT_SECONDS", 30.0, 1.0, 300)
         self.PLATFORM_FEE_PERCENT = _float("PLATFORM_FEE_PERCENT", 5.0, 0, 100)
         self.CAMPAIGN_MIN_DAYS = _int("CAMPAIGN_MIN_DAYS", 1, 1, 365)
         self.CAMPAIGN_MAX_DAYS = _int("CAMPAIGN_MAX_DAYS", 60, 1, 365)
         self.PAYMENT_RETRY_DAYS = _int("PAYMENT_RETRY_DAYS", 7, 1, 60)
         self.WORKER_INTERVAL_SECONDS = _int("WORKER_INTERVAL_SECONDS", 60, 1, 86400)
+        #: Where the site is reached, for links in emails sent outside a request (worker, CLI).
+        self.BASE_URL = (os.environ.get("BASE_URL") or f"http://127.0.0.1:{os.environ.get('PORT') or 5000}").rstrip("/")
         self.MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
         self.MAIL_PORT = _int("MAIL_PORT", 25, 1, 65535)
         self.MAIL_USE_TLS = _bool("MAIL_USE_TLS", False)
@@ -151,6 +157,8 @@ class TestConfig(Config):
         self.SERVER_NAME = "localhost"
         # localstripe on loopback has no rate limit; pacing has its own tests.
         self.STRIPE_MAX_REQUESTS_PER_SECOND = 1000.0
+        self.STRIPE_RETRY_BASE_SECONDS = 0.01
+        self.STRIPE_RETRY_MAX_SECONDS = 0.05
         # Cheap hashes: the suite makes hundreds of accounts (production keeps the RFC 9106 cost).
         self.ARGON2_TIME_COST = 1
         self.ARGON2_MEMORY_KIB = 1024

@@ -17,6 +17,7 @@ def create_app(config: Config | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=False)
     app.config.from_object(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     from app import clock
 
@@ -43,11 +44,15 @@ def create_app(config: Config | None = None) -> Flask:
     from app.demo import seed_demo
     from app.campaigns import bp as campaigns_bp
     from app.main import bp as main_bp
+    from app.pledges import bp as pledges_bp
+    from app.moderation import bp as moderation_bp
     from app.notifications import init_app as notifications_init
 
     app.register_blueprint(main_bp)
     app.register_blueprint(campaigns_bp)
+    app.register_blueprint(pledges_bp)
     app.register_blueprint(accounts_bp, url_prefix="/auth")
+    app.register_blueprint(moderation_bp, url_prefix="/moderation")
     app.cli.add_command(users_cli)
     app.cli.add_command(seed_demo)
     notifications_init(app)

@@ -1,10 +1,30 @@
-"""`flask --app wsgi seed-demo`: demo accounts (and, as the product grows, campaigns and pledges)."""
+"""`flask --app wsgi seed-demo`: demo accounts, campaigns in every state, tiers, covers and pledges.
+
+Everything is made through the real services (the clock is moved to launch campaigns in the past),
+and pledges save real cards on the Stripe server the app talks to — localstripe in the offline demo —
+by doing over HTTP what Stripe.js does in the browser.
+"""
 from __future__ import annotations
 
-import click
-from flask.cli import with_appcontext
+import io
+import json
+import random
+import urllib.parse
+import urllib.request
+from datetime import date, timedelta
 
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from PIL import Image, ImageDraw
+
+from app import clock
 from app.accounts import services as accounts
+from app.accounts.models import User
+from app.campaigns import services as campaigns
+from app.campaigns.models import Campaign
+from app.content import images
+from app.extensions import db
 
 DEMO_PASSWORD = "threshold-demo"
 #: (email, display name, moderator)
@@ -13,15 +33,181 @@ DEMO_USERS = [
     ("creator@example.com", "Camille Creator", False),
     ("backer@example.com", "Bao Backer", False),
 ]
+EXTRA_BACKERS = ["Ada", "Bruno", "Chen Wei", "Dana", "Élodie", "Farid", "Grace", "Hiro"]
 
 
-def seed_users() -> dict[str, object]:
+def seed_users() -> dict[str, User]:
     """Create the demo accounts that do not exist yet; return them by email."""
     users = {}
     for email, name, moderator in DEMO_USERS:
-        user = accounts.find_by_email(email) or accounts.register(email, name, DEMO_PASSWORD, moderator=moderator)
-        users[email] = user
+        users[email] = accounts.find_by_email(email) or accounts.register(email, name, DEMO_PASSWORD, moderator=moderator)
+    for name in EXTRA_BACKERS:
+        email = f"{name.split()[0].lower().replace('é', 'e')}@example.com"
+        users[email] = accounts.find_by_email(email) or accounts.register(email, name, DEMO_PASSWORD)
     return users
+
+
+# --- covers --------------------------------------------------------------------------------------
+
+PALETTES = [((15, 123, 95), (232, 245, 239)), ((41, 72, 160), (224, 234, 252)), ((180, 70, 40), (252, 236, 224)),
+            ((120, 50, 150), (240, 228, 248)), ((30, 30, 30), (240, 200, 60)), ((0, 110, 140), (220, 245, 250))]
+
+
+def _cover(seed: int) -> str:
+    """A generated cover (gradient and shapes), checked and stored like an upload."""
+    rng = random.Random(seed)
+    dark, light = PALETTES[seed % len(PALETTES)]
+    img = Image.new("RGB", (1200, 675), light)
+    draw = ImageDraw.Draw(img)
+    for y in range(675):
+        t = y / 675
+        draw.line([(0, y), (1200, y)], fill=tuple(int(light[i] * (1 - t) + dark[i] * t * 0.6 + light[i] * t * 0.4) for i in range(3)))
+    for _ in range(7):
+        x, y, r = rng.randint(0, 1200), rng.randint(0, 675), rng.randint(40, 220)
+        draw.ellipse([x - r, y - r, x + r, y + r], outline=dark, width=rng.randint(4, 14))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    processed = images.process_cover(buf.getvalue())
+    return images.save_cover(processed, current_app.config["UPLOAD_FOLDER"] + "/covers")
+
+
+# --- pledges through the Stripe server, as the browser would -------------------------------------
+
+def _stripe_post(path: str, fields: dict) -> dict:
+    base = current_app.config["STRIPE_API_BASE"]
+    key = current_app.config.get("STRIPE_SECRET_KEY") or "sk_test_localstripe"
+    request = urllib.request.Request(
+        f"{base}/v1/{path}", data=urllib.parse.urlencode(fields).encode(), method="POST",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def _pledge(campaign: Campaign, backer: User, amount: int, tier_index: int | None, card: str = "4242424242424242") -> None:
+    from app.pledges import services as pledges
+
+    tier = campaign.tiers[tier_index] if tier_index is not None else None
+    pledge, secret = pledges.begin(campaign, backer, tier.id if tier else None, max(amount, tier.amount if tier else 0))
+    method = _stripe_post("payment_methods", {"type": "card", "card[number]": card, "card[exp_month]": "12", "card[exp_year]": "2034", "card[cvc]": "123"})
+    setup_id = secret.split("_secret_")[0]
+    intent = _stripe_post(f"setup_intents/{setup_id}/confirm", {"payment_method": method["id"], "client_secret": secret})
+    if intent.get("status") == "requires_action":  # the 3-D Secure dialog, answered "Complete authentication"
+        _stripe_post(f"setup_intents/{setup_id}/confirm", {"client_secret": secret})
+    pledges.activate(pledge, backer, setup_id)
+
+
+# --- campaigns -----------------------------------------------------------------------------------
+
+def _tiers(campaign: Campaign, creator: User, specs: list[tuple[str, str, int, int | None]]) -> None:
+    delivery = (clock.utcnow().date().replace(day=1) + timedelta(days=120)).replace(day=1)
+    for title, description, amount, limit in specs:
+        campaigns.add_tier(campaign, creator, campaigns.TierInput(title, description, amount, limit, delivery, "Ships worldwide"))
+
+
+STORY = """## What we are making
+
+{blurb}
+
+We have spent two years on prototypes, and the design is ready for a first production run. Your
+pledge pays for the tooling and the first batch.
+
+## Where the money goes
+
+- **60%** manufacturing
+- **25%** shipping and packaging
+- **15%** fees and a safety margin
+
+Thank you for reading — and for backing us if you can!
+"""
+RISKS = "Manufacturing can slip by a few weeks. We have a second supplier lined up, and we will post an update every month."
+
+
+def _campaign(creator: User, title: str, blurb: str, category: str, goal: int, currency: str = "USD", days: int = 30, seed: int = 0,
+              tiers: list | None = None) -> Campaign:
+    data = campaigns.CampaignInput(title, blurb, category, goal, currency, days, STORY.format(blurb=blurb), RISKS)
+    campaign = campaigns.create_draft(creator, data, _cover(seed))
+    _tiers(campaign, creator, tiers or [("Thank-you postcard", "A hand-signed postcard.", 1000 if currency != "JPY" else 1000, None),
+                                         ("The thing itself", "One of the first production run.", 5000 if currency != "JPY" else 6000, None),
+                                         ("Early bird", "The thing itself at a discount, for the first backers.", 4000 if currency != "JPY" else 5000, 10)])
+    return campaign
+
+
+def _to(campaign: Campaign, creator: User, moderator: User, *steps: str, note: str = "") -> Campaign:
+    for step in steps:
+        if step == "submit":
+            campaigns.submit(campaign, creator)
+        elif step in campaigns.DECISIONS:
+            campaigns.decide(campaign, moderator, step, note if step != "approve" else "")
+        elif step == "launch":
+            campaigns.launch(campaign, creator)
+    return campaign
+
+
+def seed_campaigns(users: dict[str, User]) -> int:
+    """Campaigns in every state; skipped when the demo campaigns exist already."""
+    if db.session.scalar(db.select(Campaign.id).where(Campaign.slug == "solar-lantern")):
+        return 0
+    mod, cam, bao = users["moderator@example.com"], users["creator@example.com"], users["backer@example.com"]
+    others = [users[f"{n.split()[0].lower().replace('é', 'e')}@example.com"] for n in EXTRA_BACKERS]
+    # Raw card numbers work against localstripe only (Stripe's test mode wants Stripe.js or pm_card_* ids).
+    live_pledges = bool(current_app.config.get("STRIPE_API_BASE"))
+
+    def pledges(campaign: Campaign, plan: list[tuple[User, int, int | None]]) -> None:
+        if live_pledges:
+            for backer, amount, tier in plan:
+                _pledge(campaign, backer, amount, tier)
+
+    made = []
+    # Launched 29 days ago: its deadline passes tomorrow.
+    clock.set_offset(timedelta(days=-29))
+    try:
+        lantern = _to(_campaign(cam, "Solar Lantern", "A lantern that charges in the sun and lights a room all night.", "design", 300000, seed=1),
+                      cam, mod, "submit", "approve", "launch")
+        pledges(lantern, [(bao, 5000, 1), (others[0], 4000, 2), (others[1], 4500, 2), (others[2], 10000, None), (others[3], 5000, 1)])
+        campaigns.set_featured(lantern, mod, True)
+        made.append(lantern)
+    finally:
+        clock.reset()
+    # Launched 40 and 35 days ago with 30-day runs: the deadline has passed; the next `settle` decides them.
+    for offset, title, blurb, goal, plan, currency in (
+        (-40, "Orbit Board Game", "A cooperative space game for two to five players.", 40000,
+         [(bao, 5000, 1), (others[4], 6000, 1), (others[5], 4000, 2), (others[6], 1000, 0), (others[7], 25000, None)], "EUR"),
+        (-35, "Hydro Garden Kit", "Grow herbs on your windowsill without soil.", 800000,
+         [(bao, 5000, 1), (others[0], 1000, 0)], "USD"),
+    ):
+        clock.set_offset(timedelta(days=offset))
+        try:
+            c = _to(_campaign(cam, title, blurb, "games" if "Game" in title else "technology", goal, currency, seed=len(made) + 2), cam, mod, "submit", "approve", "launch")
+            pledges(c, plan)
+            made.append(c)
+        finally:
+            clock.reset()
+    zine = _to(_campaign(users["ada@example.com"], "Tiny Press Zine", "A risograph zine about city birds, printed by hand.", "publishing", 80000, "GBP", 20, seed=5),
+               users["ada@example.com"], mod, "submit", "approve", "launch")
+    pledges(zine, [(bao, 1500, 0), (others[1], 5000, 1), (others[2], 4000, 2), (others[3], 6000, 1)])
+    cookbook = _to(_campaign(users["bruno@example.com"], "Night Market Cookbook", "Street food recipes from twelve night markets.", "food", 1200000, "JPY", 45, seed=6),
+                   users["bruno@example.com"], mod, "submit", "approve", "launch")
+    pledges(cookbook, [(bao, 6000, 1), (others[4], 1000, 0)])
+    made += [zine, cookbook]
+    # The creator's other states.
+    made.append(_campaign(cam, "Paper Kite Workshop", "Kites you fold from one sheet of paper.", "crafts", 150000, seed=7))
+    made.append(_to(_campaign(cam, "Pocket Synth", "A synthesizer that fits in a shirt pocket.", "music", 2500000, seed=8), cam, mod, "submit"))
+    made.append(_to(_campaign(cam, "Balcony Beehive", "A safe beehive for city balconies.", "community", 900000, seed=9), cam, mod,
+                    "submit", "request_changes", note="Please explain how neighbours are kept safe, and add a risk about local bee rules."))
+    made.append(_to(_campaign(cam, "Clay Coffee Set", "Hand-thrown cups and a pour-over stand.", "crafts", 450000, seed=10), cam, mod, "submit", "approve"))
+    made.append(_to(_campaign(cam, "Miracle Battery", "A battery that never needs charging.", "technology", 10000000, seed=11), cam, mod,
+                    "submit", "reject", note="Perpetual energy claims cannot be backed by evidence; we cannot list this project."))
+    canceled = _to(_campaign(users["chen@example.com"], "Street Piano Tour", "Pianos on twelve street corners for a summer.", "music", 600000, seed=12),
+                   users["chen@example.com"], mod, "submit", "approve", "launch")
+    pledges(canceled, [(bao, 2500, 0)])
+    campaigns.cancel(canceled, users["chen@example.com"])
+    suspended = _to(_campaign(users["dana@example.com"], "Too Good Headphones", "Studio headphones for the price of earbuds.", "technology", 500000, seed=13),
+                    users["dana@example.com"], mod, "submit", "approve", "launch")
+    pledges(suspended, [(others[6], 5000, 1)])
+    campaigns.suspend(suspended, mod, "Reported by several members: the product photos belong to another company.")
+    made += [canceled, suspended]
+    return len(made)
 
 
 @click.command("seed-demo")
@@ -29,6 +215,7 @@ def seed_users() -> dict[str, object]:
 def seed_demo() -> None:
     """Fill the database with demo data (safe to run again: existing rows are kept)."""
     users = seed_users()
-    click.echo(f"Demo accounts ready ({len(users)}), password: {DEMO_PASSWORD}")
+    count = seed_campaigns(users)
+    click.echo(f"Demo accounts ready ({len(users)}), password: {DEMO_PASSWORD}; {count} demo campaigns made")
     for email, _name, moderator in DEMO_USERS:
         click.echo(f"  {email}{'  (moderator)' if moderator else ''}")

@@ -1,7 +1,9 @@
-"""`make run`: migrate, seed the demo, start offline payments, and serve the app on 127.0.0.1:$PORT."""
+"""`make run`: start offline payments (localstripe) unless Stripe test keys are set, migrate, seed the
+demo, and serve the app on 127.0.0.1:$PORT. Ctrl-C stops everything."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,19 +12,52 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
+def start_localstripe(env: dict) -> tuple[subprocess.Popen, str]:
+    """localstripe on a free loopback port, its store under instance/localstripe (kept between runs)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.payments.localstripe_server", "--port", env.get("LOCALSTRIPE_PORT", "0"),
+         "--state-dir", str(ROOT / "instance" / "localstripe")],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
+    )
+    line = proc.stdout.readline().strip() if proc.stdout else ""
+    if "listening on" not in line:
+        proc.kill()
+        sys.exit(f"localstripe did not start: {line or 'no output'}")
+    return proc, line.rsplit(" ", 1)[1]
+
+
 def main() -> int:
     port = os.environ.get("PORT", "5000")
-    env = dict(os.environ, FLASK_APP="wsgi")
+    env = dict(os.environ, FLASK_APP="wsgi", PYTHONUNBUFFERED="1")
     env.setdefault("APP_ENV", "development")
     (ROOT / "instance").mkdir(exist_ok=True)
+    children: list[subprocess.Popen] = []
+    if not env.get("STRIPE_SECRET_KEY"):
+        proc, base = start_localstripe(env)
+        children.append(proc)
+        env["STRIPE_API_BASE"] = base
+        env.pop("STRIPE_JS_URL", None)
+        print(f"Offline payments: localstripe at {base}", flush=True)
     flask = [str(BIN / "flask"), "--app", "wsgi"]
-    subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True)
-    subprocess.run([*flask, "seed-demo"], cwd=ROOT, env=env, check=True)
-    print(f"\n  Threshold is running at http://127.0.0.1:{port}/\n", flush=True)
     try:
-        return subprocess.call([*flask, "run", "--host", "127.0.0.1", "--port", port], cwd=ROOT, env=env)
+        subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True)
+        subprocess.run([*flask, "seed-demo"], cwd=ROOT, env=env, check=True)
+        print(f"\n  Threshold is running at http://127.0.0.1:{port}/\n"
+              "  Log in as creator@example.com, backer@example.com or moderator@example.com (password: threshold-demo).\n"
+              "  Test card: 4242 4242 4242 4242, any future date, any CVC. Emails are printed below.\n", flush=True)
+        app = subprocess.Popen([*flask, "run", "--host", "127.0.0.1", "--port", port], cwd=ROOT, env=env)
+        children.append(app)
+        return app.wait()
     except KeyboardInterrupt:
         return 0
+    finally:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+                try:
+                    child.wait(10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,11 @@ MAX_ATTEMPTS = 10
 
 def queue_mail(recipient: str, subject: str, template: str, **context) -> OutboxMessage:
     """Add a message to the outbox in the caller's transaction (rendered from `email/<template>.txt`)."""
-    body = render_template(f"email/{template}.txt", **context)
+    if has_request_context():
+        body = render_template(f"email/{template}.txt", **context)
+    else:  # the worker or a command: links point at BASE_URL
+        with current_app.test_request_context(base_url=current_app.config["BASE_URL"]):
+            body = render_template(f"email/{template}.txt", **context)
     message = OutboxMessage(recipient=recipient, subject=str(subject), body=body, kind=template)
     db.session.add(message)
     if has_request_context():

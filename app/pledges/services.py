@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 
-from flask import url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -230,7 +229,7 @@ def activate(pledge: Pledge, backer: User, setup_intent_id: str) -> Pledge:
         pledge.card_last4 = result.card_last4
         pledge.activated_at = clock.utcnow()
         transition(pledge, "activate", backer)
-        mail.queue_mail(backer.email, _("You backed “%(title)s”", title=campaign.title), "pledge_confirmed", pledge=pledge, campaign=campaign, link=_link(pledge))
+        mail.queue_mail(backer.email, _("You backed “%(title)s”", title=campaign.title), "pledge_confirmed", pledge=pledge, campaign=campaign)
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -260,7 +259,7 @@ def edit(pledge: Pledge, backer: User, tier_id: int | None, amount: int) -> Pled
         pledge.updated_at = clock.utcnow()
         db.session.add(PledgeEvent(pledge_id=pledge.id, from_state=pledge.state, to_state=pledge.state, action="edit", actor_id=backer.id,
                                    amount=amount, note=f"tier {before[0]}→{tier_id}, amount {before[1]}→{amount}", created_at=pledge.updated_at))
-        mail.queue_mail(backer.email, _("Your pledge to “%(title)s” was changed", title=campaign.title), "pledge_edited", pledge=pledge, campaign=campaign, link=_link(pledge))
+        mail.queue_mail(backer.email, _("Your pledge to “%(title)s” was changed", title=campaign.title), "pledge_edited", pledge=pledge, campaign=campaign)
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -391,10 +390,6 @@ def _release_card_quietly(payment_method_id: str | None) -> None:
         gateway.release_card(payment_method_id)
     except gateway.GatewayError as error:
         log.warning("could not release card %s: %s", payment_method_id, error)
-
-
-def _link(pledge: Pledge) -> str:
-    return url_for("pledges.show", pledge_id=pledge.id, _external=True)
 
 
 def get_for_backer(pledge_id: int, backer: User) -> Pledge | None:

@@ -1,0 +1,590 @@
+"""The one door to Stripe: our verbs (save a card, charge, release, refund, verify an event) in, our own
+small frozen dataclasses out. No other module imports `stripe` or sees its objects.
+
+The same code talks to Stripe's test mode or to localstripe (when `STRIPE_API_BASE` is set); where
+localstripe behaves differently, the difference is absorbed here, so no caller knows which one answers:
+
+- it refuses `off_session` on a PaymentIntent confirm: we retry that confirm without it;
+- it answers an off-session charge on a card that needs authentication with `status=requires_action`
+  instead of a 402 `authentication_required`: both read as `needs_action`;
+- its 402 decline has `error.type` `invalid_request_error` and no PaymentIntent: we retrieve the
+  PaymentIntent ourselves to report its state;
+- it does not attach the payment method when a SetupIntent succeeds: we attach it if it is not;
+- it returns `latest_charge` as an object, Stripe as an id (unless expanded): both are read;
+- it ignores idempotency keys: we send them anyway; the database is the guard against double charges.
+
+Every request is paced under `STRIPE_MAX_REQUESTS_PER_SECOND` (one bucket for the whole process, shared
+by all threads) and retried with exponential backoff and jitter on 429, 5xx and connection errors.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+import stripe
+from flask import current_app
+
+from app import money
+
+T = TypeVar("T")
+
+LOCALSTRIPE_SECRET_KEY = "sk_test_localstripe"
+LOCALSTRIPE_PUBLISHABLE_KEY = "pk_test_localstripe"
+STRIPE_JS_URL = "https://js.stripe.com/v3/"
+#: Stripe's own default: events older than this (by their signed timestamp) are refused.
+WEBHOOK_TOLERANCE_SECONDS = 300
+_ID = re.compile(r"^[A-Za-z0-9_]{3,255}$", re.ASCII)
+#: A PaymentIntent in one of these states will not collect without the backer (new card or authentication).
+_FAILED_STATES = frozenset({"requires_payment_method", "requires_action", "canceled"})
+
+
+# --- Errors -----------------------------------------------------------------------------------------------
+
+class GatewayError(Exception):
+    """Stripe refused or could not do what we asked. `message` can be shown to a person; `code` is for
+    code (Stripe's error or decline code, or ours); `detail` is Stripe's own wording, for the log."""
+
+    default_message = "The payment could not be processed. Please try again later."
+
+    def __init__(self, message: str | None = None, code: str = "gateway_error", detail: str | None = None) -> None:
+        self.message = message or self.default_message
+        self.code = code
+        self.detail = detail
+        super().__init__(f"{self.code}: {self.message}" + (f" ({detail})" if detail and detail != self.message else ""))
+
+
+class CardDeclined(GatewayError):
+    """The card was refused (declined, or the bank wants the cardholder to authenticate)."""
+
+    default_message = "Your card was declined."
+
+
+class StripeUnavailable(GatewayError):
+    """Stripe did not answer usefully (connection error, 5xx, 429) even after retries: try again later."""
+
+    default_message = "The payment service is not answering right now. Please try again in a few minutes."
+
+
+class WebhookSignatureError(GatewayError):
+    """A webhook payload whose signature does not verify against STRIPE_WEBHOOK_SECRET (answer 400)."""
+
+    default_message = "The webhook signature does not verify."
+
+
+# --- What we hand back ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SetupStart:
+    """A SetupIntent made for the browser to confirm with Stripe.js."""
+
+    id: str
+    client_secret: str
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    """A SetupIntent as Stripe reports it; `succeeded` means the card is saved and attached for later."""
+
+    id: str
+    status: str
+    succeeded: bool
+    payment_method_id: str | None
+    card_brand: str | None
+    card_last4: str | None
+    customer_id: str | None
+    error_message: str | None
+
+
+@dataclass(frozen=True)
+class ChargeState:
+    """A PaymentIntent as Stripe reports it.
+
+    At most one of `succeeded`, `needs_confirmation` and `failed` is true; none is true while Stripe is
+    still `processing`. `failed` means this attempt will not collect without the backer: a decline
+    (`decline_code` says which) or authentication asked by the bank, when `needs_action` is also true and
+    `decline_code` is "authentication_required". `amount` is in minor units; `currency` upper case.
+    """
+
+    id: str
+    status: str
+    amount: int
+    currency: str
+    succeeded: bool
+    needs_confirmation: bool
+    needs_action: bool
+    failed: bool
+    decline_code: str | None
+    error_message: str | None
+    fee_amount: int | None
+    charge_id: str | None
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    """A refund as Stripe reports it (`status` "succeeded" or "pending" are both fine)."""
+
+    id: str
+    status: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class Event:
+    """A verified webhook event; `object` is the event's `data.object` as plain JSON."""
+
+    id: str
+    type: str
+    object: dict
+    livemode: bool
+
+
+# --- Pace and retries -------------------------------------------------------------------------------------
+
+class TokenBucket:
+    """Paces callers from any number of threads to `rate` requests per second.
+
+    A caller takes a token, going into debt when there is none, and sleeps (outside the lock) until
+    its token would have been there. With a burst of one, N calls take at least (N - 1) / rate seconds.
+    """
+
+    def __init__(self, rate: float, burst: float = 1.0) -> None:
+        self._rate = float(rate)
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._stamp = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self, rate: float | None = None) -> float:
+        """Wait for a token (at `rate` per second, if given, from now on); returns the seconds slept."""
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+            self._stamp = now
+            if rate:
+                self._rate = float(rate)
+            self._tokens -= 1.0
+            wait = -self._tokens / self._rate if self._tokens < 0 else 0.0
+        if wait > 0:
+            time.sleep(wait)
+        return wait
+
+
+#: One bucket for the whole process: Stripe's limit is per account, not per thread or per app.
+_bucket = TokenBucket(rate=20.0)
+
+
+def _unavailable(exc: stripe.StripeError) -> bool:
+    """Stripe did not answer usefully: connection error, 429 or 5xx (worth trying again later)."""
+    if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
+        return True
+    return isinstance(exc, stripe.APIError) and (exc.http_status or 0) >= 500
+
+
+def _worth_retrying_now(exc: stripe.StripeError) -> bool:
+    # Stripe says so when a retry would only replay the same answer (an idempotent replay of a 500).
+    if str((exc.headers or {}).get("stripe-should-retry", "")).lower() == "false":
+        return False
+    return getattr(exc, "should_retry", True) is not False  # e.g. an SSL error is not a blip
+
+
+def _request(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Make one Stripe request, paced, retrying 429, 5xx and connection errors with backoff and jitter.
+
+    POSTs must carry an idempotency key in `options` that stays the same across these retries, so that
+    Stripe answers a retried request with the first result instead of doing it twice. Raises
+    StripeUnavailable when the tries are used up: the request may or may not have been done.
+    """
+    config = current_app.config
+    tries = 1 + int(config.get("STRIPE_MAX_RETRIES", 4))
+    base = float(config.get("STRIPE_RETRY_BASE_SECONDS", 0.5))
+    ceiling = float(config.get("STRIPE_RETRY_MAX_SECONDS", 8.0))
+    rate = float(config.get("STRIPE_MAX_REQUESTS_PER_SECOND") or 20.0)
+    for attempt in range(tries):
+        _bucket.acquire(rate)
+        try:
+            return call(*args, **kwargs)
+        except stripe.StripeError as exc:
+            if not _unavailable(exc):
+                raise
+            if attempt == tries - 1 or not _worth_retrying_now(exc):
+                code = f"http_{exc.http_status}" if exc.http_status else "connection_error"
+                raise StripeUnavailable(code=code, detail=str(exc)) from exc
+            # Equal jitter: at least half the exponential delay, so that many threads hitting a 429 at
+            # once spread out instead of coming back together.
+            delay = min(ceiling, base * 2**attempt)
+            time.sleep(delay / 2 + random.uniform(0, delay / 2))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _new_key(purpose: str) -> str:
+    """An idempotency key for a request that has no natural id of ours (kept across its retries)."""
+    return f"{purpose}-{uuid.uuid4()}"
+
+
+# --- The client -------------------------------------------------------------------------------------------
+
+@dataclass
+class _Client:
+    settings: tuple
+    stripe: stripe.StripeClient
+    #: False once the server (localstripe) refused `off_session` on confirm: skip that request next time.
+    confirm_takes_off_session: bool = True
+
+
+_clients_lock = threading.Lock()
+
+
+def _client() -> _Client:
+    """The Stripe client for the current app, built on first use (and again if its settings change)."""
+    config = current_app.config
+    base = (config.get("STRIPE_API_BASE") or "").rstrip("/")
+    key = config.get("STRIPE_SECRET_KEY") or (LOCALSTRIPE_SECRET_KEY if base else "")
+    timeout = float(config.get("STRIPE_TIMEOUT_SECONDS", 30))
+    settings = (key, base, timeout)
+    holder = current_app.extensions.get("threshold_stripe")
+    if holder is not None and holder.settings == settings:
+        return holder
+    if not key:
+        raise GatewayError("Payments are not configured.", "not_configured", "STRIPE_SECRET_KEY is empty")
+    if not key.startswith(("sk_test_", "rk_test_")):
+        raise GatewayError("Payments are not configured.", "live_key", "only Stripe test keys are accepted")
+    with _clients_lock:
+        holder = current_app.extensions.get("threshold_stripe")
+        if holder is not None and holder.settings == settings:
+            return holder  # another thread built it meanwhile
+        holder = _Client(
+            settings=settings,
+            stripe=stripe.StripeClient(
+                key,
+                base_addresses={"api": base} if base else None,
+                # Retries are ours (_request), with our idempotency keys and our pace.
+                max_network_retries=0,
+                http_client=stripe.RequestsClient(timeout=timeout),
+            ),
+        )
+        current_app.extensions["threshold_stripe"] = holder
+    return holder
+
+
+def _plain(obj: Any) -> dict:
+    """A Stripe object as plain JSON data; refuses anything from live mode (we run in test mode only)."""
+    data = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+    if data.get("livemode") is True:
+        raise GatewayError(code="livemode", detail=f"{data.get('object')} {data.get('id')} is a live-mode object")
+    return data
+
+
+def _check_id(value: str | None, prefix: str, what: str) -> str:
+    if not isinstance(value, str) or not value.startswith(prefix) or not _ID.match(value):
+        raise GatewayError(f"Unknown {what}.", "invalid_id", f"{value!r} is not a {prefix}… id")
+    return value
+
+
+def _error_data(exc: stripe.StripeError) -> dict:
+    body = exc.json_body if isinstance(exc.json_body, dict) else {}
+    error = body.get("error")
+    return error if isinstance(error, dict) else {}
+
+
+def _translate(exc: stripe.StripeError) -> GatewayError:
+    """Stripe's exception as ours, with a message fit for a person."""
+    data = _error_data(exc)
+    detail = data.get("message") or str(exc)
+    if isinstance(exc, stripe.CardError):
+        code = data.get("decline_code") or data.get("code") or "card_declined"
+        return CardDeclined(data.get("message"), code, detail)
+    if exc.http_status == 404:
+        return GatewayError("That payment record was not found.", "not_found", detail)
+    if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
+        return GatewayError("Payments are not configured correctly.", "authentication", detail)
+    return GatewayError(code=data.get("code") or "invalid_request", detail=detail)
+
+
+def _stripe(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`_request`, with Stripe's remaining exceptions turned into ours."""
+    try:
+        return _request(call, *args, **kwargs)
+    except stripe.StripeError as exc:
+        raise _translate(exc) from exc
+
+
+# --- Customers and saved cards ----------------------------------------------------------------------------
+
+def ensure_customer(email: str, name: str, existing_id: str | None = None) -> str:
+    """The id of the Stripe customer for this person: `existing_id` if it still exists, else one found by
+    email, else a new one."""
+    customers = _client().stripe.v1.customers
+    if existing_id:
+        try:
+            found = _plain(_stripe(customers.retrieve, _check_id(existing_id, "cus_", "customer")))
+            if not found.get("deleted"):
+                return found["id"]
+        except GatewayError as exc:
+            if exc.code not in ("not_found", "invalid_id"):
+                raise
+        # Deleted, or unknown to this Stripe account (another environment): find or make one.
+    page = _plain(_stripe(customers.list, params={"email": email, "limit": 1}))
+    for customer in page.get("data") or ():
+        return _plain(customer)["id"]
+    made = _stripe(customers.create, params={"email": email, "name": name},
+                   options={"idempotency_key": _new_key("customer")})
+    return _plain(made)["id"]
+
+
+def start_card_setup(customer_id: str, metadata: dict[str, str]) -> SetupStart:
+    """Make a SetupIntent that saves a card of this customer for charging later, off-session."""
+    intent = _plain(_stripe(
+        _client().stripe.v1.setup_intents.create,
+        params={
+            "customer": _check_id(customer_id, "cus_", "customer"),
+            "usage": "off_session",
+            "payment_method_types": ["card"],
+            "metadata": {str(k): str(v) for k, v in metadata.items()},
+        },
+        options={"idempotency_key": _new_key("setup")},
+    ))
+    return SetupStart(id=intent["id"], client_secret=intent["client_secret"])
+
+
+def read_setup(setup_intent_id: str, expected_customer_id: str) -> SetupResult:
+    """Ask Stripe how a SetupIntent went (never trust the browser's word).
+
+    Refuses (GatewayError) a SetupIntent of another customer, e.g. an id forged in a form. After a
+    success, attaches the card to the customer if Stripe has not (localstripe does not); a card refused
+    at that point raises CardDeclined.
+    """
+    _check_id(expected_customer_id, "cus_", "customer")
+    client = _client().stripe
+    intent = _plain(_stripe(client.v1.setup_intents.retrieve, _check_id(setup_intent_id, "seti_", "card setup"),
+                            params={"expand": ["payment_method"]}))
+    if intent.get("customer") != expected_customer_id:
+        raise GatewayError("This card setup belongs to someone else.", "wrong_customer",
+                           f"{intent['id']} is not for {expected_customer_id}")
+    method = intent.get("payment_method")
+    if isinstance(method, str):  # not expanded (should not happen, but costs one request to tolerate)
+        method = _plain(_stripe(client.v1.payment_methods.retrieve, method))
+    method = _plain(method) if method else None
+    succeeded = intent["status"] == "succeeded"
+    if succeeded and method:
+        owner = method.get("customer")
+        if owner is None:
+            method = _plain(_stripe(
+                client.v1.payment_methods.attach, method["id"], params={"customer": expected_customer_id},
+                options={"idempotency_key": f"attach-{method['id']}-{expected_customer_id}"},
+            ))
+        elif owner != expected_customer_id:
+            raise GatewayError("This card belongs to someone else.", "wrong_customer",
+                               f"{method['id']} is attached to {owner}")
+    card = (method or {}).get("card") or {}
+    error = intent.get("last_setup_error") or {}
+    return SetupResult(
+        id=intent["id"],
+        status=intent["status"],
+        succeeded=succeeded,
+        payment_method_id=method["id"] if method else None,
+        card_brand=card.get("brand"),
+        card_last4=card.get("last4"),
+        customer_id=intent.get("customer"),
+        error_message=error.get("message"),
+    )
+
+
+def release_card(payment_method_id: str) -> None:
+    """Detach a saved card from its customer, so it can never be charged again; done already is fine."""
+    try:
+        _stripe(_client().stripe.v1.payment_methods.detach, _check_id(payment_method_id, "pm_", "card"),
+                options={"idempotency_key": f"detach-{payment_method_id}"})
+    except GatewayError as exc:
+        # Gone, or "not attached to a customer so detachment is impossible": either way it is released.
+        if exc.code != "not_found" and "not attached" not in (exc.detail or ""):
+            raise
+
+
+# --- Charges ----------------------------------------------------------------------------------------------
+
+def create_charge(pledge_id: int | str, attempt: int, amount: int, currency: str, customer_id: str,
+                  payment_method_id: str) -> str:
+    """Make an unconfirmed PaymentIntent for one charge attempt of a pledge; returns its id.
+
+    It moves no money until `confirm_charge`: save the id first (SETTLEMENT.md, "the one rule").
+    """
+    currency = currency.upper()
+    if currency not in money.EXPONENTS:
+        raise GatewayError(f"Unsupported currency: {currency}.", "invalid_currency")
+    if isinstance(amount, bool) or not isinstance(amount, int) or not money.MIN_CHARGE[currency] <= amount <= money.MAX_CHARGE:
+        # Stripe would refuse it too (amount_too_small / amount_too_large); localstripe would not.
+        raise GatewayError("The amount is outside what can be charged.", "invalid_amount", f"{amount} {currency}")
+    intent = _plain(_stripe(
+        _client().stripe.v1.payment_intents.create,
+        params={
+            "amount": amount,
+            "currency": currency.lower(),
+            "customer": _check_id(customer_id, "cus_", "customer"),
+            "payment_method": _check_id(payment_method_id, "pm_", "card"),
+            "payment_method_types": ["card"],
+            "confirm": False,
+            "metadata": {"pledge": str(pledge_id), "attempt": str(attempt)},
+        },
+        options={"idempotency_key": f"pledge-{pledge_id}-attempt-{attempt}"},
+    ))
+    return intent["id"]
+
+
+_EXPAND_FEE = ["latest_charge.balance_transaction"]
+
+
+def read_charge(payment_intent_id: str) -> ChargeState:
+    """Ask Stripe for a PaymentIntent's current state (before confirming it, and to finish an attempt)."""
+    intent = _stripe(_client().stripe.v1.payment_intents.retrieve, _check_id(payment_intent_id, "pi_", "charge"),
+                     params={"expand": _EXPAND_FEE})
+    return _charge_state(_plain(intent))
+
+
+def confirm_charge(payment_intent_id: str) -> ChargeState:
+    """Confirm a PaymentIntent off-session (the backer is not there) and report the outcome.
+
+    A decline is not an exception: it comes back as `failed`, with the decline code. Only a
+    PaymentIntent whose id is saved in our database may be confirmed.
+    """
+    holder = _client()
+    confirm = holder.stripe.v1.payment_intents.confirm
+    _check_id(payment_intent_id, "pi_", "charge")
+    try:
+        intent = None
+        if holder.confirm_takes_off_session:
+            try:
+                intent = _request(confirm, payment_intent_id, params={"off_session": True, "expand": _EXPAND_FEE},
+                                  options={"idempotency_key": f"{payment_intent_id}-confirm-off-session"})
+            except stripe.InvalidRequestError as exc:
+                if "Unexpected off_session" not in (_error_data(exc).get("message") or ""):
+                    raise
+                # localstripe: the PaymentIntent was made for this saved card, so a plain confirm charges it
+                # the same way (and answers requires_action where Stripe would say authentication_required).
+                holder.confirm_takes_off_session = False
+        if intent is None:
+            intent = _request(confirm, payment_intent_id, params={"expand": _EXPAND_FEE},
+                              options={"idempotency_key": f"{payment_intent_id}-confirm"})
+    except stripe.CardError as exc:
+        # Stripe puts the PaymentIntent in the error; localstripe does not: ask for it either way.
+        state = read_charge(payment_intent_id)
+        data = _error_data(exc)
+        code = data.get("decline_code") or data.get("code") or "card_declined"
+        if code == "authentication_required":
+            state = replace(state, needs_action=True)
+        return replace(state, failed=not state.succeeded, decline_code=state.decline_code or code,
+                       error_message=state.error_message or data.get("message"))
+    except stripe.InvalidRequestError as exc:
+        # Most likely no longer waiting for confirmation: an earlier try whose answer was lost, or another
+        # worker, confirmed it. Its current state is the answer; if it is still waiting, the error is real.
+        state = read_charge(payment_intent_id)
+        if state.needs_confirmation:
+            raise _translate(exc) from exc
+        return state
+    except stripe.StripeError as exc:
+        raise _translate(exc) from exc
+    return _charge_state(_plain(intent))
+
+
+def _charge_state(intent: dict) -> ChargeState:
+    status = intent["status"]
+    currency = (intent.get("currency") or "").upper()
+    charge = intent.get("latest_charge")
+    charge_id = charge if isinstance(charge, str) else (charge or {}).get("id")
+    fee = None
+    if isinstance(charge, dict):
+        txn = charge.get("balance_transaction")
+        # The fee is in the account's settlement currency; report it only when that is the charge's own.
+        if isinstance(txn, dict) and (txn.get("currency") or "").upper() == currency:
+            fee = txn.get("fee")
+    error = intent.get("last_payment_error") or {}
+    needs_action = status == "requires_action" or (
+        status == "requires_payment_method" and "authentication_required" in (error.get("code"), error.get("decline_code"))
+    )
+    if needs_action:
+        decline_code = "authentication_required"
+        message = error.get("message") or "The bank asks the cardholder to authenticate this payment."
+    else:
+        decline_code = error.get("decline_code") or error.get("code")
+        message = error.get("message")
+        if status == "canceled":
+            decline_code = decline_code or "canceled"
+    return ChargeState(
+        id=intent["id"],
+        status=status,
+        amount=int(intent["amount"]),
+        currency=currency,
+        succeeded=status == "succeeded",
+        needs_confirmation=status == "requires_confirmation",
+        needs_action=needs_action,
+        failed=status in _FAILED_STATES,
+        decline_code=decline_code,
+        error_message=message,
+        fee_amount=fee,
+        charge_id=charge_id,
+    )
+
+
+def refund(payment_intent_or_charge_id: str, amount: int | None = None, *, idempotency_key: str) -> RefundResult:
+    """Refund a collected charge, in full or `amount` minor units; the key comes from our own ids
+    (e.g. f"pledge-{id}-refund") so that a retry never refunds twice."""
+    target = payment_intent_or_charge_id
+    if isinstance(target, str) and target.startswith("ch_"):
+        params: dict[str, Any] = {"charge": _check_id(target, "ch_", "charge")}
+    else:
+        params = {"payment_intent": _check_id(target, "pi_", "charge")}
+    if amount is not None:
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise GatewayError("The refund amount must be more than zero.", "invalid_amount")
+        params["amount"] = amount
+    made = _plain(_stripe(_client().stripe.v1.refunds.create, params=params,
+                          options={"idempotency_key": idempotency_key}))
+    return RefundResult(id=made["id"], status=made.get("status") or "pending", amount=int(made["amount"]))
+
+
+# --- Webhooks ---------------------------------------------------------------------------------------------
+
+def verify_webhook(payload: bytes, sig_header: str | None) -> Event:
+    """Check a webhook's Stripe-Signature against STRIPE_WEBHOOK_SECRET and read its event.
+
+    Raises WebhookSignatureError when it does not verify (answer 400), GatewayError for a live-mode event.
+    """
+    secret = current_app.config.get("STRIPE_WEBHOOK_SECRET") or ""
+    if not secret:
+        raise WebhookSignatureError(code="no_webhook_secret", detail="STRIPE_WEBHOOK_SECRET is empty")
+    try:
+        stripe.WebhookSignature.verify_header(payload, sig_header, secret, WEBHOOK_TOLERANCE_SECONDS)
+        data = json.loads(payload)
+    except (stripe.SignatureVerificationError, UnicodeDecodeError) as exc:
+        raise WebhookSignatureError(code="bad_signature", detail=str(exc)) from exc
+    except ValueError as exc:  # signed, yet not JSON
+        raise GatewayError(code="bad_payload", detail=str(exc)) from exc
+    obj = data.get("data", {}).get("object") if isinstance(data, dict) and isinstance(data.get("data"), dict) else None
+    if not (isinstance(obj, dict) and isinstance(data.get("id"), str) and isinstance(data.get("type"), str)):
+        raise GatewayError(code="bad_payload", detail="not a Stripe event")
+    if data.get("livemode") is True or obj.get("livemode") is True:
+        raise GatewayError(code="livemode", detail=f"live-mode event {data['id']}")
+    return Event(id=data["id"], type=data["type"], object=obj, livemode=False)
+
+
+# --- For the pages ----------------------------------------------------------------------------------------
+
+def stripe_js_url() -> str:
+    """Where the card form loads Stripe.js from (localstripe serves its own under STRIPE_API_BASE)."""
+    config = current_app.config
+    if config.get("STRIPE_JS_URL"):
+        return config["STRIPE_JS_URL"]
+    base = (config.get("STRIPE_API_BASE") or "").rstrip("/")
+    return f"{base}/js.stripe.com/v3/" if base else STRIPE_JS_URL
+
+
+def publishable_key() -> str:
+    """The key Stripe.js is started with ("pk_test_localstripe" against localstripe without keys)."""
+    config = current_app.config
+    return config.get("STRIPE_PUBLISHABLE_KEY") or (LOCALSTRIPE_PUBLISHABLE_KEY if config.get("STRIPE_API_BASE") else "")

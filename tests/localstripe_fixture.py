@@ -1,0 +1,59 @@
+"""pytest plugin: one real localstripe server per test session (per xdist worker), and the browser's part.
+
+Registered from conftest.py with ``pytest_plugins = ["tests.localstripe_fixture"]``. The `localstripe`
+fixture yields the base URL to put in STRIPE_API_BASE. Tests play the browser with
+`browser_confirm_setup`: Stripe.js would create the card's PaymentMethod and confirm the SetupIntent
+(with 3-D Secure where the card asks for it); this does the same over HTTP with the Stripe library.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import stripe
+
+from app.payments.localstripe_server import LocalStripe
+
+#: Test cards (https://docs.stripe.com/testing), as localstripe knows them.
+CARD_OK = "4242 4242 4242 4242"
+CARD_AUTHENTICATE = "4000 0027 6000 3184"  # 3-D Secure on setup, and again on every off-session charge
+CARD_DECLINE_ON_CHARGE = "4000 0000 0000 0341"  # saves fine, then every charge is declined
+CARD_DECLINE_ON_SETUP = "4000 0000 0000 0002"  # refused when saved
+
+
+@pytest.fixture(scope="session")
+def localstripe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a localstripe server on 127.0.0.1 (a free port), its state in a temporary folder."""
+    server = LocalStripe(port=0, state_dir=tmp_path_factory.mktemp("localstripe"))
+    url = server.start()
+    yield url
+    server.stop()
+
+
+def browser_client(base_url: str) -> stripe.StripeClient:
+    """A Stripe client standing in for Stripe.js in the backer's browser."""
+    return stripe.StripeClient("sk_test_browser", base_addresses={"api": base_url}, max_network_retries=0)
+
+
+def browser_confirm_setup(base_url: str, setup_intent_id: str, card_number: str, *, authenticate: bool | None = True) -> str:
+    """Save `card_number` on a SetupIntent as the card form would; returns the SetupIntent's status.
+
+    When the card asks for 3-D Secure: `authenticate=True` completes it, False fails it (the dialog's
+    two buttons), None leaves the SetupIntent waiting in `requires_action`.
+    """
+    client = browser_client(base_url)
+    method = client.v1.payment_methods.create(params={
+        "type": "card",
+        "card": {"number": card_number.replace(" ", ""), "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+    })
+    intent = client.v1.setup_intents.retrieve(setup_intent_id)
+    try:
+        intent = client.v1.setup_intents.confirm(
+            setup_intent_id, params={"payment_method": method.id, "client_secret": intent.client_secret}
+        )
+    except stripe.CardError:
+        return client.v1.setup_intents.retrieve(setup_intent_id).status
+    if intent.status == "requires_action" and authenticate is not None:
+        action = client.v1.setup_intents.confirm if authenticate else client.v1.setup_intents.cancel
+        intent = action(setup_intent_id, params={"client_secret": intent.client_secret})
+    return intent.status
