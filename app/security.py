@@ -16,7 +16,7 @@ def content_security_policy(stripe_js_url: str, stripe_api_base: str = "") -> st
     stripe = _origin(stripe_js_url)
     api = _origin(stripe_api_base) or ("https://api.stripe.com" if stripe else "")
     extra_script = f" {stripe}" if stripe else ""
-    extra_connect = " ".join(o for o in {stripe, api} if o)
+    extra_connect = " ".join(dict.fromkeys(o for o in (api, stripe) if o))
     return "; ".join(
         [
             "default-src 'self'",

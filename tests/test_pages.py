@@ -53,14 +53,21 @@ def test_flash_messages_show(client):
 
 
 @pytest.mark.parametrize("path", ["/", "/auth/login", "/auth/register", "/no/such/page"])
-def test_security_headers(client, path):
+def test_security_headers(app, client, path):
     headers = client.get(path).headers
     csp = headers["Content-Security-Policy"]
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
-    assert "https://js.stripe.com" in csp
+    assert f"script-src 'self' {app.config['STRIPE_API_BASE']}" in csp  # the configured Stripe.js origin only
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
     assert "Strict-Transport-Security" not in headers
+
+
+def test_csp_defaults_to_stripe_js():
+    from app.security import content_security_policy
+
+    csp = content_security_policy("https://js.stripe.com/v3/")
+    assert "script-src 'self' https://js.stripe.com;" in csp and "connect-src 'self' https://api.stripe.com https://js.stripe.com" in csp
 
 
 def test_csp_admits_the_configured_stripe_origin(make_app):

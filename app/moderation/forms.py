@@ -1,0 +1,57 @@
+"""Moderator forms (the decision form's field names, `decision` and `note`, are part of the contract, SPEC §7)."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, RadioField, SelectChoice, SubmitField, TextAreaField
+from wtforms.validators import AnyOf, InputRequired, Length
+
+from app.campaigns.services import DECISIONS
+
+NOTE_MAX = 5000
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class DecisionForm(FlaskForm):
+    """Approve, request changes or reject a submitted campaign. Whether a note is needed is the
+    service's rule (`campaigns.services.decide`), so it is checked there, once."""
+
+    decision = RadioField(
+        _l("Decision"),
+        choices=[
+            SelectChoice("approve", _l("Approve")),
+            SelectChoice("request_changes", _l("Request changes")),
+            SelectChoice("reject", _l("Reject")),
+        ],
+        # A bogus value gets our message, not WTForms' generic "Not a valid choice".
+        validate_choice=False,
+        validators=[InputRequired(_l("Choose a decision.")), AnyOf(DECISIONS, message=_l("Choose a decision."))],
+    )
+    note = TextAreaField(
+        _l("Note to the creator"),
+        filters=[_strip],
+        validators=[Length(max=NOTE_MAX, message=_l("Keep the note under %(max)d characters."))],
+    )
+    submit = SubmitField(_l("Send decision"))
+
+
+class FeatureForm(FlaskForm):
+    """Pick a live campaign for the home page ("1") or take it off ("0")."""
+
+    featured = HiddenField(validators=[InputRequired(), AnyOf(("0", "1"))])
+
+
+class SuspendForm(FlaskForm):
+    """Stop a live campaign; the reason is required (checked by `campaigns.services.suspend`)."""
+
+    # Its own id: the decision form's `note` may be on the same page.
+    note = TextAreaField(
+        _l("Reason for the suspension"),
+        id="suspend-note",
+        filters=[_strip],
+        validators=[Length(max=NOTE_MAX, message=_l("Keep the reason under %(max)d characters."))],
+    )
+    submit = SubmitField(_l("Suspend campaign"))

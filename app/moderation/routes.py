@@ -1,0 +1,203 @@
+"""Moderator pages: the review queue, the review page with its decision, feature and suspend forms.
+
+Thin views: the rules (who may decide, which notes are required, which states allow what) live in
+`campaigns.services`; a refused action comes back as a `CampaignError`, shown next to its field.
+"""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from app import clock
+from app.accounts.decorators import moderator_required
+from app.campaigns import services
+from app.campaigns.models import Campaign, CampaignEvent, CampaignState
+from app.campaigns.routes import _page_context as campaign_page_context
+from app.extensions import db
+from app.moderation import bp
+from app.moderation.forms import DecisionForm, FeatureForm, SuspendForm
+
+#: How many live campaigns the queue page lists (newest launches first).
+LIVE_LIMIT = 50
+#: How many of the creator's other campaigns the review page lists.
+OTHERS_LIMIT = 50
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+def _live_campaigns(limit: int = LIVE_LIMIT) -> list[Campaign]:
+    """Live campaigns for featuring and suspending: featured first, then newest launches. One query
+    (the creator is joined by the relationship)."""
+    return list(
+        db.session.scalars(
+            select(Campaign)
+            .where(Campaign.state == CampaignState.LIVE.value)
+            .order_by(Campaign.featured.desc(), Campaign.launched_at.desc(), Campaign.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def _other_campaigns(campaign: Campaign, limit: int = OTHERS_LIMIT) -> list[Campaign]:
+    """The creator's other campaigns, newest first."""
+    return list(
+        db.session.scalars(
+            select(Campaign)
+            .where(Campaign.creator_id == campaign.creator_id, Campaign.id != campaign.id)
+            .order_by(Campaign.created_at.desc(), Campaign.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def _history(campaign: Campaign) -> list[CampaignEvent]:
+    """The campaign's audit rows, oldest first, with their actors loaded in one more query."""
+    return list(
+        db.session.scalars(
+            select(CampaignEvent)
+            .where(CampaignEvent.campaign_id == campaign.id)
+            .order_by(CampaignEvent.created_at, CampaignEvent.id)
+            .options(selectinload(CampaignEvent.actor))
+        )
+    )
+
+
+def _event_label(action: str) -> str:
+    """A readable name for an audit row's action, including the ones outside the state table."""
+    extra = {"create": _("created"), "feature": _("featured"), "unfeature": _("taken off featured")}
+    return extra.get(action) or services.action_label(action)
+
+
+def _campaign_or_404(slug: str) -> Campaign:
+    campaign = services.get_by_slug(slug)
+    if campaign is None:
+        abort(404)
+    return campaign
+
+
+def _render_review(
+    campaign: Campaign,
+    decision_form: DecisionForm | None = None,
+    suspend_form: SuspendForm | None = None,
+    status: int = 200,
+):
+    now = clock.utcnow()
+    context = campaign_page_context(campaign, preview=True)
+    return render_template(
+        "moderation/review.html",
+        **context,
+        decision_form=decision_form or DecisionForm(formdata=None),
+        suspend_form=suspend_form or SuspendForm(formdata=None),
+        feature_form=FeatureForm(formdata=None, featured="0" if campaign.featured else "1"),
+        own=campaign.creator_id == current_user.id,
+        creator_age=now - campaign.creator.created_at,
+        others=_other_campaigns(campaign),
+        others_limit=OTHERS_LIMIT,
+        history=_history(campaign),
+        event_label=_event_label,
+    ), status
+
+
+def _refused(error: services.CampaignError, form, shown: bool) -> None:
+    """Put a refusal next to its field when the form is on the page, else in a flash message."""
+    field = getattr(form, error.field, None) if error.field else None
+    if shown and field is not None:
+        field.errors = [*field.errors, str(error)]
+    else:
+        flash(str(error), "danger")
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+@bp.route("")
+@moderator_required
+def queue():
+    """Submitted campaigns waiting for a decision, oldest first, and the live ones."""
+    return render_template(
+        "moderation/queue.html",
+        queue=services.moderation_queue(),
+        live=_live_campaigns(),
+        live_limit=LIVE_LIMIT,
+        now=clock.utcnow(),
+    )
+
+
+@bp.route("/campaigns/<slug>", methods=["GET", "POST"])
+@moderator_required
+def review(slug: str):
+    """The campaign as the public will see it, its creator and history, and the decision form."""
+    campaign = _campaign_or_404(slug)
+    if request.method == "GET":
+        return _render_review(campaign)
+    form = DecisionForm()
+    shown = campaign.status == CampaignState.SUBMITTED and campaign.creator_id != current_user.id
+    if form.validate_on_submit():
+        decision = form.decision.data
+        try:
+            services.decide(campaign, current_user, decision, form.note.data or "")
+        except services.CampaignError as error:
+            db.session.rollback()
+            _refused(error, form, shown)
+        else:
+            messages = {
+                "approve": _("“%(title)s” is approved. The creator was told by email.", title=campaign.title),
+                "request_changes": _("Changes requested for “%(title)s”. The creator was told by email.", title=campaign.title),
+                "reject": _("“%(title)s” is rejected. The creator was told by email.", title=campaign.title),
+            }
+            flash(messages[decision], "success")
+            return redirect(url_for("moderation.queue"))
+    elif not shown:
+        for errors in form.errors.values():
+            for message in errors:
+                flash(str(message), "danger")
+    # The state may have been read before a refused change: show what is in the database.
+    db.session.refresh(campaign)
+    return _render_review(campaign, decision_form=form, status=422)
+
+
+@bp.route("/campaigns/<slug>/feature", methods=["POST"])
+@moderator_required
+def feature(slug: str):
+    """Put a campaign in the home page's Featured row ("1") or take it off ("0")."""
+    campaign = _campaign_or_404(slug)
+    form = FeatureForm()
+    if not form.validate_on_submit():
+        flash(_("Choose whether to feature the campaign."), "danger")
+        return redirect(url_for("moderation.review", slug=slug))
+    featured = form.featured.data == "1"
+    try:
+        services.set_featured(campaign, current_user, featured)
+    except services.CampaignError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+    else:
+        flash(_("“%(title)s” is featured on the home page.", title=campaign.title) if featured
+              else _("“%(title)s” is no longer featured.", title=campaign.title), "success")
+    return redirect(url_for("moderation.review", slug=slug))
+
+
+@bp.route("/campaigns/<slug>/suspend", methods=["POST"])
+@moderator_required
+def suspend(slug: str):
+    """Stop a live campaign, with the reason; its pledges are released."""
+    campaign = _campaign_or_404(slug)
+    form = SuspendForm()
+    shown = campaign.status == CampaignState.LIVE
+    if form.validate_on_submit():
+        try:
+            services.suspend(campaign, current_user, form.note.data or "")
+        except services.CampaignError as error:
+            db.session.rollback()
+            _refused(error, form, shown)
+        else:
+            flash(_("“%(title)s” is suspended. Its backers will not be charged.", title=campaign.title), "success")
+            return redirect(url_for("moderation.review", slug=slug))
+    elif not shown:
+        for errors in form.errors.values():
+            for message in errors:
+                flash(str(message), "danger")
+    db.session.refresh(campaign)
+    return _render_review(campaign, suspend_form=form, status=422)
