@@ -42,10 +42,13 @@ def create_app(config: Config | None = None) -> Flask:
     from app.accounts import bp as accounts_bp
     from app.accounts.cli import users_cli
     from app.demo import seed_demo
+    from app.settlement import models as _settlement_models  # noqa: F401  (the schema knows every table)
+    from app.settlement.cli import settle, worker
     from app.campaigns import bp as campaigns_bp
     from app.main import bp as main_bp
     from app.pledges import bp as pledges_bp
     from app.moderation import bp as moderation_bp
+    from app.webhooks import bp as webhooks_bp
     from app.notifications import init_app as notifications_init
 
     app.register_blueprint(main_bp)
@@ -53,8 +56,11 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(pledges_bp)
     app.register_blueprint(accounts_bp, url_prefix="/auth")
     app.register_blueprint(moderation_bp, url_prefix="/moderation")
+    app.register_blueprint(webhooks_bp)
     app.cli.add_command(users_cli)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(settle)
+    app.cli.add_command(worker)
     notifications_init(app)
 
     return app

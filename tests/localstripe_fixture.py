@@ -57,3 +57,18 @@ def browser_confirm_setup(base_url: str, setup_intent_id: str, card_number: str,
         action = client.v1.setup_intents.confirm if authenticate else client.v1.setup_intents.cancel
         intent = action(setup_intent_id, params={"client_secret": intent.client_secret})
     return intent.status
+
+
+def browser_authenticate_payment(base_url: str, client_secret: str, *, success: bool = True) -> str:
+    """What localstripe's Stripe.js does for confirmCardPayment on a charge that needs 3-D Secure:
+    answer the dialog ("Complete authentication" or "Fail authentication"); returns the new status."""
+    import json
+    import urllib.request
+
+    intent_id = client_secret.split("_secret_")[0]
+    request = urllib.request.Request(
+        f"{base_url}/v1/payment_intents/{intent_id}/_authenticate?success={'true' if success else 'false'}",
+        data=json.dumps({"key": "pk_test_browser", "client_secret": client_secret}).encode(), method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)["status"]

@@ -295,6 +295,9 @@ def test_suspension_and_cancellation_release_every_pledge(app, localstripe, crea
     assert sum(t.claimed for t in db.session.scalars(select(Tier))) == 0
     assert campaigns.totals.for_campaign(campaign.id).pledged == 8000  # the snapshot at the stop
     assert db.session.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.kind == "pledge_released")) == 2
+    from app.settlement import services as settlement
+
+    assert settlement.run_pass().cards_released == 2  # the pass releases the saved cards, in batches
     for card in cards:
         assert browser_client(localstripe).v1.payment_methods.retrieve(card).customer is None
     assert services.release_campaign(campaign) == 0  # twice is harmless

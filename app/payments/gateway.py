@@ -492,6 +492,36 @@ def confirm_charge(payment_intent_id: str) -> ChargeState:
     return _charge_state(_plain(intent))
 
 
+def cancel_charge(payment_intent_id: str) -> ChargeState:
+    """Cancel a PaymentIntent that has not collected, so that it never can; report its final state.
+
+    Settlement calls this before starting a new attempt for a pledge, so that a backer finishing an
+    old authentication and an automatic retry can never both collect. If the PaymentIntent succeeded
+    meanwhile, nothing is canceled and the state says `succeeded`: record it, do not retry.
+    """
+    state = read_charge(payment_intent_id)
+    if state.succeeded or state.status == "canceled":
+        return state
+    try:
+        intent = _request(_client().stripe.v1.payment_intents.cancel, payment_intent_id, params={"expand": _EXPAND_FEE},
+                          options={"idempotency_key": f"{payment_intent_id}-cancel"})
+    except stripe.InvalidRequestError as exc:
+        # Already moved on (succeeded or canceled by another worker): its current state is the answer.
+        state = read_charge(payment_intent_id)
+        if state.succeeded or state.status == "canceled":
+            return state
+        raise _translate(exc) from exc
+    except stripe.StripeError as exc:
+        raise _translate(exc) from exc
+    return _charge_state(_plain(intent))
+
+
+def charge_client_secret(payment_intent_id: str) -> str:
+    """The secret the backer's browser needs to authenticate a charge (Stripe.js confirmCardPayment)."""
+    intent = _plain(_stripe(_client().stripe.v1.payment_intents.retrieve, _check_id(payment_intent_id, "pi_", "charge")))
+    return intent["client_secret"]
+
+
 def _charge_state(intent: dict) -> ChargeState:
     status = intent["status"]
     currency = (intent.get("currency") or "").upper()

@@ -64,6 +64,7 @@ class Pledge(db.Model):
         Index("ix_pledges_campaign_state", "campaign_id", "state"),
         Index("ix_pledges_backer_id", "backer_id"),
         Index("ix_pledges_tier_id", "tier_id"),
+        Index("ix_pledges_due", "state", "next_charge_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -85,6 +86,20 @@ class Pledge(db.Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
     activated_at: Mapped[datetime | None] = mapped_column(DateTime)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    # --- settlement (see SETTLEMENT.md) ---
+    #: A settlement worker holds this pledge until then; another may take it after.
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    #: Which pass holds the lease (a random token per claim).
+    lease_owner: Mapped[str | None] = mapped_column(String(32))
+    #: When the next charge attempt is due (charging: at once; errored: the daily retry).
+    next_charge_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: The first failed charge: the retry window (PAYMENT_RETRY_DAYS) counts from here.
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    collected_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: The saved card was released at Stripe (pledges that will never be charged).
+    card_released_at: Mapped[datetime | None] = mapped_column(DateTime)
+    refund_id: Mapped[str | None] = mapped_column(String(64))
 
     campaign: Mapped[Campaign] = relationship()
     backer: Mapped[User] = relationship()

@@ -85,17 +85,18 @@ totals.set_provider(totals_query)
 
 # --- locks and claims ------------------------------------------------------------------------
 
-def lock_campaign(campaign_id: int) -> Campaign:
+def lock_campaign(campaign_id: int, *, exclusive: bool = False) -> Campaign:
     """Re-read the campaign inside the current transaction, locked against the deadline decision.
 
     PostgreSQL: FOR SHARE, so the settlement's FOR UPDATE waits for us (and we for it).
     SQLite: a no-op write first takes the database's write lock, so nothing changes under us.
+    `exclusive=True` (deciding or closing the campaign) takes FOR UPDATE instead.
     """
     if db.engine.dialect.name == "sqlite":
         db.session.execute(update(Campaign).where(Campaign.id == campaign_id).values(id=Campaign.id))
         query = select(Campaign).where(Campaign.id == campaign_id)
     else:
-        query = select(Campaign).where(Campaign.id == campaign_id).with_for_update(read=True)
+        query = select(Campaign).where(Campaign.id == campaign_id).with_for_update(read=not exclusive)
     return db.session.execute(query.execution_options(populate_existing=True)).scalar_one()
 
 
@@ -219,8 +220,54 @@ def activate(pledge: Pledge, backer: User, setup_intent_id: str) -> Pledge:
         raise PledgeError(error.message) from None
     if not result.succeeded:
         raise PledgeError(result.error_message or _("Your card was not saved. Please try again or use another card."))
+    _activate_saved(pledge, backer, result, actor=backer)
+    return pledge
+
+
+def activate_from_webhook(setup_intent_id: str) -> str:
+    """Stripe's webhook says a card setup ended: activate the pending pledge it belongs to. Commits.
+
+    The event's word is not taken either: the SetupIntent is read back from Stripe, and the pledge moves
+    only if it is still pending, the SetupIntent succeeded, and the campaign still takes pledges (the
+    same transaction as the backer's own confirmation). Never moves a pledge backward. Returns a short
+    outcome for the webhook log; raises only StripeUnavailable (the event should come again later).
+    """
+    pledge = db.session.scalar(select(Pledge).where(Pledge.setup_intent_id == setup_intent_id))
+    if pledge is None:
+        return "ignored: no pledge has this setup intent"
+    if pledge.state != P.PENDING.value:
+        return f"ignored: pledge {pledge.id} is {pledge.state}"
+    backer = pledge.backer
+    try:
+        result = gateway.read_setup(setup_intent_id, backer.stripe_customer_id or "")
+    except gateway.StripeUnavailable:
+        raise
+    except gateway.GatewayError as error:
+        return f"ignored: pledge {pledge.id} stays pending ({error.code})"
+    if not result.succeeded:
+        return f"ignored: pledge {pledge.id} stays pending (setup intent {result.status})"
+    try:
+        done = _activate_saved(pledge, backer, result, actor=None, note="webhook")
+    except PledgeError as error:
+        return f"refused: pledge {pledge.id} is {pledge.state} ({error})"
+    return f"activated pledge {pledge.id}" if done else f"ignored: pledge {pledge.id} was already active"
+
+
+def _activate_saved(pledge: Pledge, backer: User, result: gateway.SetupResult, actor: User | None, note: str = "") -> bool:
+    """The one transaction that makes a pending pledge active once Stripe reported its card saved.
+
+    Returns False when a concurrent confirmation of the same SetupIntent (the backer's page and
+    Stripe's webhook arrive together) activated it first: the pledge row is re-read under a lock, so
+    the tier is claimed and the audit row written once. Commits; on a refusal, releases the card.
+    """
     try:
         campaign = lock_campaign(pledge.campaign_id)
+        _lock_pledge(pledge.id)
+        if pledge.state == P.ACTIVE.value and pledge.setup_intent_id == result.id:
+            db.session.rollback()
+            return False  # done by the other request, with this very card: keep it
+        if pledge.state != P.PENDING.value or pledge.setup_intent_id != result.id:
+            raise PledgeError(_("This pledge is %(state)s, so that is not possible.", state=state_name(pledge.state)))
         _check_open(campaign)
         if pledge.tier_id is not None and not claim_tier(pledge.tier_id):
             raise PledgeError(_("Sorry, this reward sold out while you were entering your card. Choose another one."), "tier")
@@ -228,14 +275,23 @@ def activate(pledge: Pledge, backer: User, setup_intent_id: str) -> Pledge:
         pledge.card_brand = result.card_brand
         pledge.card_last4 = result.card_last4
         pledge.activated_at = clock.utcnow()
-        transition(pledge, "activate", backer)
+        transition(pledge, "activate", actor, note)
         mail.queue_mail(backer.email, _("You backed “%(title)s”", title=campaign.title), "pledge_confirmed", pledge=pledge, campaign=campaign)
         db.session.commit()
     except Exception:
         db.session.rollback()
         _release_card_quietly(result.payment_method_id)
         raise
-    return pledge
+    return True
+
+
+def _lock_pledge(pledge_id: int) -> Pledge:
+    """Re-read a pledge inside the current transaction (FOR UPDATE on PostgreSQL; on SQLite the
+    transaction already holds the database's write lock), refreshing the object in the session."""
+    query = select(Pledge).where(Pledge.id == pledge_id)
+    if db.engine.dialect.name != "sqlite":
+        query = query.with_for_update()
+    return db.session.execute(query.execution_options(populate_existing=True)).scalar_one()
 
 
 # --- managing an active pledge ---------------------------------------------------------------
@@ -333,44 +389,69 @@ def cancel(pledge: Pledge, backer: User) -> Pledge:
     except Exception:
         db.session.rollback()
         raise
-    _release_card_quietly(pledge.payment_method_id)
+    if _release_card_quietly(pledge.payment_method_id):
+        pledge.card_released_at = clock.utcnow()
+        db.session.commit()
     return pledge
 
 
 # --- the campaign closed early: release everything -------------------------------------------
 
+def bulk_transition(campaign_id: int, from_state: PledgeState, action: str, now, note: str = "") -> int:
+    """Move every pledge of a campaign in `from_state` by `action` (checked against the one table of
+    transitions), with one audit row each, in two statements whatever the number of pledges.
+    Does not commit; returns how many moved."""
+    target = TRANSITIONS.get((from_state, action))
+    if target is None:
+        raise PledgeError(_("This pledge is %(state)s, so that is not possible.", state=state_name(from_state)))
+    moved = db.session.execute(
+        select(Pledge.id, Pledge.amount).where(Pledge.campaign_id == campaign_id, Pledge.state == from_state.value)
+    ).all()
+    if not moved:
+        return 0
+    values = {"state": target.value, "updated_at": now}
+    if target in (P.CANCELED, P.RELEASED, P.DROPPED):
+        values["ended_at"] = now
+    if target == P.CHARGING:
+        values["next_charge_at"] = now
+    db.session.execute(
+        update(Pledge).where(Pledge.campaign_id == campaign_id, Pledge.state == from_state.value).values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        PledgeEvent.__table__.insert(),
+        [{"pledge_id": pid, "from_state": from_state.value, "to_state": target.value, "action": action, "actor_id": None,
+          "amount": amount, "note": note, "created_at": now} for pid, amount in moved],
+    )
+    return len(moved)
+
+
 def release_campaign(campaign: Campaign, reason: str = "") -> int:
     """Release every active (and pending) pledge of a campaign that will not be charged. Commits.
 
-    Records the totals the campaign had, frees the tier claims, emails the backers, then releases the
-    saved cards at Stripe. Safe to run twice: the second run finds nothing to release.
+    Records the totals the campaign had when it stopped, frees the tier claims and emails the backers.
+    The saved cards are released at Stripe by the settlement pass (in batches, with a lease), so that
+    no web request waits on thousands of Stripe calls. Safe to run twice: the second finds nothing.
     """
-    campaign = lock_campaign(campaign.id) if db.engine.dialect.name == "sqlite" else db.session.execute(
-        select(Campaign).where(Campaign.id == campaign.id).with_for_update().execution_options(populate_existing=True)
-    ).scalar_one()
-    pledges = list(db.session.scalars(
-        select(Pledge).where(Pledge.campaign_id == campaign.id, Pledge.state.in_([P.ACTIVE.value, P.PENDING.value]))
-    ))
-    active = [p for p in pledges if p.state == P.ACTIVE.value]
+    now = clock.utcnow()
+    campaign = lock_campaign(campaign.id, exclusive=True)
+    active = db.session.execute(
+        select(func.coalesce(func.sum(Pledge.amount), 0), func.count())
+        .where(Pledge.campaign_id == campaign.id, Pledge.state == P.ACTIVE.value)
+    ).one()
     if campaign.pledged_at_deadline is None:
-        campaign.pledged_at_deadline = sum(p.amount for p in active)
-        campaign.backers_at_deadline = len(active)
-    cards = []
-    for pledge in pledges:
-        if pledge.state == P.ACTIVE.value:
-            transition(pledge, "release", None, reason)
-            unclaim_tier(pledge.tier_id)
-            mail.queue_mail(pledge.backer.email, _("“%(title)s” will not be charged", title=campaign.title), "pledge_released",
-                            pledge=pledge, campaign=campaign, reason=reason)
-        else:
-            transition(pledge, "abandon", None, reason)
-        if pledge.payment_method_id:
-            cards.append(pledge.payment_method_id)
+        campaign.pledged_at_deadline, campaign.backers_at_deadline = int(active[0]), int(active[1])
+    for pledge in db.session.scalars(
+        select(Pledge).where(Pledge.campaign_id == campaign.id, Pledge.state == P.ACTIVE.value)
+    ):
+        mail.queue_mail(pledge.backer.email, _("“%(title)s” will not be charged", title=campaign.title), "pledge_released",
+                        pledge=pledge, campaign=campaign, reason=reason)
+    released = bulk_transition(campaign.id, P.ACTIVE, "release", now, reason)
+    bulk_transition(campaign.id, P.PENDING, "abandon", now, reason)
+    db.session.execute(update(Tier).where(Tier.campaign_id == campaign.id).values(claimed=0).execution_options(synchronize_session=False))
     db.session.commit()
-    for card in cards:
-        _release_card_quietly(card)
-    log.info("campaign %s: released %d pledges (%s)", campaign.id, len(active), campaign.state)
-    return len(active)
+    log.info("campaign %s: released %d pledges (%s)", campaign.id, released, campaign.state)
+    return released
 
 
 def _on_campaign_closed(campaign: Campaign, **_extra) -> None:
@@ -382,14 +463,17 @@ campaigns.campaign_closed.connect(_on_campaign_closed)
 
 # --- helpers ---------------------------------------------------------------------------------
 
-def _release_card_quietly(payment_method_id: str | None) -> None:
-    """Release a saved card at Stripe; a failure is logged, never shown (the card is never charged anyway)."""
+def _release_card_quietly(payment_method_id: str | None) -> bool:
+    """Release a saved card at Stripe; a failure is logged, never shown (the settlement pass retries
+    for canceled pledges, and a card not attached to a live pledge is never charged anyway)."""
     if not payment_method_id:
-        return
+        return False
     try:
         gateway.release_card(payment_method_id)
     except gateway.GatewayError as error:
         log.warning("could not release card %s: %s", payment_method_id, error)
+        return False
+    return True
 
 
 def get_for_backer(pledge_id: int, backer: User) -> Pledge | None:

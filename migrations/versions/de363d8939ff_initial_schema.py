@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: a67106cc881d
+Revision ID: de363d8939ff
 Revises: 
-Create Date: 2026-11-23 15:31:54.718293
+Create Date: 2026-11-23 15:47:58.570999
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'a67106cc881d'
+revision = 'de363d8939ff'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -33,6 +33,17 @@ def upgrade():
     with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_messages_pending', ['sent_at', 'id'], unique=False)
 
+    op.create_table('stripe_events',
+    sa.Column('id', sa.String(length=255), nullable=False),
+    sa.Column('type', sa.String(length=100), nullable=False),
+    sa.Column('object_id', sa.String(length=255), nullable=True),
+    sa.Column('received_at', sa.DateTime(), nullable=False),
+    sa.Column('claimed_at', sa.DateTime(), nullable=True),
+    sa.Column('processed_at', sa.DateTime(), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('outcome', sa.String(length=255), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_stripe_events'))
+    )
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('email', sa.String(length=254), nullable=False),
@@ -147,6 +158,13 @@ def upgrade():
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.Column('activated_at', sa.DateTime(), nullable=True),
     sa.Column('ended_at', sa.DateTime(), nullable=True),
+    sa.Column('lease_until', sa.DateTime(), nullable=True),
+    sa.Column('lease_owner', sa.String(length=32), nullable=True),
+    sa.Column('next_charge_at', sa.DateTime(), nullable=True),
+    sa.Column('failed_at', sa.DateTime(), nullable=True),
+    sa.Column('collected_at', sa.DateTime(), nullable=True),
+    sa.Column('card_released_at', sa.DateTime(), nullable=True),
+    sa.Column('refund_id', sa.String(length=64), nullable=True),
     sa.CheckConstraint('amount > 0', name=op.f('ck_pledges_amount_positive')),
     sa.ForeignKeyConstraint(['backer_id'], ['users.id'], name=op.f('fk_pledges_backer_id_users')),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_pledges_campaign_id_campaigns')),
@@ -158,8 +176,31 @@ def upgrade():
     with op.batch_alter_table('pledges', schema=None) as batch_op:
         batch_op.create_index('ix_pledges_backer_id', ['backer_id'], unique=False)
         batch_op.create_index('ix_pledges_campaign_state', ['campaign_id', 'state'], unique=False)
+        batch_op.create_index('ix_pledges_due', ['state', 'next_charge_at'], unique=False)
         batch_op.create_index('ix_pledges_tier_id', ['tier_id'], unique=False)
         batch_op.create_index('uq_pledges_one_per_backer', ['campaign_id', 'backer_id'], unique=True, sqlite_where=sa.text("state IN ('pending', 'active', 'charging', 'collected', 'errored')"), postgresql_where=sa.text("state IN ('pending', 'active', 'charging', 'collected', 'errored')"))
+
+    op.create_table('charge_attempts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('pledge_id', sa.Integer(), nullable=False),
+    sa.Column('attempt', sa.Integer(), nullable=False),
+    sa.Column('payment_intent_id', sa.String(length=64), nullable=True),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('decline_code', sa.String(length=64), nullable=True),
+    sa.Column('error_message', sa.Text(), nullable=True),
+    sa.Column('fee_amount', sa.BigInteger(), nullable=True),
+    sa.Column('charge_id', sa.String(length=64), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('finished_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['pledge_id'], ['pledges.id'], name=op.f('fk_charge_attempts_pledge_id_pledges')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_charge_attempts')),
+    sa.UniqueConstraint('payment_intent_id', name=op.f('uq_charge_attempts_payment_intent_id')),
+    sa.UniqueConstraint('pledge_id', 'attempt', name='uq_charge_attempts_pledge_attempt')
+    )
+    with op.batch_alter_table('charge_attempts', schema=None) as batch_op:
+        batch_op.create_index('ix_charge_attempts_pledge_id', ['pledge_id'], unique=False)
 
     op.create_table('pledge_events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -187,9 +228,14 @@ def downgrade():
         batch_op.drop_index('ix_pledge_events_pledge_id')
 
     op.drop_table('pledge_events')
+    with op.batch_alter_table('charge_attempts', schema=None) as batch_op:
+        batch_op.drop_index('ix_charge_attempts_pledge_id')
+
+    op.drop_table('charge_attempts')
     with op.batch_alter_table('pledges', schema=None) as batch_op:
         batch_op.drop_index('uq_pledges_one_per_backer', sqlite_where=sa.text("state IN ('pending', 'active', 'charging', 'collected', 'errored')"), postgresql_where=sa.text("state IN ('pending', 'active', 'charging', 'collected', 'errored')"))
         batch_op.drop_index('ix_pledges_tier_id')
+        batch_op.drop_index('ix_pledges_due')
         batch_op.drop_index('ix_pledges_campaign_state')
         batch_op.drop_index('ix_pledges_backer_id')
 
@@ -213,6 +259,7 @@ def downgrade():
 
     op.drop_table('campaigns')
     op.drop_table('users')
+    op.drop_table('stripe_events')
     with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_messages_pending')
 

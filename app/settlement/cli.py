@@ -1,0 +1,80 @@
+"""`flask --app wsgi settle` (one pass) and `flask --app wsgi worker` (passes in a loop, plus mail)."""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from app.extensions import db
+
+
+@contextlib.contextmanager
+def _single_worker_on_sqlite():
+    """SQLite has no SKIP LOCKED: one settlement process at a time, enforced with a file lock."""
+    if db.engine.dialect.name != "sqlite":
+        yield
+        return
+    database = db.engine.url.database or "memory"
+    lock_path = Path(database + ".settle.lock") if database not in ("", ":memory:", "memory") else Path("/tmp/threshold-settle.lock")
+    with open(lock_path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise click.ClickException("another settlement process is running on this SQLite database; "
+                                       "SQLite allows one at a time (use PostgreSQL for several)") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@click.command("settle")
+@click.option("--batch", type=click.IntRange(1, 1000), default=None, help="Pledges leased per batch (default 20).")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=None, help="Charges in flight at once (PostgreSQL).")
+@with_appcontext
+def settle(batch: int | None, concurrency: int | None) -> None:
+    """Run one settlement pass: decide campaigns past their deadline, charge, retry, drop, release."""
+    from app.settlement.services import run_pass
+
+    if batch:
+        current_app.config["SETTLE_BATCH_SIZE"] = batch
+    if concurrency:
+        current_app.config["SETTLE_CONCURRENCY"] = concurrency
+    with _single_worker_on_sqlite():
+        run_pass(progress=click.echo)
+
+
+@click.command("worker")
+@click.option("--interval", type=click.IntRange(1, 86400), default=None, help="Seconds between passes (default WORKER_INTERVAL_SECONDS).")
+@click.option("--passes", type=click.IntRange(0), default=0, help="Stop after this many passes (0 = run until stopped).")
+@with_appcontext
+def worker(interval: int | None, passes: int) -> None:
+    """Run settlement passes in a loop and send queued mail."""
+    from app.notifications.services import deliver_pending
+    from app.settlement.services import run_pass
+
+    interval = interval or current_app.config["WORKER_INTERVAL_SECONDS"]
+    engine = db.engine.dialect.name
+    click.echo(f"worker {os.getpid()}: a pass every {interval}s on {engine}"
+               + (" (SQLite: one worker at a time)" if engine == "sqlite" else " (several workers may run at once)"))
+    done = 0
+    with _single_worker_on_sqlite():
+        while True:
+            try:
+                run_pass(progress=click.echo)
+                deliver_pending(limit=500)
+            except Exception:  # keep the loop alive; the next pass picks the work up again
+                db.session.rollback()
+                current_app.logger.exception("settlement pass failed")
+            finally:
+                db.session.remove()
+            done += 1
+            if passes and done >= passes:
+                return
+            time.sleep(interval)

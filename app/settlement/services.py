@@ -1,0 +1,445 @@
+"""The settlement pass (SPEC §6, SETTLEMENT.md): plain functions that query, act and commit.
+
+One pass: decide every live campaign past its deadline (once), sweep pledges of stopped campaigns,
+drop errored pledges whose retry window is over, charge what is due (in leased batches, several
+charges at once), and release saved cards that will never be charged. Every step can be killed at
+any instant and run again, in several processes at once on PostgreSQL, without a double charge.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import and_, func, or_, select, update
+
+from app import clock
+from app.campaigns import services as campaigns
+from app.campaigns.models import Campaign, CampaignState, Tier
+from app.extensions import db
+from app.notifications import services as mail
+from app.payments import gateway
+from app.pledges import services as pledges
+from app.pledges.models import Pledge, PledgeState
+from app.settlement.models import AttemptStatus, ChargeAttempt
+
+P = PledgeState
+A = AttemptStatus
+log = logging.getLogger("threshold.settlement")
+
+LEASE = timedelta(minutes=10)
+RETRY_EVERY = timedelta(days=1)
+LOOK_AGAIN = timedelta(minutes=5)  # a PaymentIntent still `processing`
+
+
+@dataclass
+class Summary:
+    """What one pass did, per campaign (for the one-line report of `settle`)."""
+
+    decided: dict[int, str] = field(default_factory=dict)
+    outcomes: Counter = field(default_factory=Counter)  # (campaign_id, "collected"|"errored"|…) -> n
+    cards_released: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, campaign_id: int, outcome: str) -> None:
+        with self._lock:  # charges run in several threads
+            self.outcomes[(campaign_id, outcome)] += 1
+
+    def lines(self) -> list[str]:
+        ids = sorted(set(self.decided) | {c for c, _o in self.outcomes})
+        out = []
+        for cid in ids:
+            parts = [f"campaign {cid}:"]
+            if cid in self.decided:
+                parts.append(self.decided[cid])
+            parts += [f"{n} {o}" for (c, o), n in sorted(self.outcomes.items()) if c == cid]
+            out.append(" ".join(parts))
+        if self.cards_released:
+            out.append(f"{self.cards_released} saved card(s) released")
+        return out or ["nothing to do"]
+
+
+def _is_postgres() -> bool:
+    return db.engine.dialect.name == "postgresql"
+
+
+# --- 1. deciding campaigns -------------------------------------------------------------------
+
+def decide_due_campaigns(summary: Summary, now: datetime | None = None) -> None:
+    """Decide every live campaign whose deadline has passed, each exactly once."""
+    now = now or clock.utcnow()
+    due = db.session.scalars(
+        select(Campaign.id).where(Campaign.state == CampaignState.LIVE.value, Campaign.deadline <= now).order_by(Campaign.deadline)
+    ).all()
+    db.session.rollback()
+    for campaign_id in due:
+        outcome = decide_campaign(campaign_id, now)
+        if outcome:
+            summary.decided[campaign_id] = outcome
+
+
+def decide_campaign(campaign_id: int, now: datetime) -> str | None:
+    """successful or unsuccessful, from the sum of active pledges taken after the lock; None when
+    another pass decided it first. Commits."""
+    campaign = pledges.lock_campaign(campaign_id, exclusive=True)
+    if campaign.state != CampaignState.LIVE.value or campaign.deadline is None or campaign.deadline > now:
+        db.session.rollback()
+        return None
+    total, backers = db.session.execute(
+        select(func.coalesce(func.sum(Pledge.amount), 0), func.count())
+        .where(Pledge.campaign_id == campaign.id, Pledge.state == P.ACTIVE.value)
+    ).one()
+    total, backers = int(total), int(backers)
+    funded = total >= campaign.goal
+    campaigns.transition(campaign, "succeed" if funded else "fail", None, f"{total} of {campaign.goal} {campaign.currency} from {backers} backers")
+    campaign.ended_at = now
+    campaign.pledged_at_deadline, campaign.backers_at_deadline = total, backers
+    backer_rows = db.session.scalars(
+        select(Pledge).where(Pledge.campaign_id == campaign.id, Pledge.state == P.ACTIVE.value)
+    ).all()
+    template = "campaign_funded_backer" if funded else "campaign_unfunded_backer"
+    subject = (_("“%(title)s” is funded: your pledge will be collected", title=campaign.title) if funded
+               else _("“%(title)s” did not reach its goal: you will not be charged", title=campaign.title))
+    for pledge in backer_rows:
+        mail.queue_mail(pledge.backer.email, subject, template, pledge=pledge, campaign=campaign)
+    mail.queue_mail(campaign.creator.email,
+                    _("“%(title)s” is funded!", title=campaign.title) if funded else _("“%(title)s” did not reach its goal", title=campaign.title),
+                    "campaign_decided_creator", campaign=campaign, funded=funded, total=total, backers=backers)
+    if funded:
+        pledges.bulk_transition(campaign.id, P.ACTIVE, "charge", now)
+    else:
+        pledges.bulk_transition(campaign.id, P.ACTIVE, "release", now, "not funded")
+        db.session.execute(update(Tier).where(Tier.campaign_id == campaign.id).values(claimed=0).execution_options(synchronize_session=False))
+    pledges.bulk_transition(campaign.id, P.PENDING, "abandon", now, "deadline")
+    db.session.commit()
+    outcome = "successful" if funded else "unsuccessful"
+    log.info("campaign %s decided %s: %s of %s %s from %s backers", campaign.id, outcome, total, campaign.goal, campaign.currency, backers)
+    return outcome
+
+
+def sweep_stopped_campaigns(summary: Summary) -> None:
+    """Pledges still active on a canceled or suspended campaign (the process died between the stop
+    and the release): release them now."""
+    stale = db.session.scalars(
+        select(Campaign).where(
+            Campaign.state.in_([CampaignState.CANCELED.value, CampaignState.SUSPENDED.value]),
+            Campaign.id.in_(select(Pledge.campaign_id).where(Pledge.state.in_([P.ACTIVE.value, P.PENDING.value]))),
+        )
+    ).all()
+    for campaign in stale:
+        released = pledges.release_campaign(campaign, campaigns.state_name(campaign.state))
+        if released:
+            summary.add(campaign.id, "released")
+
+
+# --- leases ----------------------------------------------------------------------------------
+
+def claim(where, now: datetime, batch: int) -> list[int]:
+    """Lease up to `batch` pledges matching `where` for this pass; returns their ids. Commits.
+
+    PostgreSQL: FOR UPDATE SKIP LOCKED, so concurrent passes take different rows without waiting.
+    Everywhere: the conditional UPDATE (lease free or expired) decides who holds a row.
+    """
+    owner = secrets.token_hex(8)
+    until = now + LEASE
+    free = or_(Pledge.lease_until.is_(None), Pledge.lease_until < now)
+    query = select(Pledge.id).where(where, free).order_by(Pledge.id).limit(batch)
+    if _is_postgres():
+        query = query.with_for_update(skip_locked=True)
+    ids = db.session.scalars(query).all()
+    if not ids:
+        db.session.rollback()
+        return []
+    db.session.execute(
+        update(Pledge).where(Pledge.id.in_(ids), where, free).values(lease_until=until, lease_owner=owner)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return list(db.session.scalars(select(Pledge.id).where(Pledge.id.in_(ids), Pledge.lease_owner == owner).order_by(Pledge.id)))
+
+
+def _release_lease(pledge: Pledge, next_charge_at: datetime | None = None) -> None:
+    pledge.lease_until = None
+    pledge.lease_owner = None
+    if next_charge_at is not None:
+        pledge.next_charge_at = next_charge_at
+
+
+# --- 2 and 3. charging, failures, retries ----------------------------------------------------
+
+def _due_for_charge(now: datetime):
+    window = timedelta(days=current_app.config["PAYMENT_RETRY_DAYS"])
+    return or_(
+        and_(Pledge.state == P.CHARGING.value, or_(Pledge.next_charge_at.is_(None), Pledge.next_charge_at <= now)),
+        and_(Pledge.state == P.ERRORED.value, Pledge.next_charge_at <= now, Pledge.failed_at > now - window),
+    )
+
+
+def _last_attempt(pledge_id: int) -> ChargeAttempt | None:
+    return db.session.scalar(
+        select(ChargeAttempt).where(ChargeAttempt.pledge_id == pledge_id).order_by(ChargeAttempt.attempt.desc()).limit(1)
+    )
+
+
+def _open_attempt(pledge: Pledge) -> ChargeAttempt:
+    """The attempt to work on: the open one, or a new row (committed before Stripe hears of it)."""
+    last = _last_attempt(pledge.id)
+    if last is not None and last.status == A.OPEN.value:
+        return last
+    attempt = ChargeAttempt(pledge_id=pledge.id, attempt=(last.attempt + 1) if last else 1, amount=pledge.amount,
+                            currency=pledge.currency, status=A.OPEN.value, created_at=clock.utcnow())
+    db.session.add(attempt)
+    db.session.commit()
+    return attempt
+
+
+def _make_previous_harmless(pledge: Pledge, summary: Summary) -> bool:
+    """Before a new attempt, cancel the last failed one's PaymentIntent, so the backer finishing an
+    old authentication and this retry can never both collect. True if it turned out to have collected."""
+    last = _last_attempt(pledge.id)
+    if last is None or last.status != A.FAILED.value or not last.payment_intent_id:
+        return False
+    state = gateway.cancel_charge(last.payment_intent_id)
+    if state.succeeded:
+        _record(pledge, last, state, summary)
+        return True
+    last.status = A.CANCELED.value
+    db.session.commit()
+    return False
+
+
+def charge_pledge(pledge_id: int, owner: str | None, summary: Summary, now: datetime | None = None) -> str | None:
+    """One charge attempt for a leased pledge, following SETTLEMENT.md's steps; returns the outcome."""
+    now = now or clock.utcnow()
+    pledge = db.session.get(Pledge, pledge_id, populate_existing=True)
+    if pledge is None or pledge.state not in (P.CHARGING.value, P.ERRORED.value):
+        return None
+    if owner is not None and pledge.lease_owner != owner:
+        return None  # someone else holds it now
+    try:
+        if _make_previous_harmless(pledge, summary):
+            return "collected"
+        attempt = _open_attempt(pledge)
+        if attempt.payment_intent_id is None:
+            customer = pledge.backer.stripe_customer_id
+            intent_id = gateway.create_charge(pledge.id, attempt.attempt, attempt.amount, attempt.currency, customer, pledge.payment_method_id)
+            saved = db.session.execute(
+                update(ChargeAttempt).where(ChargeAttempt.id == attempt.id, ChargeAttempt.payment_intent_id.is_(None))
+                .values(payment_intent_id=intent_id).execution_options(synchronize_session=False)
+            ).rowcount
+            db.session.commit()
+            db.session.refresh(attempt)
+            if not saved:
+                log.warning("pledge %s attempt %s: another pass saved a PaymentIntent first", pledge.id, attempt.attempt)
+        # The one rule: ask Stripe for the state of the saved PaymentIntent before confirming it.
+        state = gateway.read_charge(attempt.payment_intent_id)
+        if state.needs_confirmation:
+            state = gateway.confirm_charge(attempt.payment_intent_id)
+        return _record(pledge, attempt, state, summary)
+    except gateway.GatewayError as error:
+        # Unknown outcome (Stripe unreachable) or a refusal: leave the attempt as it is; the next
+        # pass reads the PaymentIntent again. Give the lease back so that it can.
+        db.session.rollback()
+        pledge = db.session.get(Pledge, pledge_id, populate_existing=True)
+        _release_lease(pledge, now + LOOK_AGAIN)
+        db.session.commit()
+        log.warning("pledge %s: charge postponed: %s (%s)", pledge_id, error.code, error.detail or error)
+        summary.add(pledge.campaign_id, "postponed")
+        return "postponed"
+
+
+def _record(pledge: Pledge, attempt: ChargeAttempt, state: gateway.ChargeState, summary: Summary) -> str:
+    """Write the outcome of an attempt in one transaction: attempt, pledge state, audit row, mail."""
+    now = clock.utcnow()
+    campaign = pledge.campaign
+    if state.succeeded:
+        attempt.status = A.SUCCEEDED.value
+        attempt.fee_amount, attempt.charge_id, attempt.finished_at = state.fee_amount, state.charge_id, now
+        attempt.amount = state.amount
+        pledges.transition(pledge, "collect", None, f"{state.id}")
+        pledge.collected_at = now
+        _release_lease(pledge, None)
+        pledge.next_charge_at = None
+        mail.queue_mail(pledge.backer.email, _("Your pledge to “%(title)s” was collected", title=campaign.title), "pledge_collected",
+                        pledge=pledge, campaign=campaign)
+        outcome = "collected"
+    elif state.failed:
+        attempt.status = A.FAILED.value
+        attempt.decline_code, attempt.error_message, attempt.finished_at = state.decline_code, state.error_message, now
+        first = pledge.failed_at is None
+        pledges.transition(pledge, "fail", None, f"{state.id}: {state.decline_code or ''}")
+        pledge.failed_at = pledge.failed_at or now
+        _release_lease(pledge, now + RETRY_EVERY)
+        if first:
+            deadline = pledge.failed_at + timedelta(days=current_app.config["PAYMENT_RETRY_DAYS"])
+            mail.queue_mail(pledge.backer.email, _("Action needed: your pledge to “%(title)s” could not be collected", title=campaign.title),
+                            "pledge_errored", pledge=pledge, campaign=campaign, needs_action=state.needs_action,
+                            reason=state.error_message or "", deadline=deadline)
+        outcome = "errored"
+    else:  # processing: look again later
+        _release_lease(pledge, now + LOOK_AGAIN)
+        outcome = "processing"
+    db.session.commit()
+    log.info("campaign %s pledge %s attempt %s %s: %s %s %s", campaign.id, pledge.id, attempt.attempt, state.id, outcome,
+             state.amount, state.currency)
+    summary.add(campaign.id, outcome)
+    return outcome
+
+
+def drop_expired(summary: Summary, now: datetime, batch: int) -> None:
+    """Errored pledges whose retry window is over become dropped; their tier places are freed."""
+    window = timedelta(days=current_app.config["PAYMENT_RETRY_DAYS"])
+    where = and_(Pledge.state == P.ERRORED.value, Pledge.failed_at <= now - window)
+    while ids := claim(where, now, batch):
+        for pledge_id in ids:
+            pledge = db.session.get(Pledge, pledge_id, populate_existing=True)
+            try:
+                if _make_previous_harmless(pledge, summary):
+                    continue
+            except gateway.GatewayError as error:
+                db.session.rollback()
+                _release_lease(db.session.get(Pledge, pledge_id), now + LOOK_AGAIN)
+                db.session.commit()
+                log.warning("pledge %s: drop postponed: %s", pledge_id, error)
+                continue
+            pledges.transition(pledge, "drop", None, "retry window over")
+            pledges.unclaim_tier(pledge.tier_id)
+            _release_lease(pledge, None)
+            pledge.next_charge_at = None
+            mail.queue_mail(pledge.backer.email, _("Your pledge to “%(title)s” was dropped", title=pledge.campaign.title), "pledge_dropped",
+                            pledge=pledge, campaign=pledge.campaign)
+            db.session.commit()
+            summary.add(pledge.campaign_id, "dropped")
+
+
+def charge_due(summary: Summary, now: datetime, batch: int, concurrency: int) -> None:
+    """Charge every pledge due, a leased batch at a time, `concurrency` charges in flight."""
+    app = current_app._get_current_object()
+
+    def work(pledge_id: int, owner: str | None) -> None:
+        with app.app_context():
+            try:
+                charge_pledge(pledge_id, owner, summary, now)
+            finally:
+                db.session.remove()
+
+    while ids := claim(_due_for_charge(now), now, batch):
+        owners = dict(db.session.execute(select(Pledge.id, Pledge.lease_owner).where(Pledge.id.in_(ids))).all())
+        db.session.rollback()
+        if concurrency > 1:
+            with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                list(pool.map(lambda pid: work(pid, owners[pid]), ids))
+        else:
+            for pid in ids:
+                charge_pledge(pid, owners[pid], summary, now)
+
+
+def release_cards(summary: Summary, now: datetime, batch: int) -> None:
+    """Release at Stripe the saved cards of pledges that will never be charged."""
+    where = and_(Pledge.state.in_([P.RELEASED.value, P.DROPPED.value, P.CANCELED.value]),
+                 Pledge.payment_method_id.is_not(None), Pledge.card_released_at.is_(None))
+    while ids := claim(where, now, batch):
+        for pledge_id in ids:
+            pledge = db.session.get(Pledge, pledge_id, populate_existing=True)
+            try:
+                gateway.release_card(pledge.payment_method_id)
+            except gateway.GatewayError as error:
+                log.warning("pledge %s: card release postponed: %s", pledge_id, error)
+                _release_lease(pledge)
+                pledge.card_released_at = None
+                db.session.commit()
+                return  # Stripe is struggling: the next pass tries again
+            pledge.card_released_at = clock.utcnow()
+            _release_lease(pledge)
+            db.session.commit()
+            summary.cards_released += 1
+
+
+# --- the pass --------------------------------------------------------------------------------
+
+def run_pass(now: datetime | None = None, *, batch: int | None = None, concurrency: int | None = None,
+             progress: Callable[[str], None] | None = None) -> Summary:
+    """One settlement pass; safe to run again and (on PostgreSQL) in several processes at once."""
+    config = current_app.config
+    batch = batch or config.get("SETTLE_BATCH_SIZE", 20)
+    if concurrency is None:
+        concurrency = 1 if not _is_postgres() else config.get("SETTLE_CONCURRENCY", 4)
+    now = now or clock.utcnow()
+    summary = Summary()
+    decide_due_campaigns(summary, now)
+    sweep_stopped_campaigns(summary)
+    drop_expired(summary, now, batch)
+    charge_due(summary, now, batch, concurrency)
+    release_cards(summary, now, batch)
+    for line in summary.lines():
+        log.info("settle: %s", line)
+        if progress:
+            progress(line)
+    return summary
+
+
+# --- the backer fixes a failed payment -------------------------------------------------------
+
+def authentication_secret(pledge: Pledge) -> str | None:
+    """The client secret to authenticate the last failed charge in the browser, when the bank asked."""
+    last = _last_attempt(pledge.id)
+    if pledge.state != P.ERRORED.value or last is None or last.status != A.FAILED.value or last.decline_code != "authentication_required":
+        return None
+    return gateway.charge_client_secret(last.payment_intent_id)
+
+
+def last_failure(pledge: Pledge) -> ChargeAttempt | None:
+    last = _last_attempt(pledge.id)
+    return last if last is not None and last.status in (A.FAILED.value, A.CANCELED.value) else None
+
+
+def record_from_stripe(payment_intent_id: str) -> str | None:
+    """Stripe says something happened to one of our PaymentIntents (the backer authenticated, or a
+    webhook): read its state from Stripe and record it if it collected. Never trusts the caller."""
+    attempt = db.session.scalar(select(ChargeAttempt).where(ChargeAttempt.payment_intent_id == payment_intent_id))
+    if attempt is None:
+        return None
+    pledge = attempt.pledge
+    if pledge.state not in (P.CHARGING.value, P.ERRORED.value) or attempt.status == A.SUCCEEDED.value:
+        return pledge.state
+    state = gateway.read_charge(payment_intent_id)
+    if not state.succeeded:
+        return pledge.state
+    # Take the pledge's lease first, so a pass working on it meanwhile cannot record twice.
+    now = clock.utcnow()
+    taken = db.session.execute(
+        update(Pledge).where(Pledge.id == pledge.id, Pledge.state.in_([P.CHARGING.value, P.ERRORED.value]),
+                             or_(Pledge.lease_until.is_(None), Pledge.lease_until < now))
+        .values(lease_until=now + LEASE, lease_owner="backer").execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if not taken:
+        return pledge.state
+    db.session.refresh(pledge)
+    db.session.refresh(attempt)
+    return _record(pledge, attempt, state, Summary())
+
+
+def retry_now(pledge: Pledge) -> str | None:
+    """Charge an errored pledge at once (the backer gave a new card), under a lease like a pass."""
+    now = clock.utcnow()
+    window = timedelta(days=current_app.config["PAYMENT_RETRY_DAYS"])
+    owner = secrets.token_hex(8)
+    taken = db.session.execute(
+        update(Pledge).where(Pledge.id == pledge.id, Pledge.state == P.ERRORED.value, Pledge.failed_at > now - window,
+                             or_(Pledge.lease_until.is_(None), Pledge.lease_until < now))
+        .values(lease_until=now + LEASE, lease_owner=owner).execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if not taken:
+        return None
+    return charge_pledge(pledge.id, owner, Summary(), now)
+
+
