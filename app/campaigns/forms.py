@@ -16,12 +16,32 @@ from app import clock, money
 from app.campaigns.models import CATEGORIES
 from app.campaigns.services import CampaignInput, TierInput
 
+BLURB_MAX = 135
 STORY_MAX = 50_000
 RISKS_MAX = 10_000
 
 
+_LINE_BREAKS = re.compile(r"[\t\n\r]+")
+# C0 controls but tab and newline, DEL: never meant, and PostgreSQL refuses NUL in text outright.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
 def _strip(value):
+    """A one-line field: line breaks become spaces, control characters go, ends trimmed."""
+    if not isinstance(value, str):
+        return value
+    return _CONTROLS.sub("", _LINE_BREAKS.sub(" ", value)).strip()
+
+
+def _strip_block(value):
     return value.strip() if isinstance(value, str) else value
+
+
+def _text(value):
+    """A multi-line field: Windows and old Mac line ends become newlines, control characters go."""
+    if not isinstance(value, str):
+        return value
+    return _CONTROLS.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def category_choices():
@@ -36,14 +56,18 @@ def category_choices():
 
 def money_error_message(error: money.MoneyError) -> str:
     """The translated message for a money parsing error."""
-    messages = {
-        "empty": _("Enter an amount."),
-        "negative": _("The amount must be more than zero."),
-        "whole": _("%(currency)s has no cents: enter a whole number.", **error.params),
-        "decimals": _("Use at most %(digits)s decimal places.", **error.params),
-        "currency": _("Choose a supported currency."),
-    }
-    return messages.get(error.code, _("Enter the amount as a number, for example 25 or 25.50."))
+    # Only the message for this error is formatted: each one takes its own parameters.
+    if error.code == "empty":
+        return _("Enter an amount.")
+    if error.code == "negative":
+        return _("The amount must be more than zero.")
+    if error.code == "whole":
+        return _("%(currency)s has no cents: enter a whole number.", currency=error.params.get("currency", ""))
+    if error.code == "decimals":
+        return _("Use at most %(digits)s decimal places.", digits=error.params.get("digits", 2))
+    if error.code == "currency":
+        return _("Choose a supported currency.")
+    return _("Enter the amount as a number, for example 25 or 25.50.")
 
 
 def parse_amount(field, currency: str, *, minimum: int, maximum: int) -> int:
@@ -61,13 +85,13 @@ def parse_amount(field, currency: str, *, minimum: int, maximum: int) -> int:
 
 class CampaignForm(FlaskForm):
     title = StringField(_l("Title"), filters=[_strip], validators=[DataRequired(_l("Give your campaign a title.")), Length(max=80)])
-    blurb = StringField(_l("Short blurb"), filters=[_strip], validators=[DataRequired(_l("Sum the project up in a sentence.")), Length(max=200)])
+    blurb = StringField(_l("Short blurb"), filters=[_strip], validators=[DataRequired(_l("Sum the project up in a sentence.")), Length(max=BLURB_MAX)])
     category = SelectField(_l("Category"), choices=category_choices, validate_choice=True)
     goal = StringField(_l("Funding goal"), filters=[_strip], validators=[InputRequired(_l("Enter the funding goal."))])
     currency = SelectField(_l("Currency"), choices=[(c, c) for c in money.CURRENCIES], default="USD")
     duration_days = IntegerField(_l("Duration in days"), default=30, validators=[InputRequired(_l("Enter the number of days."))])
-    story = TextAreaField(_l("Story"), validators=[Length(max=STORY_MAX)])
-    risks = TextAreaField(_l("Risks and challenges"), validators=[Length(max=RISKS_MAX)])
+    story = TextAreaField(_l("Story"), filters=[_text], validators=[Length(max=STORY_MAX)])
+    risks = TextAreaField(_l("Risks and challenges"), filters=[_text], validators=[Length(max=RISKS_MAX)])
     cover = FileField(_l("Cover image"))
     submit = SubmitField(_l("Save draft"))
 
@@ -86,7 +110,7 @@ class CampaignForm(FlaskForm):
         return CampaignInput(
             title=self.title.data, blurb=self.blurb.data, category=self.category.data, goal=self.goal_minor,
             currency=self.currency.data, duration_days=self.duration_days.data,
-            story=(self.story.data or "").replace("\r\n", "\n"), risks=(self.risks.data or "").replace("\r\n", "\n"),
+            story=self.story.data or "", risks=self.risks.data or "",
         )
 
     def fill_from(self, campaign) -> None:
@@ -100,21 +124,25 @@ _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 class TierForm(FlaskForm):
     title = StringField(_l("Title"), filters=[_strip], validators=[DataRequired(_l("Give the tier a title.")), Length(max=80)])
-    description = TextAreaField(_l("Description"), filters=[_strip], validators=[DataRequired(_l("Say what backers of this tier get.")), Length(max=2000)])
+    description = TextAreaField(_l("Description"), filters=[_text, _strip_block], validators=[DataRequired(_l("Say what backers of this tier get.")), Length(max=2000)])
     amount = StringField(_l("Minimum pledge"), filters=[_strip], validators=[InputRequired(_l("Enter the minimum pledge."))])
     quantity_limit = IntegerField(
         _l("Quantity limit"), validators=[Optional(), NumberRange(min=1, max=1_000_000, message=_l("Enter a number from 1 to 1,000,000, or leave it empty."))]
     )
-    estimated_delivery = StringField(_l("Estimated delivery (YYYY-MM)"), filters=[_strip], validators=[Optional()])
+    estimated_delivery = StringField(
+        _l("Estimated delivery (YYYY-MM)"), filters=[_strip], validators=[DataRequired(_l("Enter the estimated delivery month, for example 2027-03."))]
+    )
     shipping_note = StringField(_l("Shipping note"), filters=[_strip], validators=[Length(max=200)])
     submit = SubmitField(_l("Save tier"))
 
     amount_minor: int = 0
     delivery: date | None = None
 
-    def __init__(self, *args, currency: str = "USD", **kwargs) -> None:
+    def __init__(self, *args, currency: str = "USD", saved_delivery: date | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.currency = currency
+        #: The month already stored: kept as is even once it has passed (the tier was saved in time).
+        self.saved_delivery = saved_delivery
 
     def validate_amount(self, field) -> None:
         self.amount_minor = parse_amount(field, self.currency, minimum=money.MIN_CHARGE[self.currency], maximum=money.MAX_CHARGE)
@@ -125,13 +153,13 @@ class TierForm(FlaskForm):
             raise ValidationError(_("Use the form YYYY-MM, for example 2027-03."))
         month = date(int(match.group(1)), int(match.group(2)), 1)
         today = clock.utcnow().date()
-        if month < today.replace(day=1):
+        if month < today.replace(day=1) and month != self.saved_delivery:
             raise ValidationError(_("The delivery month cannot be in the past."))
         self.delivery = month
 
     def to_input(self) -> TierInput:
         return TierInput(
-            title=self.title.data, description=(self.description.data or "").replace("\r\n", "\n"), amount=self.amount_minor,
+            title=self.title.data, description=self.description.data or "", amount=self.amount_minor,
             quantity_limit=self.quantity_limit.data, estimated_delivery=self.delivery, shipping_note=self.shipping_note.data or "",
         )
 

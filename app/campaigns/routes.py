@@ -70,14 +70,21 @@ def _names():
 
 # --- public ----------------------------------------------------------------------------------
 
+def _page_number(text: str) -> int:
+    """A page number from the query string; anything else ("abc", "²", 30 digits) is page 1."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 6:
+        return 1
+    return max(1, int(text))
+
+
 @bp.route("/campaigns")
 def browse():
-    page = request.args.get("page", "1")
     listing = services.browse(
         q=request.args.get("q", ""),
         category=request.args.get("category", "") if request.args.get("category") in CATEGORIES else "",
         sort=request.args.get("sort", "ending"),
-        page=int(page) if page.isdigit() else 1,
+        page=_page_number(request.args.get("page", "")),
     )
     return render_template(
         "campaigns/browse.html", listing=listing, categories=category_choices(), sorts=services.SORTS,
@@ -97,6 +104,8 @@ def show(slug: str):
 @login_required
 def preview(slug: str):
     campaign = _visible_or_404(slug)
+    if not services.can_preview(campaign, current_user):
+        return redirect(url_for("campaigns.show", slug=slug))
     return render_template("campaigns/show.html", **_page_context(campaign, preview=True))
 
 
@@ -151,10 +160,22 @@ def edit(slug: str):
     ), 422 if form.errors else 200
 
 
+def _tiers_closed(campaign):
+    """A redirect with the reason when the campaign's tiers cannot change now, else None."""
+    try:
+        services.require_tiers_open(campaign)
+    except services.CampaignError as error:
+        flash(str(error), "warning")
+        return redirect(url_for("campaigns.edit", slug=campaign.slug))
+    return None
+
+
 @bp.route("/campaigns/<slug>/tiers/new", methods=["GET", "POST"])
 @login_required
 def new_tier(slug: str):
     campaign = _own_or_abort(slug)
+    if (refused := _tiers_closed(campaign)) is not None:
+        return refused
     form = TierForm(currency=campaign.currency)
     if form.validate_on_submit():
         try:
@@ -172,7 +193,9 @@ def new_tier(slug: str):
 def edit_tier(slug: str, tier_id: int):
     campaign = _own_or_abort(slug)
     tier = services.get_tier(campaign, tier_id) or abort(404)
-    form = TierForm(currency=campaign.currency)
+    if (refused := _tiers_closed(campaign)) is not None:
+        return refused
+    form = TierForm(currency=campaign.currency, saved_delivery=tier.estimated_delivery)
     if request.method == "GET":
         form.fill_from(tier)
     elif form.validate_on_submit():

@@ -13,8 +13,11 @@ from datetime import date, datetime, timedelta
 from blinker import Namespace
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select, update
+from flask_babel import ngettext
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app import clock
 from app.accounts.models import User
@@ -61,6 +64,11 @@ def is_creator(campaign: Campaign, user: User | None) -> bool:
     return bool(user and getattr(user, "is_authenticated", False) and user.id == campaign.creator_id)
 
 
+def can_preview(campaign: Campaign, user: User | None) -> bool:
+    """The preview is the creator's and the moderators' view, in every state."""
+    return is_creator(campaign, user) or bool(user and getattr(user, "is_authenticated", False) and user.is_moderator)
+
+
 # --- the state machine -----------------------------------------------------------------------
 
 def transition(campaign: Campaign, action: str, actor: User | None, note: str = "") -> CampaignEvent:
@@ -71,6 +79,20 @@ def transition(campaign: Campaign, action: str, actor: User | None, note: str = 
         raise CampaignError(
             _("This campaign is %(state)s, so it cannot be %(action)s.", state=state_label(current), action=action_label(action))
         )
+    now = clock.utcnow()
+    # The move is a conditional update, so two moves from one state (a creator's cancel racing the
+    # settlement pass's outcome, a double click on launch) cannot both win: the loser matches no row.
+    moved = db.session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign.id, Campaign.state == current.value)
+        .values(state=target.value, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        db.session.rollback()
+        raise CampaignError(_("This campaign was changed meanwhile. Reload the page and try again."))
+    set_committed_value(campaign, "state", target.value)
+    set_committed_value(campaign, "updated_at", now)
     event = CampaignEvent(
         campaign_id=campaign.id,
         from_state=current.value,
@@ -78,10 +100,8 @@ def transition(campaign: Campaign, action: str, actor: User | None, note: str = 
         action=action,
         actor_id=actor.id if actor else None,
         note=note or "",
-        created_at=clock.utcnow(),
+        created_at=now,
     )
-    campaign.state = target.value
-    campaign.updated_at = event.created_at
     db.session.add(event)
     return event
 
@@ -155,9 +175,14 @@ def slugify(title: str) -> str:
     return text[:60].strip("-") or "campaign"
 
 
+#: Slugs that would collide with a route under /campaigns/.
+RESERVED_SLUGS = frozenset({"new"})
+
+
 def _unique_slug(title: str) -> str:
     base = slugify(title)
     taken = set(db.session.scalars(select(Campaign.slug).where(or_(Campaign.slug == base, Campaign.slug.like(f"{base}-%")))))
+    taken |= RESERVED_SLUGS
     if base not in taken:
         return base
     n = 2
@@ -169,24 +194,32 @@ def _unique_slug(title: str) -> str:
 def create_draft(creator: User, data: CampaignInput, cover: str | None = None) -> Campaign:
     """A new draft owned by `creator`. Commits."""
     now = clock.utcnow()
-    campaign = Campaign(
-        slug=_unique_slug(data.title),
-        creator_id=creator.id,
-        title=data.title.strip(),
-        blurb=data.blurb.strip(),
-        category=data.category,
-        goal=data.goal,
-        currency=data.currency,
-        duration_days=data.duration_days,
-        story=data.story,
-        risks=data.risks,
-        cover=cover,
-        state=S.DRAFT.value,
-        created_at=now,
-        updated_at=now,
-    )
-    db.session.add(campaign)
-    db.session.flush()
+    for attempt in range(5):
+        campaign = Campaign(
+            slug=_unique_slug(data.title),
+            creator_id=creator.id,
+            title=data.title.strip(),
+            blurb=data.blurb.strip(),
+            category=data.category,
+            goal=data.goal,
+            currency=data.currency,
+            duration_days=data.duration_days,
+            story=data.story,
+            risks=data.risks,
+            cover=cover,
+            state=S.DRAFT.value,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            # The unique index is the guard: a draft with the same title saved meanwhile takes the slug.
+            with db.session.begin_nested():
+                db.session.add(campaign)
+        except IntegrityError:
+            if attempt == 4:
+                raise
+            continue
+        break
     db.session.add(CampaignEvent(campaign_id=campaign.id, from_state=None, to_state=S.DRAFT.value, action="create", actor_id=creator.id, created_at=now))
     db.session.commit()
     return campaign
@@ -206,6 +239,9 @@ def update_content(campaign: Campaign, actor: User, data: CampaignInput, cover: 
         raise CampaignError(_("This campaign has ended and can no longer be edited."))
     if state not in EDITABLE and state not in LAUNCHED:
         raise CampaignError(_("This campaign is %(state)s and cannot be edited now.", state=state_label(state)))
+    if state not in LAUNCHED and data.currency != campaign.currency and campaign.tiers:
+        # Tier amounts are minor units of the campaign's currency: $25.00 would silently become ¥2,500.
+        raise CampaignError(_("Remove the funding tiers before changing the currency: their amounts are in %(currency)s.", currency=campaign.currency), field="currency")
     if state in LAUNCHED:
         locked = {"goal": data.goal != campaign.goal, "currency": data.currency != campaign.currency, "duration_days": data.duration_days != campaign.duration_days}
         for field, changed in locked.items():
@@ -247,7 +283,8 @@ class TierInput:
     shipping_note: str
 
 
-def _tiers_open(campaign: Campaign) -> None:
+def require_tiers_open(campaign: Campaign) -> None:
+    """Raise unless the campaign's tiers may change now (drafts, changes requested, live)."""
     if campaign.status not in EDITABLE and campaign.status != S.LIVE:
         raise CampaignError(_("Tiers cannot be changed while the campaign is %(state)s.", state=state_label(campaign.status)))
 
@@ -255,7 +292,7 @@ def _tiers_open(campaign: Campaign) -> None:
 def add_tier(campaign: Campaign, actor: User, data: TierInput) -> Tier:
     """Add a tier (drafts, and live campaigns: new tiers are always allowed). Commits."""
     _require_creator(campaign, actor)
-    _tiers_open(campaign)
+    require_tiers_open(campaign)
     tier = Tier(campaign_id=campaign.id, **data.__dict__)
     db.session.add(tier)
     campaign.updated_at = clock.utcnow()
@@ -267,50 +304,60 @@ def get_tier(campaign: Campaign, tier_id: int) -> Tier | None:
     return db.session.scalar(select(Tier).where(Tier.id == tier_id, Tier.campaign_id == campaign.id, Tier.deleted_at.is_(None)))
 
 
+#: What a backer chose a tier for: frozen once a live campaign's tier is held by anyone.
+TIER_CONTENT = ("title", "description", "amount", "estimated_delivery", "shipping_note")
+
+
 def update_tier(campaign: Campaign, actor: User, tier: Tier, data: TierInput) -> Tier:
-    """Edit a tier. After launch: only a tier nobody has chosen yet, except that a limited tier's
-    quantity may be raised (never below what is claimed). Commits."""
+    """Edit a tier. On a live campaign a tier that backers hold keeps its content; its quantity can
+    change but never go below what is claimed. A tier nobody holds changes freely. Commits."""
     _require_creator(campaign, actor)
-    _tiers_open(campaign)
-    if campaign.status == S.LIVE and tier.claimed > 0:
-        unchanged = (
-            data.title == tier.title and data.description == tier.description and data.amount == tier.amount
-            and data.estimated_delivery == tier.estimated_delivery and data.shipping_note == tier.shipping_note
-        )
-        if not unchanged:
-            raise CampaignError(_("Backers have chosen this tier: only its quantity can be raised now."))
-        if data.quantity_limit is None and tier.quantity_limit is not None:
-            pass  # lifting the limit is raising it
-        elif tier.quantity_limit is None and data.quantity_limit is not None:
-            raise CampaignError(_("Backers have chosen this tier: it cannot become limited now."), field="quantity_limit")
-        elif data.quantity_limit is not None and tier.quantity_limit is not None and data.quantity_limit < tier.quantity_limit:
-            raise CampaignError(_("The quantity can only be raised once backers have chosen this tier."), field="quantity_limit")
+    require_tiers_open(campaign)
+    changed = [name for name in TIER_CONTENT if getattr(data, name) != getattr(tier, name)]
+    live = campaign.status == S.LIVE
+    if live and tier.claimed > 0 and changed:
+        raise CampaignError(_("Backers have chosen this tier: only its quantity can change now."), field=changed[0])
     if data.quantity_limit is not None and data.quantity_limit < tier.claimed:
-        raise CampaignError(
-            _("%(n)d backers already hold this tier: the quantity cannot be lower.", n=tier.claimed), field="quantity_limit"
-        )
-    # The quantity is written with a guard, so a pledge claimed meanwhile is never undercut.
+        raise CampaignError(_claimed_message(tier.claimed), field="quantity_limit")
+    # The statement carries the guards, so a pledge claimed between reading the tier and writing it
+    # is never undercut (quantity) and never finds its reward rewritten (content of a live tier).
+    guards = [Tier.id == tier.id, Tier.campaign_id == campaign.id, Tier.deleted_at.is_(None)]
+    if data.quantity_limit is not None:
+        guards.append(Tier.claimed <= data.quantity_limit)
+    if live and changed:
+        guards.append(Tier.claimed == 0)
     result = db.session.execute(
-        update(Tier)
-        .where(Tier.id == tier.id, or_(data.quantity_limit is None, Tier.claimed <= (data.quantity_limit or 0)))
-        .values(**data.__dict__)
-        .execution_options(synchronize_session=False)
+        update(Tier).where(*guards).values(**data.__dict__).execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         db.session.rollback()
-        raise CampaignError(_("More backers chose this tier meanwhile: the quantity cannot be that low."), field="quantity_limit")
+        raise CampaignError(
+            _("Backers chose this tier meanwhile. Reload the page to see what can still change."),
+            field=changed[0] if changed else "quantity_limit",
+        )
     campaign.updated_at = clock.utcnow()
     db.session.commit()
     db.session.refresh(tier)
     return tier
 
 
+def _claimed_message(claimed: int) -> str:
+    return ngettext(
+        "%(num)d backer already holds this tier: the quantity cannot be lower than that.",
+        "%(num)d backers already hold this tier: the quantity cannot be lower than that.",
+        claimed,
+    )
+
+
 def delete_tier(campaign: Campaign, actor: User, tier: Tier) -> None:
     """Remove a tier nobody holds (kept as a row, hidden). Commits."""
     _require_creator(campaign, actor)
-    _tiers_open(campaign)
+    require_tiers_open(campaign)
     result = db.session.execute(
-        update(Tier).where(Tier.id == tier.id, Tier.claimed == 0).values(deleted_at=clock.utcnow()).execution_options(synchronize_session=False)
+        update(Tier)
+        .where(Tier.id == tier.id, Tier.campaign_id == campaign.id, Tier.deleted_at.is_(None), Tier.claimed == 0)
+        .values(deleted_at=clock.utcnow())
+        .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         db.session.rollback()
@@ -362,8 +409,12 @@ def launch(campaign: Campaign, actor: User) -> None:
 def cancel(campaign: Campaign, actor: User) -> None:
     """The creator stops a live campaign; its pledges are released through `campaign_closed`. Commits."""
     _require_creator(campaign, actor)
+    now = clock.utcnow()
+    if campaign.status == S.LIVE and campaign.deadline is not None and now >= campaign.deadline:
+        # At the deadline the outcome is decided from the pledges; canceling now would undo it.
+        raise CampaignError(_("The deadline has passed, so the campaign can no longer be canceled: its outcome is being decided."))
     transition(campaign, "cancel", actor)
-    campaign.ended_at = clock.utcnow()
+    campaign.ended_at = now
     db.session.commit()
     campaign_closed.send(campaign)
 
@@ -430,6 +481,9 @@ def set_featured(campaign: Campaign, moderator: User, featured: bool) -> None:
 # --- queries ---------------------------------------------------------------------------------
 
 def get_by_slug(slug: str) -> Campaign | None:
+    # Slugs are short ASCII; anything else (a NUL byte PostgreSQL refuses, 10 kB of junk) is no campaign.
+    if not slug or len(slug) > 100 or not slug.isascii() or "\x00" in slug:
+        return None
     return db.session.scalar(select(Campaign).where(Campaign.slug == slug).options(selectinload(Campaign.tiers)))
 
 
@@ -495,28 +549,30 @@ def browse(q: str = "", category: str = "", sort: str = "ending", page: int = 1,
     """Live and ended public campaigns matching a search; `ending` and the default show live ones first."""
     now = now or clock.utcnow()
     sort = sort if sort in SORTS else "ending"
-    page = max(1, min(page, 10_000))
     where = [Campaign.state.in_(public_states())]
-    q = (q or "").strip()[:100]
+    q = (q or "").replace("\x00", "").strip()[:100]  # PostgreSQL refuses NUL in a text parameter
     if q:
         pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         where.append(or_(Campaign.title.ilike(pattern, escape="\\"), Campaign.blurb.ilike(pattern, escape="\\")))
     if category:
         where.append(Campaign.category == category)
-    live_first = (Campaign.state != S.LIVE.value)
+    # Open campaigns (live, deadline ahead) first, soonest deadline first; then the rest (ended, or
+    # past the deadline and waiting for settlement), most recently closed first.
+    is_open = and_(Campaign.state == S.LIVE.value, Campaign.deadline > now)
     query = select(Campaign).where(*where)
     sub = totals.subquery() if sort in ("funded", "backers") else None
     if sub is not None:
         query = query.outerjoin(sub, sub.c.campaign_id == Campaign.id)
     pledged, backers = totals.sort_columns(sub)
     order = {
-        "ending": (live_first, Campaign.deadline, Campaign.id),
+        "ending": (case((is_open, 0), else_=1), case((is_open, Campaign.deadline)), Campaign.deadline.desc(), Campaign.id),
         "newest": (Campaign.launched_at.desc(), Campaign.id.desc()),
         "funded": ((pledged * 1.0 / Campaign.goal).desc(), Campaign.id.desc()),
         "backers": (backers.desc(), Campaign.id.desc()),
     }[sort]
     count = db.session.scalar(select(func.count()).select_from(Campaign).where(*where)) or 0
     pages = max(1, -(-count // PAGE_SIZE))
+    page = max(1, min(page, pages))  # past the end: the last page
     items = list(db.session.scalars(query.order_by(*order).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
     return Listing(items, _with_totals(items), page, pages, count)
 

@@ -335,7 +335,7 @@ def charge_due(summary: Summary, now: datetime, batch: int, concurrency: int) ->
         db.session.rollback()
         if concurrency > 1:
             with ThreadPoolExecutor(max_workers=concurrency) as pool:
-                list(pool.map(lambda pid: work(pid, owners[pid]), ids))
+                list(pool.map(work, ids, [owners[pid] for pid in ids]))
         else:
             for pid in ids:
                 charge_pledge(pid, owners[pid], summary, now)
