@@ -47,6 +47,7 @@ def create_app(config: Config | None = None) -> Flask:
     from app.campaigns import bp as campaigns_bp
     from app.main import bp as main_bp
     from app.pledges import bp as pledges_bp
+    from app.pledges import chart as pledge_chart
     from app.moderation import bp as moderation_bp
     from app.webhooks import bp as webhooks_bp
     from app.notifications import init_app as notifications_init
@@ -62,5 +63,6 @@ def create_app(config: Config | None = None) -> Flask:
     app.cli.add_command(settle)
     app.cli.add_command(worker)
     notifications_init(app)
+    pledge_chart.init_app(app)
 
     return app

@@ -42,9 +42,13 @@ def main() -> int:
     try:
         subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True)
         subprocess.run([*flask, "seed-demo"], cwd=ROOT, env=env, check=True)
+        # Decide the demo campaigns whose deadline has passed, so a funded one shows its money report.
+        subprocess.run([*flask, "settle"], cwd=ROOT, env=env, check=True)
         print(f"\n  Threshold is running at http://127.0.0.1:{port}/\n"
               "  Log in as creator@example.com, backer@example.com or moderator@example.com (password: threshold-demo).\n"
               "  Test card: 4242 4242 4242 4242, any future date, any CVC. Emails are printed below.\n", flush=True)
+        # The settlement worker: decides campaigns at their deadline and sends queued mail.
+        children.append(subprocess.Popen([*flask, "worker", "--interval", env.get("WORKER_INTERVAL_SECONDS", "60")], cwd=ROOT, env=env))
         app = subprocess.Popen([*flask, "run", "--host", "127.0.0.1", "--port", port], cwd=ROOT, env=env)
         children.append(app)
         return app.wait()

@@ -1,0 +1,85 @@
+"""The creator's pledges-over-time chart: a small server-rendered SVG (no script, no library)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import Flask
+from flask_babel import format_date
+from flask_babel import gettext as _
+from markupsafe import Markup, escape
+from sqlalchemy import select
+
+from app import clock, money
+from app.campaigns.models import Campaign
+from app.extensions import db
+from app.pledges.models import Pledge, PledgeState
+
+W, H, PAD_L, PAD_R, PAD_T, PAD_B = 640, 220, 64, 16, 16, 28
+
+
+def series(campaign: Campaign, now: datetime | None = None) -> list[tuple[datetime, int]]:
+    """Pledged total at the end of each day from launch to the deadline (or now): a pledge counts
+    from its activation until it was canceled (released, charged or dropped ones count to the end)."""
+    if campaign.launched_at is None:
+        return []
+    now = now or clock.utcnow()
+    end = min(now, campaign.deadline or now)
+    rows = db.session.execute(
+        select(Pledge.amount, Pledge.activated_at, Pledge.ended_at, Pledge.state)
+        .where(Pledge.campaign_id == campaign.id, Pledge.activated_at.is_not(None))
+    ).all()
+    changes = sorted(
+        [(start, amount) for amount, start, _stop, _state in rows]
+        + [(stop, -amount) for amount, _start, stop, state in rows if state == PledgeState.CANCELED.value and stop is not None]
+    )
+    days = max(1, min(400, (end - campaign.launched_at).days + 1))
+    points, total, i = [], 0, 0
+    for day in range(days + 1):
+        at = min(campaign.launched_at + timedelta(days=day), end)
+        while i < len(changes) and changes[i][0] <= at:
+            total += changes[i][1]
+            i += 1
+        points.append((at, total))
+        if at >= end:
+            break
+    return points
+
+
+def chart_svg(campaign: Campaign) -> Markup:
+    """An SVG line of the pledged total against the goal line, labelled for screen readers."""
+    points = series(campaign)
+    if len(points) < 2:
+        return Markup("")
+    top = max(campaign.goal, max(total for _at, total in points)) * 1.1 or 1
+    start, stop = points[0][0], points[-1][0]
+    span = max((stop - start).total_seconds(), 1)
+
+    def xy(at: datetime, total: int) -> tuple[float, float]:
+        x = PAD_L + (W - PAD_L - PAD_R) * (at - start).total_seconds() / span
+        y = PAD_T + (H - PAD_T - PAD_B) * (1 - total / top)
+        return round(x, 1), round(y, 1)
+
+    line = " ".join(f"{x},{y}" for x, y in (xy(at, total) for at, total in points))
+    area = f"{PAD_L},{H - PAD_B} {line} {xy(*points[-1])[0]},{H - PAD_B}"
+    goal_y = xy(start, campaign.goal)[1]
+    locale_money = lambda amount: money.format_money(amount, campaign.currency, whole=True)  # noqa: E731
+    label = _("Pledged over time: %(total)s of a %(goal)s goal", total=locale_money(points[-1][1]), goal=locale_money(campaign.goal))
+    parts = [
+        f'<svg class="pledge-chart" viewBox="0 0 {W} {H}" role="img" aria-label="{escape(label)}" preserveAspectRatio="xMidYMid meet">',
+        f"<title>{escape(label)}</title>",
+        f'<line x1="{PAD_L}" y1="{H - PAD_B}" x2="{W - PAD_R}" y2="{H - PAD_B}" stroke="#adb5bd"/>',
+        f'<line x1="{PAD_L}" y1="{goal_y}" x2="{W - PAD_R}" y2="{goal_y}" stroke="#dc3545" stroke-dasharray="6 4"/>',
+        f'<text x="{PAD_L - 6}" y="{goal_y + 4}" text-anchor="end" font-size="11" fill="#dc3545">{escape(locale_money(campaign.goal))}</text>',
+        f'<polygon points="{area}" fill="#0f7b5f" fill-opacity="0.12"/>',
+        f'<polyline points="{line}" fill="none" stroke="#0f7b5f" stroke-width="2.5" stroke-linejoin="round"/>',
+        f'<text x="{PAD_L}" y="{H - 8}" font-size="11" fill="#6c757d">{escape(format_date(start, "medium"))}</text>',
+        f'<text x="{W - PAD_R}" y="{H - 8}" font-size="11" fill="#6c757d" text-anchor="end">{escape(format_date(stop, "medium"))}</text>',
+        f'<text x="{PAD_L - 6}" y="{H - PAD_B}" text-anchor="end" font-size="11" fill="#6c757d">0</text>',
+        "</svg>",
+    ]
+    return Markup("".join(parts))
+
+
+def init_app(app: Flask) -> None:
+    """Offer the chart to the campaign templates (campaigns sit below pledges and cannot import it)."""
+    app.add_template_global(chart_svg, "pledges_chart")
