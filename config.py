@@ -123,6 +123,8 @@ class Config:
         self.SESSION_COOKIE_SECURE = self.PRODUCTION
         self.REMEMBER_COOKIE_SECURE = self.PRODUCTION
         self.PREFERRED_URL_SCHEME = "https" if self.PRODUCTION else "http"
+        #: bench/pages.py only: serve /_bench/ceiling, a trivial template, as the benchmark's ceiling.
+        self.BENCH_CEILING = _bool("BENCH_CEILING", False)
         self.TESTING = False
 
     def validate(self) -> None:

@@ -52,6 +52,10 @@ def create_app(config: Config | None = None) -> Flask:
     from app.webhooks import bp as webhooks_bp
     from app.notifications import init_app as notifications_init
 
+    if app.config.get("BENCH_CEILING"):
+        from app.main.routes import bench_ceiling
+
+        app.add_url_rule("/_bench/ceiling", "bench_ceiling", bench_ceiling)
     app.register_blueprint(main_bp)
     app.register_blueprint(campaigns_bp)
     app.register_blueprint(pledges_bp)

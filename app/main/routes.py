@@ -29,3 +29,8 @@ def healthz():
 @bp.app_context_processor
 def _endpoints():
     return {"has_endpoint": lambda name: name in current_app.view_functions}
+
+
+def bench_ceiling():
+    """A trivial template through the same app and server: the ceiling the page benchmark compares with."""
+    return render_template("main/bench_ceiling.html")

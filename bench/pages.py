@@ -1,0 +1,243 @@
+"""Page benchmark (issue 7): a large data set on PostgreSQL, gunicorn (workers = cores), wrk at 32
+connections on /, /campaigns?sort=funded, a campaign page and the pledge page, beside a bare route of
+the same app and server that renders a trivial template (the ceiling on this machine).
+
+    .venv/bin/python bench/pages.py [--campaigns 2000] [--pledges 200000] [--duration 15] [--keep]
+
+Needs PostgreSQL (DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/postgres: a database
+named threshold_bench is created next to it and dropped at the end unless --keep) and wrk (Debian).
+Writes its figures to bench/RESULTS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+CONNECTIONS = 32
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fresh_database(base: str, name: str) -> str:
+    url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1) if base.startswith("postgresql://") else base)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(url_text: str) -> None:
+    url = make_url(url_text)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def generate(database_url: str, campaigns: int, pledges: int, seed: int = 7) -> dict:
+    """Bulk-insert users, campaigns (three quarters live), tiers and active pledges; returns sample ids."""
+    from app.accounts.passwords import _hasher_for
+
+    rng = random.Random(seed)
+    engine = create_engine(database_url)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    per_campaign = max(1, pledges // campaigns)
+    backers = per_campaign * 3
+    password = _hasher_for(1, 1024)[0].hash("bench-password")
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO users (email, display_name, password_hash, is_moderator, created_at, password_changed_at) "
+            "SELECT 'u' || g || '@bench.example', 'Backer ' || g, :pw, false, :now, :now FROM generate_series(1, :n) g"
+        ), {"pw": password, "now": now, "n": backers + 200})
+        categories = ["art", "design", "games", "music", "technology", "food", "publishing", "film"]
+        rows = []
+        for i in range(campaigns):
+            live = i % 4 != 3
+            launched = now - timedelta(days=rng.randint(1, 29) if live else rng.randint(40, 90))
+            rows.append({
+                "slug": f"bench-campaign-{i}", "creator": backers + 1 + i % 200, "title": f"Bench campaign {i} {rng.choice(['lamp', 'game', 'book', 'album'])}",
+                "blurb": "A project made for the benchmark, with a blurb of ordinary length to render.",
+                "category": rng.choice(categories), "goal": rng.choice([100000, 500000, 1000000, 2500000]),
+                "state": "live" if live else rng.choice(["successful", "unsuccessful"]),
+                "launched": launched, "deadline": launched + timedelta(days=30), "featured": i % 97 == 0,
+                "story": "## Story\n\n" + "We make a thing. " * 80, "risks": "Things can be late. " * 10,
+            })
+        conn.execute(text(
+            "INSERT INTO campaigns (slug, creator_id, title, blurb, category, goal, currency, duration_days, story, risks, state, featured, "
+            "created_at, updated_at, submitted_at, launched_at, deadline) VALUES (:slug, :creator, :title, :blurb, :category, :goal, 'USD', 30, "
+            ":story, :risks, :state, :featured, :launched, :launched, :launched, :launched, :deadline)"
+        ), rows)
+        conn.execute(text(
+            "INSERT INTO tiers (campaign_id, title, description, amount, quantity_limit, claimed, shipping_note, created_at) "
+            "SELECT c.id, t.title, 'A reward for the benchmark.', t.amount, t.qlimit, 0, '', :now FROM campaigns c "
+            "CROSS JOIN (VALUES ('Postcard', 1000, NULL), ('The thing', 5000, NULL), ('Early bird', 4000, 100000)) AS t(title, amount, qlimit)"
+        ), {"now": now})
+        # Active pledges on live campaigns: distinct backers per campaign, a tier or none.
+        conn.execute(text(
+            "INSERT INTO pledges (campaign_id, backer_id, tier_id, amount, currency, state, created_at, updated_at, activated_at, card_brand, card_last4) "
+            "SELECT c.id, ((c.id * 7 + g) % :backers) + 1, "
+            "  (SELECT t.id FROM tiers t WHERE t.campaign_id = c.id ORDER BY t.amount LIMIT 1 OFFSET (g % 3)), "
+            "  1000 + (g % 20) * 500, 'USD', 'active', c.launched_at, c.launched_at, c.launched_at + (g || ' minutes')::interval, 'visa', '4242' "
+            "FROM campaigns c CROSS JOIN generate_series(1, :per) g WHERE c.state = 'live'"
+        ), {"backers": backers, "per": per_campaign * 4 // 3})
+        conn.execute(text(
+            "UPDATE tiers t SET claimed = s.n FROM (SELECT tier_id, count(*) n FROM pledges WHERE state = 'active' GROUP BY tier_id) s WHERE s.tier_id = t.id"
+        ))
+        refresh = Path(ROOT / "bench" / "refresh_totals.sql")
+        if refresh.exists():
+            conn.execute(text(refresh.read_text()))
+        counts = conn.execute(text("SELECT (SELECT count(*) FROM campaigns), (SELECT count(*) FROM pledges), (SELECT count(*) FROM users)")).one()
+        sample = conn.execute(text("SELECT slug FROM campaigns WHERE state = 'live' ORDER BY id LIMIT 1 OFFSET 10")).scalar_one()
+        member = conn.execute(text("SELECT email FROM users WHERE id = :id"), {"id": backers + 150}).scalar_one()
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+    engine.dispose()
+    return {"campaigns": counts[0], "pledges": counts[1], "users": counts[2], "slug": sample, "member": member}
+
+
+def wait_for(url: str, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def login_cookie(base: str, email: str) -> str:
+    """Log in through the form (CSRF token and all) and return the session cookie header."""
+    import http.cookiejar
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(f"{base}/auth/login").read().decode()
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    data = urllib.parse.urlencode({"email": email, "password": "bench-password", "csrf_token": token}).encode()
+    opener.open(f"{base}/auth/login", data=data)
+    return "; ".join(f"{c.name}={c.value}" for c in jar)
+
+
+def wrk(url: str, duration: int, cookie: str | None = None) -> dict:
+    cmd = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", url]
+    if cookie:
+        cmd[1:1] = ["-H", f"Cookie: {cookie}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": ms("50"), "p99": ms("99"),
+            "errors": int(non_2xx.group(1)) if non_2xx else 0}
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?")
+    mem = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))) // 1024 // 1024
+    return f"{os.cpu_count()} cores ({cpu}), {mem} GiB, Python {platform.python_version()}, PostgreSQL on 127.0.0.1"
+
+
+def write_results(section: str) -> None:
+    path = ROOT / "bench" / "RESULTS.md"
+    text_ = path.read_text() if path.exists() else "# Benchmark results\n"
+    start, end = "<!-- pages:start -->", "<!-- pages:end -->"
+    block = f"{start}\n{section}\n{end}"
+    text_ = re.sub(re.escape(start) + ".*?" + re.escape(end), block, text_, flags=re.S) if start in text_ else text_.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text_)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--campaigns", type=int, default=2000)
+    parser.add_argument("--pledges", type=int, default=200_000)
+    parser.add_argument("--duration", type=int, default=15, help="seconds of load per page")
+    parser.add_argument("--keep", action="store_true", help="keep the threshold_bench database")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: apt-get install -y wrk")
+    url = fresh_database(os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"), "threshold_bench")
+    env = dict(os.environ, DATABASE_URL=url, APP_ENV="development", RATELIMIT_ENABLED="false", BENCH_CEILING="1",
+               STRIPE_API_BASE="http://127.0.0.1:9", SECRET_KEY="bench")
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([str(bin_dir / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
+    started = time.time()
+    data = generate(url, args.campaigns, args.pledges)
+    print(f"data: {data['campaigns']} campaigns, {data['pledges']} pledges, {data['users']} users in {time.time() - started:.0f}s", flush=True)
+    port = free_port()
+    workers = os.cpu_count() or 2
+    server = subprocess.Popen(
+        [str(bin_dir / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
+        cwd=ROOT, env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/healthz")
+        cookie = login_cookie(base, data["member"])
+        pages = [
+            ("ceiling: bare template", "/_bench/ceiling", None),
+            ("/", "/", None),
+            ("/campaigns?sort=funded", "/campaigns?sort=funded", None),
+            ("campaign page", f"/campaigns/{data['slug']}", None),
+            ("pledge page (logged in)", f"/campaigns/{data['slug']}/pledge", cookie),
+        ]
+        for _name, path, c in pages:  # warm up every worker
+            wrk(base + path, 2, c)
+        results = []
+        for name, path, c in pages:
+            result = wrk(base + path, args.duration, c)
+            results.append((name, path, result))
+            print(f"{name:28} {result['rps']:8.0f} req/s  p50 {result['p50']:6.1f} ms  p99 {result['p99']:6.1f} ms  non-2xx {result['errors']}", flush=True)
+    finally:
+        server.terminate()
+        server.wait(10)
+        if not args.keep:
+            drop_database(url)
+    ceiling = results[0][2]["rps"]
+    rows = ["| page | req/s | p50 ms | p99 ms | ratio to ceiling | non-2xx |", "|---|---:|---:|---:|---:|---:|"]
+    for name, _path, r in results:
+        rows.append(f"| {name} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['rps'] / ceiling:.2f} | {r['errors']} |")
+    section = "\n".join([
+        "## Pages (bench/pages.py)",
+        "",
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {machine()} · gunicorn {workers} sync workers · wrk 2 threads, {CONNECTIONS} connections, {args.duration} s per page",
+        f"Data: {data['campaigns']} campaigns (three quarters live), {data['pledges']} active pledges, {data['users']} users.",
+        "",
+        "Command: `.venv/bin/python bench/pages.py" + (f" --campaigns {args.campaigns}" if args.campaigns != 2000 else "")
+        + (f" --pledges {args.pledges}" if args.pledges != 200_000 else "") + (f" --duration {args.duration}" if args.duration != 15 else "") + "`",
+        "",
+        *rows,
+        "",
+        "Target: every page at least 0.5 of the ceiling, p99 under 100 ms at 32 connections.",
+    ])
+    write_results(section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
