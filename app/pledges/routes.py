@@ -77,6 +77,9 @@ def create(slug: str):
     if request.method == "POST":
         if not form.validate_on_submit():
             return _form_error_response(form, "pledges/form.html", **context)
+        if not _wants_json():  # the card can only be entered through Stripe.js: nothing is started without it
+            form.form_errors.append(_("Your browser must run JavaScript to enter a card safely with Stripe."))
+            return _form_error_response(form, "pledges/form.html", **context)
         try:
             pledge, client_secret = services.begin(campaign, current_user, form.tier_id, form.amount_minor)
         except services.PledgeError as error:
@@ -84,10 +87,7 @@ def create(slug: str):
         except gateway.GatewayError as error:
             form.form_errors.append(error.message)
             return _form_error_response(form, "pledges/form.html", **context)
-        if _wants_json():
-            return jsonify(client_secret=client_secret, confirm_url=url_for("pledges.confirm", pledge_id=pledge.id))
-        form.form_errors.append(_("Your browser must run JavaScript to enter a card safely with Stripe."))
-        return _form_error_response(form, "pledges/form.html", **context)
+        return jsonify(client_secret=client_secret, confirm_url=url_for("pledges.confirm", pledge_id=pledge.id))
     return render_template("pledges/form.html", form=form, **_payment_context(**context))
 
 

@@ -7,7 +7,9 @@ that writes it, with the campaign row locked (FOR SHARE on PostgreSQL; SQLite se
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -366,6 +368,71 @@ def finish_card_change(pledge: Pledge, backer: User, setup_intent_id: str) -> Pl
         db.session.rollback()
         _release_card_quietly(result.payment_method_id)
         raise
+    if old and old != result.payment_method_id:
+        _release_card_quietly(old)
+    return pledge
+
+
+# --- fixing a failed payment (after the deadline) ---------------------------------------------
+
+def _check_fixable(pledge: Pledge, backer: User) -> None:
+    """Only the backer, only an errored pledge, only inside the retry window (no deadline check: the
+    campaign has ended; this pays what was promised before it)."""
+    if pledge.backer_id != backer.id:
+        raise PledgeError(_("This is not your pledge."))
+    if pledge.state != P.ERRORED.value:
+        raise PledgeError(_("Only a pledge whose payment failed can be fixed here; this one is %(state)s.", state=state_name(pledge.state).lower()))
+    window = timedelta(days=current_app.config["PAYMENT_RETRY_DAYS"])
+    if pledge.failed_at is None or clock.utcnow() >= pledge.failed_at + window:
+        raise PledgeError(_("The time to fix this payment is over."))
+
+
+def begin_payment_fix(pledge: Pledge, backer: User) -> str:
+    """A new SetupIntent to save another card for an errored pledge; returns its client secret."""
+    _check_fixable(pledge, backer)
+    setup = gateway.start_card_setup(_customer_for(backer), {"pledge": pledge.id, "campaign": pledge.campaign_id, "purpose": "payment_fix"})
+    pledge.pending_setup_intent_id = setup.id
+    db.session.commit()
+    return setup.client_secret
+
+
+def finish_payment_fix(pledge: Pledge, backer: User, setup_intent_id: str) -> Pledge:
+    """Save the card of the pending SetupIntent on an errored pledge (read back from Stripe); the old
+    card is released. Does not charge: the settlement area does that next. Commits."""
+    if pledge.backer_id != backer.id:
+        raise PledgeError(_("This is not your pledge."))
+    if not setup_intent_id or setup_intent_id != pledge.pending_setup_intent_id:
+        if setup_intent_id and setup_intent_id == pledge.setup_intent_id:
+            return pledge  # already saved (a second submit)
+        raise PledgeError(_("That card confirmation does not belong to this pledge. Please try again."))
+    _check_fixable(pledge, backer)
+    try:
+        result = gateway.read_setup(setup_intent_id, backer.stripe_customer_id or "")
+    except gateway.GatewayError as error:
+        raise PledgeError(error.message) from None
+    if not result.succeeded:
+        raise PledgeError(result.error_message or _("Your card was not saved. Please try again or use another card."))
+    old = pledge.payment_method_id
+    now = clock.utcnow()
+    try:
+        # Conditional: only while still errored and still waiting for this very setup (a settlement pass
+        # may have collected or dropped the pledge meanwhile; a second tab may have switched cards).
+        saved = db.session.execute(
+            update(Pledge).where(Pledge.id == pledge.id, Pledge.state == P.ERRORED.value, Pledge.pending_setup_intent_id == setup_intent_id)
+            .values(setup_intent_id=setup_intent_id, pending_setup_intent_id=None, payment_method_id=result.payment_method_id,
+                    card_brand=result.card_brand, card_last4=result.card_last4, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not saved:
+            raise PledgeError(_("This pledge changed meanwhile: look at its state before trying again."))
+        db.session.add(PledgeEvent(pledge_id=pledge.id, from_state=P.ERRORED.value, to_state=P.ERRORED.value, action="card", actor_id=backer.id,
+                                   amount=pledge.amount, note=f"card {result.card_brand} {result.card_last4} (payment fix)", created_at=now))
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        _release_card_quietly(result.payment_method_id)
+        raise
+    db.session.refresh(pledge)
     if old and old != result.payment_method_id:
         _release_card_quietly(old)
     return pledge
