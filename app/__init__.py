@@ -49,6 +49,7 @@ def create_app(config: Config | None = None) -> Flask:
     from app.pledges import bp as pledges_bp
     from app.pledges import chart as pledge_chart
     from app.moderation import bp as moderation_bp
+    from app.settlement import bp as settlement_bp
     from app.webhooks import bp as webhooks_bp
     from app.notifications import init_app as notifications_init
 
@@ -59,6 +60,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(main_bp)
     app.register_blueprint(campaigns_bp)
     app.register_blueprint(pledges_bp)
+    app.register_blueprint(settlement_bp)
     app.register_blueprint(accounts_bp, url_prefix="/auth")
     app.register_blueprint(moderation_bp, url_prefix="/moderation")
     app.register_blueprint(webhooks_bp)

@@ -88,7 +88,7 @@ def browse():
     )
     return render_template(
         "campaigns/browse.html", listing=listing, categories=category_choices(), sorts=services.SORTS,
-        q=request.args.get("q", "")[:100], category=request.args.get("category", ""), sort=request.args.get("sort", "ending"),
+        q=request.args.get("q", "").replace("\x00", "")[:100], category=request.args.get("category", ""), sort=request.args.get("sort", "ending"),
     )
 
 
@@ -151,6 +151,8 @@ def edit(slug: str):
                 services.update_content(campaign, current_user, form.to_input(), cover)
             except services.CampaignError as error:
                 getattr(form, error.field or "title").errors.append(str(error))
+                if cover:  # stored before the rules said no: nothing refers to it
+                    images.delete_cover(_cover_folder(), cover)
             else:
                 flash(_("Changes saved."), "success")
                 return redirect(url_for("campaigns.edit", slug=slug))

@@ -88,8 +88,7 @@ def transition(campaign: Campaign, action: str, actor: User | None, note: str = 
         .values(state=target.value, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    if moved.rowcount != 1:
-        db.session.rollback()
+    if moved.rowcount != 1:  # nothing was written; the caller's transaction is theirs to end
         raise CampaignError(_("This campaign was changed meanwhile. Reload the page and try again."))
     set_committed_value(campaign, "state", target.value)
     set_committed_value(campaign, "updated_at", now)

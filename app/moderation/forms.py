@@ -55,3 +55,15 @@ class SuspendForm(FlaskForm):
         validators=[Length(max=NOTE_MAX, message=_l("Keep the reason under %(max)d characters."))],
     )
     submit = SubmitField(_l("Suspend campaign"))
+
+
+class RefundForm(FlaskForm):
+    """Refund a collected pledge; the note is required (checked by `settlement.refunds.refund`)."""
+
+    note = TextAreaField(
+        _l("Why is this pledge refunded?"),
+        id="refund-note",
+        filters=[_strip],
+        validators=[Length(max=NOTE_MAX, message=_l("Keep the note under %(max)d characters."))],
+    )
+    submit = SubmitField(_l("Refund this pledge"))

@@ -1,4 +1,5 @@
-"""Moderator pages: the review queue, the review page with its decision, feature and suspend forms.
+"""Moderator pages: the review queue, the review page with its decision, feature and suspend forms,
+the money report of ended campaigns, and refunds of collected pledges.
 
 Thin views: the rules (who may decide, which notes are required, which states allow what) live in
 `campaigns.services`; a refused action comes back as a `CampaignError`, shown next to its field.
@@ -18,12 +19,17 @@ from app.campaigns.models import Campaign, CampaignEvent, CampaignState
 from app.campaigns.routes import _page_context as campaign_page_context
 from app.extensions import db
 from app.moderation import bp
-from app.moderation.forms import DecisionForm, FeatureForm, SuspendForm
+from app.moderation.forms import DecisionForm, FeatureForm, RefundForm, SuspendForm
+from app.pledges import services as pledges
+from app.pledges.models import Pledge
+from app.settlement import refunds, report
 
 #: How many live campaigns the queue page lists (newest launches first).
 LIVE_LIMIT = 50
 #: How many of the creator's other campaigns the review page lists.
 OTHERS_LIMIT = 50
+#: How many collected (or refunded) pledges the review page of a funded campaign lists.
+PLEDGES_LIMIT = 200
 
 
 # --- reads -----------------------------------------------------------------------------------
@@ -98,6 +104,10 @@ def _render_review(
         others_limit=OTHERS_LIMIT,
         history=_history(campaign),
         event_label=_event_label,
+        report=report.money_report(campaign),
+        collected_pledges=refunds.refundable_pledges(campaign.id, PLEDGES_LIMIT) if campaign.state == CampaignState.SUCCESSFUL.value else [],
+        pledges_limit=PLEDGES_LIMIT,
+        pledge_state_name=pledges.state_name,
     ), status
 
 
@@ -201,3 +211,38 @@ def suspend(slug: str):
                 flash(str(message), "danger")
     db.session.refresh(campaign)
     return _render_review(campaign, suspend_form=form, status=422)
+
+
+# --- refunds ---------------------------------------------------------------------------------
+
+def _render_refund(pledge: Pledge, form: RefundForm, status: int = 200):
+    return render_template(
+        "moderation/refund.html", pledge=pledge, campaign=pledge.campaign, form=form,
+        charge=refunds.collected_charge(pledge), state_name=pledges.state_name,
+    ), status
+
+
+@bp.route("/pledges/<int:pledge_id>/refund", methods=["GET", "POST"])
+@moderator_required
+def refund(pledge_id: int):
+    """Refund a collected pledge in full, with a note kept in the audit log; the backer is emailed."""
+    pledge = db.session.get(Pledge, pledge_id) or abort(404)
+    if request.method == "GET":
+        return _render_refund(pledge, RefundForm(formdata=None))
+    form = RefundForm()
+    if form.validate_on_submit():
+        try:
+            refunds.refund(pledge, current_user, form.note.data or "")
+        except refunds.RefundError as error:
+            field = getattr(form, error.field, None) if error.field else None
+            if field is not None:
+                field.errors = [*field.errors, str(error)]
+            else:
+                flash(str(error), "danger")
+        else:
+            flash(_("The pledge of %(name)s is refunded. They were told by email.", name=pledge.backer.display_name), "success")
+            return redirect(url_for("moderation.review", slug=pledge.campaign.slug) + "#pledges")
+    for message in form.errors.get("csrf_token", []):
+        flash(str(message), "danger")
+    db.session.refresh(pledge)
+    return _render_refund(pledge, form, 422)

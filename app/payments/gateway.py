@@ -134,6 +134,11 @@ class RefundResult:
     status: str
     amount: int
 
+    @property
+    def counts(self) -> bool:
+        """The money is on its way back (or back): anything but a failed or canceled refund."""
+        return self.status not in ("failed", "canceled")
+
 
 @dataclass(frozen=True)
 class Event:
@@ -576,6 +581,16 @@ def refund(payment_intent_or_charge_id: str, amount: int | None = None, *, idemp
     made = _plain(_stripe(_client().stripe.v1.refunds.create, params=params,
                           options={"idempotency_key": idempotency_key}))
     return RefundResult(id=made["id"], status=made.get("status") or "pending", amount=int(made["amount"]))
+
+
+def read_refunds(payment_intent_id: str) -> list[RefundResult]:
+    """The refunds already made of a PaymentIntent's charge, newest first (failed ones included: see
+    `RefundResult.counts`). Asked before refunding again after an interrupted refund: idempotency keys
+    expire after 24 hours (and localstripe ignores them), so Stripe's own record is the answer."""
+    page = _plain(_stripe(_client().stripe.v1.refunds.list,
+                          params={"payment_intent": _check_id(payment_intent_id, "pi_", "charge"), "limit": 100}))
+    refunds = [_plain(item) for item in page.get("data") or ()]
+    return [RefundResult(id=r["id"], status=r.get("status") or "pending", amount=int(r["amount"])) for r in refunds]
 
 
 # --- Webhooks ---------------------------------------------------------------------------------------------

@@ -94,6 +94,29 @@ def _load(store: resources.Store) -> None:
             dict.update(store, pickle.load(f))
 
 
+STRIPE_JS_PATH = "/js.stripe.com/v3/"
+
+
+@web.middleware
+async def _block_scoped_stripe_js(request: web.Request, handler):
+    """Serve localstripe's Stripe.js inside a block, so that its top-level `class Element` stays its own.
+
+    As served, that declaration becomes a global binding that shadows the DOM's `Element` for every
+    script of the page: Bootstrap's `Element.prototype.querySelectorAll.call(…)` then throws on each
+    click, and the menu, alerts and dropdowns of the card pages stop working. In a block the class is
+    block-scoped; `Stripe = …` still assigns the global the page uses, and `document.currentScript`
+    (how it finds its own address) is unchanged.
+    """
+    if request.method == "GET" and request.path == STRIPE_JS_PATH:
+        source = (Path(ls_server.__file__).parent / "localstripe-v3.js").read_text()
+        return web.Response(text="{\n" + source + "\n}\n", content_type="application/javascript")
+    return await handler(request)
+
+
+if _block_scoped_stripe_js not in ls_server.app.middlewares:
+    ls_server.app.middlewares.append(_block_scoped_stripe_js)
+
+
 async def _serve(sock: socket.socket, ready: Callable[[int], None], stop: asyncio.Event) -> None:
     """Serve localstripe on an already bound socket until `stop` is set; save the store on the way out."""
     runner = web.AppRunner(ls_server.app, access_log=None)

@@ -77,6 +77,10 @@ def create(slug: str):
     if request.method == "POST":
         if not form.validate_on_submit():
             return _form_error_response(form, "pledges/form.html", **context)
+        try:
+            services.check_choice(campaign, form.tier_id, form.amount_minor)
+        except services.PledgeError as error:
+            return _refused(error, form, "pledges/form.html", **context)
         if not _wants_json():  # the card can only be entered through Stripe.js: nothing is started without it
             form.form_errors.append(_("Your browser must run JavaScript to enter a card safely with Stripe."))
             return _form_error_response(form, "pledges/form.html", **context)

@@ -148,7 +148,10 @@ def claim(where, now: datetime, batch: int) -> list[int]:
     Everywhere: the conditional UPDATE (lease free or expired) decides who holds a row.
     """
     owner = secrets.token_hex(8)
-    until = now + LEASE
+    # The lease runs from the claim, not from the start of the pass: a pass can outlast a lease
+    # (10,000 pledges at 20 requests/s take ~25 min), and a lease born expired lets another worker
+    # take pledges this pass is still charging.
+    until = max(now, clock.utcnow()) + LEASE
     free = or_(Pledge.lease_until.is_(None), Pledge.lease_until < now)
     query = select(Pledge.id).where(where, free).order_by(Pledge.id).limit(batch)
     if _is_postgres():

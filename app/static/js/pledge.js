@@ -1,11 +1,15 @@
 // The card form: our server makes a SetupIntent, Stripe.js confirms it (with 3-D Secure when the
 // bank asks), then our server reads the result back from Stripe. The card number never reaches us.
 (() => {
+  const keyHolder = document.querySelector('[data-stripe-key]');
+  if (!keyHolder || typeof Stripe === 'undefined') return;
+  const stripe = Stripe(keyHolder.dataset.stripeKey);
   const mount = document.getElementById('card-element');
-  if (!mount || typeof Stripe === 'undefined') return;
-  const stripe = Stripe(mount.dataset.stripeKey);
-  const card = stripe.elements().create('card', { hidePostalCode: false });
-  card.mount('#card-element');
+  let card = null;
+  if (mount) {
+    card = stripe.elements().create('card', { hidePostalCode: false });
+    card.mount('#card-element');
+  }
   const cardErrors = document.getElementById('card-errors');
   const confirmForm = document.getElementById('confirm-form');
 
@@ -66,6 +70,33 @@
         if (amount && (!amount.value || parseFloat(amount.value.replace(/,/g, '')) < min)) amount.value = radio.dataset.min;
       });
     });
+  }
+
+  // The bank asked the backer to authenticate a charge that failed: Stripe.js opens the bank's check,
+  // then the form posts to our server, which reads the charge from Stripe (never the browser's word).
+  const authForm = document.getElementById('authenticate-form');
+  if (authForm) {
+    const authErrors = document.getElementById('authenticate-errors');
+    authForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      const button = authForm.querySelector('[type="submit"]');
+      setBusy(button, true, authForm.dataset.busy);
+      if (authErrors) authErrors.textContent = '';
+      try {
+        const method = authForm.dataset.paymentMethod;
+        const result = await stripe.confirmCardPayment(authForm.dataset.clientSecret, method ? { payment_method: method } : undefined);
+        if (result.error) {
+          if (authErrors) authErrors.textContent = result.error.message || String(result.error);
+          setBusy(button, false);
+          return;
+        }
+        authForm.submit();
+      } catch (error) {
+        if (authErrors) authErrors.textContent = String(error.message || error);
+        setBusy(button, false);
+      }
+    }, true);
   }
 
   const cardForm = document.getElementById('card-form');
