@@ -74,7 +74,6 @@ def test_listing_pages_cost_the_same_with_more_campaigns_and_tiers(app, client, 
     assert max(small.values()) <= 12, small  # and each page is a handful of statements
 
 
-@pytest.mark.xfail(strict=True, reason="app/pledges/chart.py runs one query per launched campaign on /me/campaigns")
 def test_the_creators_dashboard_costs_the_same_with_more_campaigns(app, client, frozen_clock):
     creator = make_user("creator@example.com")
     login(client, creator.email)
