@@ -295,15 +295,19 @@ def test_webhook_signed_with_the_secret_verifies(ctx):
     assert event.object["id"] == "pi_1"
 
 
-@pytest.mark.parametrize("header", [
-    signed(event_payload(), secret="whsec_other"),
-    signed(event_payload(), at=int(time.time()) - 3600),  # replayed long after
-    signed(event_payload() + b" "),  # signed another body
-    "t=1,v1=deadbeef",
-    "",
-    None,
-])
-def test_webhook_with_a_bad_signature_is_refused(ctx, header):
+BAD_SIGNATURES = {
+    "other secret": lambda: signed(event_payload(), secret="whsec_other"),
+    "replayed long after": lambda: signed(event_payload(), at=int(time.time()) - 3600),
+    "another body": lambda: signed(event_payload() + b" "),
+    "garbage": lambda: "t=1,v1=deadbeef",
+    "empty": lambda: "",
+    "missing": lambda: None,
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_SIGNATURES))  # stable ids, so parallel workers collect the same tests
+def test_webhook_with_a_bad_signature_is_refused(ctx, case):
+    header = BAD_SIGNATURES[case]()
     with pytest.raises(WebhookSignatureError):
         gateway.verify_webhook(event_payload(), header)
 
