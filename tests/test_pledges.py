@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from app import clock
 from app.campaigns import services as campaigns
-from app.campaigns.models import Tier
+from app.campaigns.models import Campaign, Tier
 from app.extensions import db
 from app.notifications.models import OutboxMessage
 from app.pledges import services
@@ -95,7 +95,7 @@ def test_declined_card_counts_nothing(app, client, localstripe, campaign):
     response, status = pledge_with_card(client, localstripe, campaign, card=CARD_DECLINE_ON_SETUP)
     assert status != "succeeded"
     assert db.session.scalar(select(Pledge.state)) == "pending"
-    assert campaigns.totals.for_campaign(campaign.id).pledged == 0
+    assert campaigns.totals.of(db.session.get(Campaign, campaign.id, populate_existing=True)).pledged == 0
     # a retry with a good card reuses the same pending pledge
     response, status = pledge_with_card(client, localstripe, campaign, card=CARD_OK)
     assert db.session.scalar(select(func.count(Pledge.id))) == 1
@@ -240,7 +240,7 @@ def test_cancel_releases_claim_and_card_then_pledge_again(client, localstripe, c
     assert db.session.get(Pledge, pledge.id).state == "canceled"
     assert db.session.get(Tier, tier.id).claimed == 0
     assert browser_client(localstripe).v1.payment_methods.retrieve(card).customer is None
-    assert campaigns.totals.for_campaign(campaign.id).backers == 0
+    assert campaigns.totals.of(db.session.get(Campaign, campaign.id, populate_existing=True)).backers == 0
     # the backer may pledge again: a new row
     pledge_with_card(client, localstripe, campaign, tier=tier.id)
     assert sorted(db.session.scalars(select(Pledge.state)).all()) == ["active", "canceled"]
@@ -293,7 +293,7 @@ def test_suspension_and_cancellation_release_every_pledge(app, localstripe, crea
     db.session.expire_all()
     assert db.session.scalars(select(Pledge.state)).all() == ["released", "released"]
     assert sum(t.claimed for t in db.session.scalars(select(Tier))) == 0
-    assert campaigns.totals.for_campaign(campaign.id).pledged == 8000  # the snapshot at the stop
+    assert campaigns.totals.of(db.session.get(Campaign, campaign.id, populate_existing=True)).pledged == 8000  # the snapshot at the stop
     assert db.session.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.kind == "pledge_released")) == 2
     from app.settlement import services as settlement
 
@@ -319,3 +319,36 @@ def test_stripe_errors_are_messages_not_500(make_app, campaign):
     response = client.post(f"/campaigns/{campaign.slug}/pledge", data={"tier": "", "amount": "25"}, headers=JSON)
     assert response.status_code == 422
     assert stripe  # the library is only ever used through the gateway
+
+
+def _counters_match(campaign_id: int) -> tuple[int, int]:
+    db.session.expire_all()
+    campaign = db.session.get(Campaign, campaign_id)
+    rows = db.session.execute(
+        select(func.coalesce(func.sum(Pledge.amount), 0), func.count()).where(Pledge.campaign_id == campaign_id, Pledge.state == "active")
+    ).one()
+    assert (campaign.pledged_total, campaign.backers_count) == (rows[0], rows[1])
+    return campaign.pledged_total, campaign.backers_count
+
+
+def test_live_counters_follow_every_change(app, localstripe, campaign):
+    clients = []
+    for n in range(3):
+        c = app.test_client()
+        backer(c, f"c{n}@example.com")
+        pledge_with_card(c, localstripe, campaign, amount=str(10 + n))
+        clients.append(c)
+    assert _counters_match(campaign.id) == (3300, 3)
+    first = db.session.scalar(select(Pledge).where(Pledge.amount == 1000))
+    clients[0].post(f"/pledges/{first.id}/edit", data={"tier": "", "amount": "25.50"})
+    assert _counters_match(campaign.id) == (2550 + 1100 + 1200, 3)
+    second = db.session.scalar(select(Pledge).where(Pledge.amount == 1100))
+    clients[1].post(f"/pledges/{second.id}/cancel")
+    assert _counters_match(campaign.id) == (2550 + 1200, 2)
+    from app.settlement import services as settlement
+
+    clock.set_offset(timedelta(days=31))
+    settlement.run_pass()  # charged or released: nothing is active any more, the snapshot shows
+    assert _counters_match(campaign.id) == (0, 0)
+    db.session.expire_all()
+    assert campaigns.totals.of(db.session.get(Campaign, campaign.id)).pledged == 2550 + 1200

@@ -73,6 +73,7 @@ class Campaign(db.Model):
     __table_args__ = (
         CheckConstraint("goal > 0", name="goal_positive"),
         CheckConstraint("duration_days > 0", name="duration_positive"),
+        CheckConstraint("pledged_total >= 0 AND backers_count >= 0", name="totals_not_negative"),
         Index("ix_campaigns_state_deadline", "state", "deadline"),
         Index("ix_campaigns_state_launched_at", "state", "launched_at"),
         Index("ix_campaigns_creator_id", "creator_id"),
@@ -104,6 +105,10 @@ class Campaign(db.Model):
     deadline: Mapped[datetime | None] = mapped_column(DateTime)
     #: When the outcome (successful/unsuccessful) was decided, or the campaign was stopped.
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: The sum and count of its active pledges, moved by the pledge service in the same transaction
+    #: as each pledge that becomes or stops being active (see campaigns/totals.py).
+    pledged_total: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
+    backers_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     #: The sum and count of active pledges when the campaign ended (decided, canceled or suspended);
     #: ended campaigns show these, since their pledges have moved on from `active`.
     pledged_at_deadline: Mapped[int | None] = mapped_column(BigInteger)

@@ -49,7 +49,7 @@ def _page_context(campaign, preview: bool = False) -> dict:
     now = clock.utcnow()
     return {
         "campaign": campaign,
-        "totals": totals.for_campaign(campaign.id),
+        "totals": totals.of(campaign),
         "story_html": render_markdown(campaign.story),
         "risks_html": render_markdown(campaign.risks),
         "now": now,
@@ -259,6 +259,6 @@ def cancel(slug: str):
 def mine():
     campaigns = services.creator_campaigns(current_user)
     return render_template(
-        "campaigns/mine.html", campaigns=campaigns, totals=totals.for_campaigns(c.id for c in campaigns),
+        "campaigns/mine.html", campaigns=campaigns, totals=totals.for_campaigns(campaigns),
         state_label=services.state_label, missing=services.missing_for_submit,
     )

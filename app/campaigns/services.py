@@ -540,8 +540,8 @@ class Listing:
         return self.totals.get(campaign.id, totals.ZERO)
 
 
-def _with_totals(items: list[Campaign]) -> dict[int, totals.Totals]:
-    return totals.for_campaigns(c.id for c in items)
+def _with_totals(items) -> dict[int, totals.Totals]:
+    return totals.for_campaigns(items)
 
 
 def browse(q: str = "", category: str = "", sort: str = "ending", page: int = 1, *, now: datetime | None = None) -> Listing:
@@ -559,10 +559,7 @@ def browse(q: str = "", category: str = "", sort: str = "ending", page: int = 1,
     # past the deadline and waiting for settlement), most recently closed first.
     is_open = and_(Campaign.state == S.LIVE.value, Campaign.deadline > now)
     query = select(Campaign).where(*where)
-    sub = totals.subquery() if sort in ("funded", "backers") else None
-    if sub is not None:
-        query = query.outerjoin(sub, sub.c.campaign_id == Campaign.id)
-    pledged, backers = totals.sort_columns(sub)
+    pledged, backers = totals.sort_columns()
     order = {
         "ending": (case((is_open, 0), else_=1), case((is_open, Campaign.deadline)), Campaign.deadline.desc(), Campaign.id),
         "newest": (Campaign.launched_at.desc(), Campaign.id.desc()),

@@ -1,19 +1,20 @@
-"""Pledged totals and backer counts, read from the pledges table.
+"""Pledged totals and backer counts of campaigns.
 
-`campaigns` sits below `pledges`, so it cannot import the pledge model. The pledges area registers
-a provider here at start: a function returning a selectable with the columns `campaign_id`,
-`pledged` and `backers` (active pledges only). Until one is registered, every total is zero.
+A live campaign's figures are two counters on its row, `pledged_total` and `backers_count`: the sum
+and count of its active pledges, moved by the pledge service in the same transaction as every pledge
+that becomes or stops being active (the stateful test checks they always equal the rows). Reading
+them costs nothing, and sorting by them needs no aggregate over the pledges table. An ended campaign
+shows the figures it had when it ended (`pledged_at_deadline`, `backers_at_deadline`).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, literal, select
+from sqlalchemy import ColumnElement, func, update
 
+from app.campaigns.models import Campaign
 from app.extensions import db
-
-_provider: Callable[[], Select] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,54 +30,28 @@ class Totals:
 ZERO = Totals()
 
 
-def set_provider(provider: Callable[[], Select] | None) -> None:
-    """Register the pledges area's totals query (None clears it)."""
-    global _provider
-    _provider = provider
+def of(campaign: Campaign) -> Totals:
+    """The figures a campaign shows: the snapshot once it ended, else its live counters."""
+    if campaign.pledged_at_deadline is not None:
+        return Totals(int(campaign.pledged_at_deadline), int(campaign.backers_at_deadline or 0))
+    return Totals(int(campaign.pledged_total or 0), int(campaign.backers_count or 0))
 
 
-def subquery():
-    """The totals as a subquery (campaign_id, pledged, backers), or None without a provider."""
-    return _provider().subquery("totals") if _provider else None
+def for_campaigns(campaigns: Iterable[Campaign]) -> dict[int, Totals]:
+    return {c.id: of(c) for c in campaigns}
 
 
-def for_campaigns(ids: Iterable[int]) -> dict[int, Totals]:
-    """Totals of several campaigns in one statement: live sums for running campaigns, the snapshot
-    taken when it ended for an ended one (its pledges have moved on from `active`)."""
-    from app.campaigns.models import Campaign
-
-    ids = list(ids)
-    if not ids:
-        return {}
-    sub = subquery()
-    if sub is None:
-        query = select(Campaign.id, Campaign.pledged_at_deadline, Campaign.backers_at_deadline, literal(0).label("pledged"), literal(0).label("backers"))
-    else:
-        query = select(Campaign.id, Campaign.pledged_at_deadline, Campaign.backers_at_deadline, sub.c.pledged, sub.c.backers).outerjoin(
-            sub, sub.c.campaign_id == Campaign.id
+def add(campaign_id: int, amount: int, backers: int) -> None:
+    """Move the live counters (inside the caller's transaction, which holds the campaign row)."""
+    if amount or backers:
+        db.session.execute(
+            update(Campaign).where(Campaign.id == campaign_id)
+            .values(pledged_total=Campaign.pledged_total + amount, backers_count=Campaign.backers_count + backers)
+            .execution_options(synchronize_session=False)
         )
-    result = {}
-    for row in db.session.execute(query.where(Campaign.id.in_(ids))):
-        if row.pledged_at_deadline is not None:
-            result[row.id] = Totals(int(row.pledged_at_deadline), int(row.backers_at_deadline or 0))
-        else:
-            result[row.id] = Totals(int(row.pledged or 0), int(row.backers or 0))
-    return result
 
 
-def for_campaign(campaign_id: int) -> Totals:
-    return for_campaigns([campaign_id]).get(campaign_id, ZERO)
-
-
-def sort_columns(sub) -> tuple[ColumnElement, ColumnElement]:
-    """(pledged, backers) columns to order by: the snapshot of ended campaigns, else the live sums."""
-    from sqlalchemy import func
-
-    from app.campaigns.models import Campaign
-
-    if sub is None:
-        return func.coalesce(Campaign.pledged_at_deadline, 0), func.coalesce(Campaign.backers_at_deadline, 0)
-    return (
-        func.coalesce(Campaign.pledged_at_deadline, sub.c.pledged, 0),
-        func.coalesce(Campaign.backers_at_deadline, sub.c.backers, 0),
-    )
+def sort_columns() -> tuple[ColumnElement, ColumnElement]:
+    """(pledged, backers) to order listings by: the snapshot of ended campaigns, else the counters."""
+    return (func.coalesce(Campaign.pledged_at_deadline, Campaign.pledged_total),
+            func.coalesce(Campaign.backers_at_deadline, Campaign.backers_count))

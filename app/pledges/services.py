@@ -45,6 +45,9 @@ def transition(pledge: Pledge, action: str, actor: User | None, note: str = "") 
     if target is None:
         raise PledgeError(_("This pledge is %(state)s, so that is not possible.", state=state_name(current)))
     now = clock.utcnow()
+    if (current == P.ACTIVE) != (target == P.ACTIVE):  # the campaign's live counters follow
+        sign = 1 if target == P.ACTIVE else -1
+        totals.add(pledge.campaign_id, sign * pledge.amount, sign)
     pledge.state = target.value
     pledge.updated_at = now
     if target in (P.CANCELED, P.RELEASED, P.DROPPED):
@@ -69,20 +72,6 @@ def state_name(state: PledgeState | str) -> str:
         P.DROPPED: _("Dropped"),
         P.REFUNDED: _("Refunded"),
     }[PledgeState(state)]
-
-
-# --- totals for the campaign pages -----------------------------------------------------------
-
-def totals_query():
-    """Sum and count of active pledges per campaign (registered with campaigns.totals)."""
-    return (
-        select(Pledge.campaign_id, func.sum(Pledge.amount).label("pledged"), func.count().label("backers"))
-        .where(Pledge.state == P.ACTIVE.value)
-        .group_by(Pledge.campaign_id)
-    )
-
-
-totals.set_provider(totals_query)
 
 
 # --- locks and claims ------------------------------------------------------------------------
@@ -263,7 +252,7 @@ def _activate_saved(pledge: Pledge, backer: User, result: gateway.SetupResult, a
     the tier is claimed and the audit row written once. Commits; on a refusal, releases the card.
     """
     try:
-        campaign = lock_campaign(pledge.campaign_id)
+        campaign = lock_campaign(pledge.campaign_id, exclusive=True)
         _lock_pledge(pledge.id)
         if pledge.state == P.ACTIVE.value and pledge.setup_intent_id == result.id:
             db.session.rollback()
@@ -304,15 +293,19 @@ def edit(pledge: Pledge, backer: User, tier_id: int | None, amount: int) -> Pled
         raise PledgeError(_("This is not your pledge."))
     if pledge.state != P.ACTIVE.value:
         raise PledgeError(_("Only an active pledge can be changed."))
-    campaign = lock_campaign(pledge.campaign_id)
+    campaign = lock_campaign(pledge.campaign_id, exclusive=True)
     try:
         _check_open(campaign)
+        db.session.refresh(pledge)  # as it is now, under the lock
+        if pledge.state != P.ACTIVE.value:
+            raise PledgeError(_("Only an active pledge can be changed."))
         check_choice(campaign, tier_id, amount)
         if tier_id != pledge.tier_id:
             if tier_id is not None and not claim_tier(tier_id):
                 raise PledgeError(_("This reward is sold out. Choose another, or pledge without a reward."), "tier")
             unclaim_tier(pledge.tier_id)
         before = (pledge.tier_id, pledge.amount)
+        totals.add(campaign.id, amount - pledge.amount, 0)
         pledge.tier_id, pledge.amount = tier_id, amount
         pledge.updated_at = clock.utcnow()
         db.session.add(PledgeEvent(pledge_id=pledge.id, from_state=pledge.state, to_state=pledge.state, action="edit", actor_id=backer.id,
@@ -442,7 +435,7 @@ def cancel(pledge: Pledge, backer: User) -> Pledge:
     """Withdraw an active pledge before the deadline; its reward place and saved card are released. Commits."""
     if pledge.backer_id != backer.id:
         raise PledgeError(_("This is not your pledge."))
-    campaign = lock_campaign(pledge.campaign_id)
+    campaign = lock_campaign(pledge.campaign_id, exclusive=True)
     try:
         _check_open(campaign)
         db.session.refresh(pledge)
@@ -476,6 +469,9 @@ def bulk_transition(campaign_id: int, from_state: PledgeState, action: str, now,
     ).all()
     if not moved:
         return 0
+    if (from_state == P.ACTIVE) != (target == P.ACTIVE):
+        sign = 1 if target == P.ACTIVE else -1
+        totals.add(campaign_id, sign * sum(amount for _pid, amount in moved), sign * len(moved))
     values = {"state": target.value, "updated_at": now}
     if target in (P.CANCELED, P.RELEASED, P.DROPPED):
         values["ended_at"] = now

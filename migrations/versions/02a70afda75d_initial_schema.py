@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: de363d8939ff
+Revision ID: 02a70afda75d
 Revises: 
-Create Date: 2026-11-23 15:47:58.570999
+Create Date: 2026-11-23 16:22:24.642409
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'de363d8939ff'
+revision = '02a70afda75d'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -79,10 +79,13 @@ def upgrade():
     sa.Column('launched_at', sa.DateTime(), nullable=True),
     sa.Column('deadline', sa.DateTime(), nullable=True),
     sa.Column('ended_at', sa.DateTime(), nullable=True),
+    sa.Column('pledged_total', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('backers_count', sa.Integer(), server_default='0', nullable=False),
     sa.Column('pledged_at_deadline', sa.BigInteger(), nullable=True),
     sa.Column('backers_at_deadline', sa.Integer(), nullable=True),
     sa.CheckConstraint('duration_days > 0', name=op.f('ck_campaigns_duration_positive')),
     sa.CheckConstraint('goal > 0', name=op.f('ck_campaigns_goal_positive')),
+    sa.CheckConstraint('pledged_total >= 0 AND backers_count >= 0', name=op.f('ck_campaigns_totals_not_negative')),
     sa.ForeignKeyConstraint(['creator_id'], ['users.id'], name=op.f('fk_campaigns_creator_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_campaigns')),
     sa.UniqueConstraint('slug', name=op.f('uq_campaigns_slug'))
