@@ -106,9 +106,13 @@ def generate(database_url: str, campaigns: int, pledges: int, seed: int = 7) -> 
         conn.execute(text(
             "UPDATE tiers t SET claimed = s.n FROM (SELECT tier_id, count(*) n FROM pledges WHERE state = 'active' GROUP BY tier_id) s WHERE s.tier_id = t.id"
         ))
-        refresh = Path(ROOT / "bench" / "refresh_totals.sql")
-        if refresh.exists():
-            conn.execute(text(refresh.read_text()))
+        conn.execute(text(  # the live counters the pledge service keeps (campaigns/totals.py)
+            "UPDATE campaigns c SET pledged_total = s.total, backers_count = s.n FROM "
+            "(SELECT campaign_id, sum(amount) total, count(*) n FROM pledges WHERE state = 'active' GROUP BY campaign_id) s WHERE s.campaign_id = c.id"
+        ))
+        conn.execute(text(  # ended campaigns show their snapshot
+            "UPDATE campaigns SET pledged_at_deadline = goal / 3, backers_at_deadline = 40, ended_at = deadline WHERE state <> 'live'"
+        ))
         counts = conn.execute(text("SELECT (SELECT count(*) FROM campaigns), (SELECT count(*) FROM pledges), (SELECT count(*) FROM users)")).one()
         sample = conn.execute(text("SELECT slug FROM campaigns WHERE state = 'live' ORDER BY id LIMIT 1 OFFSET 10")).scalar_one()
         member = conn.execute(text("SELECT email FROM users WHERE id = :id"), {"id": backers + 150}).scalar_one()
