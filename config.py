@@ -96,6 +96,8 @@ class Config:
         self.SETTLE_CONCURRENCY = _int("SETTLE_CONCURRENCY", 4, 1, 64)
         #: Where the site is reached, for links in emails sent outside a request (worker, CLI).
         self.BASE_URL = (os.environ.get("BASE_URL") or f"http://127.0.0.1:{os.environ.get('PORT') or 5000}").rstrip("/")
+        #: How long a public page may be served from the cache to visitors (0 turns the cache off).
+        self.PUBLIC_PAGE_CACHE_SECONDS = _int("PUBLIC_PAGE_CACHE_SECONDS", 10, 0, 3600)
         self.MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
         self.MAIL_PORT = _int("MAIL_PORT", 25, 1, 65535)
         self.MAIL_USE_TLS = _bool("MAIL_USE_TLS", False)
@@ -162,6 +164,8 @@ class TestConfig(Config):
         self.SERVER_NAME = "localhost"
         # localstripe on loopback has no rate limit; pacing has its own tests.
         self.STRIPE_MAX_REQUESTS_PER_SECOND = 1000.0
+        # Tests freeze the clock, and the page cache keys on update times: it has tests of its own.
+        self.PUBLIC_PAGE_CACHE_SECONDS = 0
         self.STRIPE_RETRY_BASE_SECONDS = 0.01
         self.STRIPE_RETRY_MAX_SECONDS = 0.05
         # Cheap hashes: the suite makes hundreds of accounts (production keeps the RFC 9106 cost).

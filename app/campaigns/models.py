@@ -77,6 +77,7 @@ class Campaign(db.Model):
         Index("ix_campaigns_state_deadline", "state", "deadline"),
         Index("ix_campaigns_state_launched_at", "state", "launched_at"),
         Index("ix_campaigns_creator_id", "creator_id"),
+        Index("ix_campaigns_updated_at", "updated_at"),  # the public page cache's version
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

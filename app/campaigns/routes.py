@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app import clock
+from app.caching import public_page
 from app.campaigns import bp, services, totals
 from app.campaigns.forms import CampaignForm, TierForm, category_choices
 from app.campaigns.models import CATEGORIES, CampaignState
@@ -79,6 +80,7 @@ def _page_number(text: str) -> int:
 
 
 @bp.route("/campaigns")
+@public_page
 def browse():
     listing = services.browse(
         q=request.args.get("q", ""),
@@ -93,6 +95,7 @@ def browse():
 
 
 @bp.route("/campaigns/<slug>")
+@public_page
 def show(slug: str):
     campaign = _visible_or_404(slug)
     if not campaign.is_public:

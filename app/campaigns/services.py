@@ -434,11 +434,13 @@ def decide(campaign: Campaign, moderator: User, decision: str, note: str = "") -
         raise CampaignError(_("Only moderators can review campaigns."))
     if decision not in DECISIONS:
         raise CampaignError(_("Choose a decision."), field="decision")
+    if moderator.id == campaign.creator_id:
+        raise CampaignError(_("You cannot review your own campaign."))
+    if campaign.status != S.SUBMITTED:  # the real reason first, before asking for a note
+        raise CampaignError(_("Only a campaign waiting for review can be decided; this one is %(state)s.", state=state_name(campaign.state).lower()))
     note = (note or "").strip()
     if decision != "approve" and not note:
         raise CampaignError(_("Write a note telling the creator why."), field="note")
-    if moderator.id == campaign.creator_id:
-        raise CampaignError(_("You cannot review your own campaign."))
     event = transition(campaign, decision, moderator, note)
     mail.queue_mail(
         campaign.creator.email,
@@ -469,10 +471,16 @@ def set_featured(campaign: Campaign, moderator: User, featured: bool) -> None:
     """Pick (or unpick) a campaign for the home page. Commits."""
     if not moderator.is_moderator:
         raise CampaignError(_("Only moderators can feature campaigns."))
+    if featured and campaign.status != S.LIVE:
+        raise CampaignError(_("Only a live campaign can be featured."))
+    if campaign.featured == featured:
+        return  # a second click changes nothing and logs nothing
+    now = clock.utcnow()
     campaign.featured = featured
+    campaign.updated_at = now
     db.session.add(
         CampaignEvent(campaign_id=campaign.id, from_state=campaign.state, to_state=campaign.state,
-                      action="feature" if featured else "unfeature", actor_id=moderator.id, created_at=clock.utcnow())
+                      action="feature" if featured else "unfeature", actor_id=moderator.id, created_at=now)
     )
     db.session.commit()
 

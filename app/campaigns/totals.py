@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, func, update
 
+from app import clock
 from app.campaigns.models import Campaign
 from app.extensions import db
 
@@ -46,7 +47,8 @@ def add(campaign_id: int, amount: int, backers: int) -> None:
     if amount or backers:
         db.session.execute(
             update(Campaign).where(Campaign.id == campaign_id)
-            .values(pledged_total=Campaign.pledged_total + amount, backers_count=Campaign.backers_count + backers)
+            .values(pledged_total=Campaign.pledged_total + amount, backers_count=Campaign.backers_count + backers,
+                    updated_at=clock.utcnow())  # public pages showing it are cached by this version
             .execution_options(synchronize_session=False)
         )
 

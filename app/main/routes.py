@@ -4,12 +4,14 @@ from __future__ import annotations
 from flask import current_app, render_template
 from sqlalchemy import text
 
+from app.caching import public_page
 from app.campaigns import services as campaigns
 from app.extensions import db, limiter
 from app.main import bp
 
 
 @bp.route("/")
+@public_page
 def index():
     return render_template("main/index.html", discover=campaigns.discover())
 

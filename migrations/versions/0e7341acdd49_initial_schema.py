@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 02a70afda75d
+Revision ID: 0e7341acdd49
 Revises: 
-Create Date: 2026-11-23 16:22:24.642409
+Create Date: 2026-11-23 16:24:45.888410
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '02a70afda75d'
+revision = '0e7341acdd49'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -94,6 +94,7 @@ def upgrade():
         batch_op.create_index('ix_campaigns_creator_id', ['creator_id'], unique=False)
         batch_op.create_index('ix_campaigns_state_deadline', ['state', 'deadline'], unique=False)
         batch_op.create_index('ix_campaigns_state_launched_at', ['state', 'launched_at'], unique=False)
+        batch_op.create_index('ix_campaigns_updated_at', ['updated_at'], unique=False)
 
     op.create_table('login_sessions',
     sa.Column('id', sa.String(length=64), nullable=False),
@@ -256,6 +257,7 @@ def downgrade():
 
     op.drop_table('login_sessions')
     with op.batch_alter_table('campaigns', schema=None) as batch_op:
+        batch_op.drop_index('ix_campaigns_updated_at')
         batch_op.drop_index('ix_campaigns_state_launched_at')
         batch_op.drop_index('ix_campaigns_state_deadline')
         batch_op.drop_index('ix_campaigns_creator_id')

@@ -1,0 +1,64 @@
+"""A short-lived cache of public pages for visitors who are not logged in.
+
+The key holds the page's address, the visitor's language and the campaigns' version (the latest
+`campaigns.updated_at`, which every change a public page shows moves: transitions, edits, tiers,
+featuring, and each pledge through the live counters). A page is therefore never served after the
+data behind it changed; the time limit only bounds what time itself changes ("3 days left").
+Logged-in members, pages with a flash message and responses that set a cookie are never cached.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from functools import wraps
+
+from flask import Response, current_app, request, session
+from flask_babel import get_locale
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from app.extensions import db
+
+_MAX_ENTRIES = 512
+_store: OrderedDict[tuple, tuple[float, bytes, int, list]] = OrderedDict()
+_lock = threading.Lock()
+
+
+def _version() -> str:
+    from app.campaigns.models import Campaign
+
+    return str(db.session.scalar(select(func.max(Campaign.updated_at))))
+
+
+def clear() -> None:
+    with _lock:
+        _store.clear()
+
+
+def public_page(view):
+    """Serve a visitor's GET from the cache while the data behind it is unchanged."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        ttl = current_app.config.get("PUBLIC_PAGE_CACHE_SECONDS", 10)
+        if not ttl or request.method != "GET" or current_user.is_authenticated or session.get("_flashes"):
+            return view(*args, **kwargs)
+        key = (request.full_path, str(get_locale()), _version())
+        now = time.monotonic()
+        with _lock:
+            hit = _store.get(key)
+            if hit and hit[0] > now:
+                _store.move_to_end(key)
+                body, status, headers = hit[1], hit[2], hit[3]
+                return Response(body, status=status, headers=headers)
+        response = current_app.make_response(view(*args, **kwargs))
+        if response.status_code == 200 and not response.headers.get("Set-Cookie") and not response.direct_passthrough:
+            headers = [(k, v) for k, v in response.headers.items() if k.lower() not in ("content-length", "set-cookie")]
+            with _lock:
+                _store[key] = (now + ttl, response.get_data(), response.status_code, headers)
+                while len(_store) > _MAX_ENTRIES:
+                    _store.popitem(last=False)
+        return response
+
+    return wrapped
