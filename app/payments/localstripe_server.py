@@ -22,6 +22,7 @@ import contextlib
 import logging
 import os
 import pickle
+import random
 import signal
 import socket
 import sys
@@ -41,6 +42,11 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from localstripe import resources
     from localstripe import server as ls_server
+
+# localstripe makes its ids with the `random` module, whose state a test framework may reseed
+# (Hypothesis does, once per example): ids would repeat and localstripe would answer 409 Conflict.
+# Its own random generator keeps them unique whatever happens to the global one.
+resources.random = random.SystemRandom()
 
 HOST = "127.0.0.1"
 STATE_FILE = "localstripe.pickle"

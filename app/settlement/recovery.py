@@ -1,0 +1,91 @@
+"""The backer fixes a failed payment (SPEC §4): authenticate the charge, or give another card.
+
+`pledges` saves the new card (it sits below `settlement` and cannot charge); this module then asks the
+settlement pass's own code to charge at once, under a lease, so that a pass running meanwhile and the
+backer's request never both charge.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+
+from app import clock
+from app.accounts.models import User
+from app.payments import gateway
+from app.pledges import services as pledges
+from app.pledges.models import Pledge, PledgeState
+from app.settlement import services
+
+P = PledgeState
+log = logging.getLogger("threshold.settlement")
+
+
+@dataclass(frozen=True)
+class PaymentFix:
+    """What the backer's pledge page shows for an errored pledge."""
+
+    #: The bank's words (or Stripe's), when it gave any.
+    message: str | None
+    decline_code: str | None
+    #: The end of the retry window: after it, the pledge is dropped.
+    retry_until: datetime
+    #: The window is still open.
+    can_fix: bool
+    #: Set when the bank asked the backer to authenticate: Stripe.js confirms the charge with it.
+    client_secret: str | None
+    payment_method_id: str | None
+    #: Stripe did not answer while the page was made (the authentication button cannot be shown now).
+    stripe_unavailable: bool = False
+
+
+def retry_until(pledge: Pledge) -> datetime | None:
+    """When the retry window of an errored pledge closes."""
+    if pledge.failed_at is None:
+        return None
+    return pledge.failed_at + timedelta(days=current_app.config["PAYMENT_RETRY_DAYS"])
+
+
+def payment_fix(pledge: Pledge) -> PaymentFix | None:
+    """The failure and the ways to fix it, for an errored pledge (None for any other)."""
+    until = retry_until(pledge)
+    if pledge.state != P.ERRORED.value or until is None:
+        return None
+    last = services.last_failure(pledge)
+    can_fix = clock.utcnow() < until
+    secret, unavailable = None, False
+    if can_fix:
+        try:
+            secret = services.authentication_secret(pledge)
+        except gateway.GatewayError as error:
+            log.warning("pledge %s: no authentication secret: %s", pledge.id, error)
+            unavailable = True
+    return PaymentFix(
+        message=(last.error_message if last else None), decline_code=(last.decline_code if last else None),
+        retry_until=until, can_fix=can_fix, client_secret=secret, payment_method_id=pledge.payment_method_id,
+        stripe_unavailable=unavailable,
+    )
+
+
+def confirm_authenticated(pledge: Pledge) -> str:
+    """The backer authenticated the charge in the browser: read its PaymentIntent from Stripe (never
+    the browser's word) and record it if it collected. Returns the pledge's state afterwards."""
+    if pledge.state != P.ERRORED.value:
+        return pledge.state
+    last = services.last_failure(pledge)
+    if last is None or not last.payment_intent_id:
+        return pledge.state
+    return services.record_from_stripe(last.payment_intent_id) or pledge.state
+
+
+def fix_with_new_card(pledge: Pledge, backer: User, setup_intent_id: str) -> str | None:
+    """Save the new card (pledges checks it at Stripe), then charge it at once.
+
+    Returns the charge's outcome ("collected", "errored", "processing", "postponed"), or None when a
+    settlement pass holds the pledge right now (it will use the new card on its next attempt).
+    Raises PledgeError when the card cannot be saved for this pledge.
+    """
+    pledges.finish_payment_fix(pledge, backer, setup_intent_id)
+    return services.retry_now(pledge)
