@@ -87,6 +87,8 @@ def make_campaign(creator: User, state: str = "live", *, moderator: User | None 
             campaigns.decide(campaign, moderator, step, "" if step == "approve" else note)
         elif step == "launch":
             campaigns.launch(campaign, creator)
+            if featured:  # only a live campaign can be picked; it keeps the flag when it ends
+                campaigns.set_featured(campaign, moderator or make_user(moderator=True), True)
         elif step == "cancel":
             campaigns.cancel(campaign, creator)
         elif step == "suspend":
@@ -98,6 +100,6 @@ def make_campaign(creator: User, state: str = "live", *, moderator: User | None 
             campaigns.transition(campaign, step, None)
             campaign.ended_at = clock.utcnow()
             db.session.commit()
-    if featured:
-        campaigns.set_featured(campaign, moderator or make_user(moderator=True), True)
+    if featured and "launch" not in steps:
+        raise ValueError("only a launched campaign can be featured")
     return campaign

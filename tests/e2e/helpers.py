@@ -1,0 +1,154 @@
+"""What the journey does many times: one browser per person, the card element, money on a page,
+screenshots at two widths, and what localstripe recorded."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import stripe
+from playwright.sync_api import Browser, Page, expect
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+PASSWORD = "journey-password-1"
+TIMEOUT_MS = 20_000
+expect.set_options(timeout=TIMEOUT_MS)
+
+#: Stripe's test cards, as a backer types them into the card element.
+CARD_OK = "4242 4242 4242 4242"
+CARD_AUTHENTICATE = "4000 0027 6000 3184"
+CARD_DECLINED = "4000 0000 0000 0002"
+
+_MONEY = re.compile(r"[-−]?\$[\d,]+(?:\.\d{2})?")
+
+
+def cents(text: str) -> int:
+    """The first US-dollar amount in a text, in cents: "$1,150.50 pledged" -> 115050."""
+    found = _MONEY.search(text)
+    assert found, f"no dollar amount in {text!r}"
+    value = found.group(0).replace("−", "-").replace("$", "").replace(",", "")
+    negative = value.startswith("-")
+    whole, _dot, frac = value.lstrip("-").partition(".")
+    amount = int(whole) * 100 + int((frac or "0").ljust(2, "0"))
+    return -amount if negative else amount
+
+
+@dataclass
+class Person:
+    """Someone with their own browser (context: cookies, session) and one tab."""
+
+    name: str
+    email: str
+    page: Page
+    problems: list[str] = field(default_factory=list)
+
+
+def open_browser(browser: Browser, base_url: str, name: str, email: str) -> Person:
+    """A fresh browser context for one person: desktop size, English, UTC, dialogs answered "OK"."""
+    context = browser.new_context(base_url=base_url, viewport=DESKTOP, locale="en-US", timezone_id="UTC")
+    context.set_default_timeout(TIMEOUT_MS)
+    context.set_default_navigation_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    person = Person(name=name, email=email, page=page)
+    # Our destructive buttons ask window.confirm(); a person clicks OK (Playwright would dismiss it).
+    page.on("dialog", lambda dialog: dialog.accept())
+    # A script error or a refused resource (CSP) is a bug the person would hit: collect them.
+    page.on("pageerror", lambda error: person.problems.append(f"{page.url}: script error: {error.stack or error}"))
+    page.on("console", lambda msg: person.problems.append(f"{page.url}: console {msg.type}: {msg.text}") if msg.type == "error" else None)
+    return person
+
+
+def register(person: Person) -> None:
+    """Sign up through the form, as a new visitor does."""
+    page = person.page
+    page.goto("/")
+    page.get_by_role("link", name="Sign up").click()
+    expect(page).to_have_url(re.compile(r"/auth/register$"))
+    page.fill("input[name=email]", person.email)
+    page.fill("input[name=display_name]", person.name)
+    page.fill("input[name=password]", PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.locator(".alert-success")).to_contain_text(f"Welcome, {person.name}!")
+    expect(page.locator("nav.navbar")).to_contain_text(person.name)
+
+
+def log_in(person: Person, password: str = PASSWORD) -> None:
+    page = person.page
+    page.goto("/")
+    page.get_by_role("link", name="Log in").click()
+    page.fill("input[name=email]", person.email)
+    page.fill("input[name=password]", password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("nav.navbar")).to_contain_text(person.name)
+
+
+def nav(page: Page, name: str) -> None:
+    """Follow a link of the top navigation (opening the menu first at phone width)."""
+    toggler = page.locator(".navbar-toggler")
+    if toggler.is_visible() and toggler.get_attribute("aria-expanded") != "true":
+        toggler.click()
+    page.locator("nav.navbar").get_by_role("link", name=name, exact=True).click()
+    page.wait_for_load_state()
+
+
+def flash(page: Page):
+    """The flashed messages at the top of the page."""
+    return page.locator("main .alert").first
+
+
+def fill_card(page: Page, number: str, *, month: str = "12", year: str = "34", cvc: str = "123", postal: str = "94110") -> None:
+    """Type a card into Stripe.js's card element (localstripe's has plain inputs, named by placeholder)."""
+    element = page.locator("#card-element")
+    expect(element.locator("input")).to_have_count(5)
+    for placeholder, value in (("number", number.replace(" ", "")), ("exp_month", month), ("exp_year", year),
+                               ("cvc", cvc), ("postal_code", postal)):
+        element.locator(f"input[placeholder={placeholder}]").fill(value)
+
+
+def progress_ratio(box) -> float:
+    """How much of the progress track the bar fills, measured on the page (0.0 … 1.0)."""
+    track = box.locator(".progress").bounding_box()
+    bar = box.locator(".progress-bar").bounding_box()
+    assert track and bar and track["width"] > 0
+    return bar["width"] / track["width"]
+
+
+def shoot(page: Page, name: str) -> None:
+    """docs/screenshots/<name>-desktop.png (1280 wide) and <name>-phone.png (390 wide), whole pages."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size or DESKTOP
+    try:
+        for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+            page.set_viewport_size(viewport)
+            page.wait_for_load_state("networkidle")
+            # Every image on the page has arrived before the picture is taken.
+            page.wait_for_function("Array.from(document.images).every((img) => img.complete)")
+            page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True, animations="disabled",
+                            caret="hide")
+    finally:
+        page.set_viewport_size(size)
+
+
+def stripe_client(base_url: str) -> stripe.StripeClient:
+    return stripe.StripeClient("sk_test_e2e", base_addresses={"api": base_url}, max_network_retries=0)
+
+
+def payment_intents(base_url: str) -> list[dict]:
+    """Every PaymentIntent localstripe holds (paged), as plain dicts."""
+    client = stripe_client(base_url)
+    found: list[dict] = []
+    params: dict = {"limit": 100}
+    while True:
+        page = client.v1.payment_intents.list(params=params)
+        found += [intent.to_dict() for intent in page.data]
+        if not page.has_more:
+            return found
+        params["starting_after"] = page.data[-1].id
+
+
+def intents_for(intents: list[dict], pledge_id: int) -> list[dict]:
+    """The PaymentIntents made for one pledge (our gateway puts the pledge id in their metadata)."""
+    return [i for i in intents if (i.get("metadata") or {}).get("pledge") == str(pledge_id)]
