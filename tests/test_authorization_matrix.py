@@ -1,0 +1,192 @@
+"""The authorization matrix (issue 7): every route of `app.url_map` × {visitor, member, owner,
+moderator} × the object states that matter, against one table of expected answers written below.
+A route without a row fails the test, so a new route cannot ship without its rules written down.
+
+Answers: a status code, or "login" (sent to the login page). POSTs carry an empty form: what is
+checked is who may reach the action, not the action's own validation (422 means "reached, refused
+on its input"). The owner is the campaign's creator, or the pledge's backer.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import update
+
+from app.campaigns import totals
+from app.extensions import db
+from app.pledges.models import Pledge
+from tests.factories import login, make_campaign, make_user
+
+ACTORS = ("visitor", "member", "owner", "moderator")
+
+#: (endpoint, method, state) -> answers for visitor, member, owner, moderator.
+#: state: "draft" or "live" for campaign routes, "active" for pledge routes, "-" otherwise.
+MATRIX: dict[tuple[str, str, str], str] = {
+    ("main.index", "GET", "-"): "200 200 200 200",
+    ("main.healthz", "GET", "-"): "200 200 200 200",
+    ("accounts.login", "GET", "-"): "200 302 302 302",
+    ("accounts.login", "POST", "-"): "422 422 422 422",
+    ("accounts.logout", "POST", "-"): "302 302 302 302",
+    ("accounts.register", "GET", "-"): "200 302 302 302",
+    ("accounts.register", "POST", "-"): "422 302 302 302",
+    ("accounts.profile", "GET", "-"): "login 200 200 200",
+    ("accounts.profile", "POST", "-"): "login 200 200 200",
+    ("accounts.reset_request", "GET", "-"): "200 200 200 200",
+    ("accounts.reset_request", "POST", "-"): "422 422 422 422",
+    ("accounts.reset_password", "GET", "-"): "302 302 302 302",
+    ("accounts.reset_password", "POST", "-"): "302 302 302 302",
+    ("campaigns.browse", "GET", "-"): "200 200 200 200",
+    ("campaigns.new", "GET", "-"): "login 200 200 200",
+    ("campaigns.new", "POST", "-"): "login 422 422 422",
+    ("campaigns.cover", "GET", "-"): "404 404 404 404",
+    ("campaigns.mine", "GET", "-"): "login 200 200 200",
+    ("pledges.mine", "GET", "-"): "login 200 200 200",
+    ("moderation.queue", "GET", "-"): "login 403 403 200",
+    ("webhooks.stripe_webhook", "POST", "-"): "400 400 400 400",
+    # campaigns: a draft is nobody's business but its creator's (and the moderators')
+    ("campaigns.show", "GET", "draft"): "404 404 302 302",
+    ("campaigns.show", "GET", "live"): "200 200 200 200",
+    ("campaigns.preview", "GET", "draft"): "login 404 200 200",
+    ("campaigns.preview", "GET", "live"): "login 302 200 200",
+    ("campaigns.edit", "GET", "draft"): "login 404 200 403",
+    ("campaigns.edit", "GET", "live"): "login 403 200 403",
+    ("campaigns.edit", "POST", "draft"): "login 404 422 403",
+    ("campaigns.edit", "POST", "live"): "login 403 422 403",
+    ("campaigns.new_tier", "GET", "draft"): "login 404 200 403",
+    ("campaigns.new_tier", "GET", "live"): "login 403 200 403",
+    ("campaigns.new_tier", "POST", "draft"): "login 404 422 403",
+    ("campaigns.new_tier", "POST", "live"): "login 403 422 403",
+    ("campaigns.edit_tier", "GET", "draft"): "login 404 200 403",
+    ("campaigns.edit_tier", "GET", "live"): "login 403 200 403",
+    ("campaigns.edit_tier", "POST", "draft"): "login 404 422 403",
+    ("campaigns.edit_tier", "POST", "live"): "login 403 422 403",
+    ("campaigns.delete_tier", "POST", "draft"): "login 404 302 403",
+    ("campaigns.delete_tier", "POST", "live"): "login 403 302 403",
+    ("campaigns.submit", "POST", "draft"): "login 404 302 403",
+    ("campaigns.submit", "POST", "live"): "login 403 302 403",
+    ("campaigns.launch", "POST", "draft"): "login 404 302 403",
+    ("campaigns.launch", "POST", "live"): "login 403 302 403",
+    ("campaigns.cancel", "POST", "draft"): "login 404 302 403",
+    ("campaigns.cancel", "POST", "live"): "login 403 302 403",
+    ("settlement.backers_csv", "GET", "draft"): "login 404 200 200",
+    ("settlement.backers_csv", "GET", "live"): "login 403 200 200",
+    ("pledges.create", "GET", "draft"): "login 404 302 302",
+    ("pledges.create", "GET", "live"): "login 200 302 200",
+    ("pledges.create", "POST", "draft"): "login 404 422 422",
+    ("pledges.create", "POST", "live"): "login 422 422 422",
+    ("moderation.review", "GET", "draft"): "login 403 403 200",
+    ("moderation.review", "GET", "live"): "login 403 403 200",
+    ("moderation.review", "POST", "draft"): "login 403 403 422",
+    ("moderation.review", "POST", "live"): "login 403 403 422",
+    ("moderation.feature", "POST", "draft"): "login 403 403 302",
+    ("moderation.feature", "POST", "live"): "login 403 403 302",
+    ("moderation.suspend", "POST", "draft"): "login 403 403 422",
+    ("moderation.suspend", "POST", "live"): "login 403 403 422",
+    # pledges: only their backer sees or touches them; a moderator acts only through refunds
+    ("pledges.show", "GET", "active"): "login 404 200 404",
+    ("pledges.edit", "GET", "active"): "login 404 200 404",
+    ("pledges.edit", "POST", "active"): "login 404 422 404",
+    ("pledges.cancel", "POST", "active"): "login 404 302 404",
+    ("pledges.confirm", "POST", "active"): "login 404 400 404",
+    ("pledges.card", "POST", "active"): "login 404 200 404",
+    ("pledges.card_confirm", "POST", "active"): "login 404 400 404",
+    ("settlement.payment", "POST", "active"): "login 404 302 404",
+    ("settlement.fix_card", "POST", "active"): "login 404 422 404",
+    ("settlement.fix_card_confirm", "POST", "active"): "login 404 400 404",
+    ("moderation.refund", "GET", "active"): "login 403 403 200",
+    ("moderation.refund", "POST", "active"): "login 403 403 422",
+}
+
+SKIP_ENDPOINTS = {"static", "bootstrap.static", "bench_ceiling"}
+
+
+def _routes(app) -> list[tuple[str, str, str]]:
+    rows = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in SKIP_ENDPOINTS:
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            args = set(rule.arguments)
+            states = ("draft", "live") if "slug" in args else ("active",) if "pledge_id" in args else ("-",)
+            rows.extend((rule.endpoint, method, state) for state in states)
+    return sorted(rows)
+
+
+def test_every_route_has_a_row(app):
+    missing = [row for row in _routes(app) if row not in MATRIX]
+    stale = [row for row in MATRIX if row not in _routes(app)]
+    assert not missing, f"routes without a row in MATRIX: {missing}"
+    assert not stale, f"rows for routes that no longer exist: {stale}"
+
+
+def _world(app, state: str):
+    """Fresh people and objects for one row: the owner's campaign (and a backer's pledge)."""
+    owner = make_user("owner@example.com", name="Owner")
+    make_user("member@example.com", name="Member")
+    make_user("mod@example.com", name="Mod", moderator=True)
+    campaign = make_campaign(owner, state if state in ("draft", "live") else "live", tiers=1)
+    pledge_owner = make_user("backer@example.com", name="Backer")
+    pledge = Pledge(campaign_id=campaign.id, backer_id=pledge_owner.id, tier_id=campaign.tiers[0].id, amount=2500,
+                    currency="USD", state="active", payment_method_id="pm_matrix", card_brand="visa", card_last4="4242")
+    db.session.add(pledge)
+    db.session.execute(update(type(campaign.tiers[0])).where(type(campaign.tiers[0]).id == campaign.tiers[0].id).values(claimed=1))
+    totals.add(campaign.id, 2500, 1)  # the counters the pledge service would have moved
+    db.session.commit()
+    return campaign, pledge
+
+
+def _path(app, endpoint: str, campaign, pledge) -> str:
+    rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
+    values = {"slug": campaign.slug, "tier_id": campaign.tiers[0].id, "pledge_id": pledge.id, "token": "not-a-token", "name": "0" * 32 + ".jpg"}
+    return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), rule.rule)
+
+
+def _answer(response) -> str:
+    if response.status_code == 302 and "/auth/login" in response.headers.get("Location", ""):
+        return "login"
+    return str(response.status_code)
+
+
+@pytest.mark.parametrize("row", sorted(MATRIX), ids=lambda row: "-".join(row))
+def test_the_matrix(app, row):
+    endpoint, method, state = row
+    campaign, pledge = _world(app, state)
+    path = _path(app, endpoint, campaign, pledge)
+    owner_email = "backer@example.com" if "pledge_id" in path or endpoint.startswith(("pledges.show", "moderation.refund")) else "owner@example.com"
+    if endpoint.startswith(("pledges.", "settlement.payment", "settlement.fix", "moderation.refund")) and "<slug>" not in next(
+        r.rule for r in app.url_map.iter_rules() if r.endpoint == endpoint
+    ):
+        owner_email = "backer@example.com"
+    emails = {"visitor": None, "member": "member@example.com", "owner": owner_email, "moderator": "mod@example.com"}
+    got = []
+    for actor in ("visitor", "member", "moderator", "owner"):  # the owner last: their action may change the object
+        client = app.test_client()
+        if emails[actor]:
+            login(client, emails[actor])
+        response = client.open(path, method=method, data={} if method == "POST" else None)
+        got.append((actor, _answer(response)))
+    answers = dict(got)
+    assert " ".join(answers[a] for a in ACTORS) == MATRIX[row], f"{method} {path} ({state}): {answers}"
+
+
+def test_every_post_route_needs_a_csrf_token(app, make_app):
+    """With CSRF on (as in production), every form POST without its token is refused: 400."""
+    from tests.factories import PASSWORD, csrf_token
+
+    strict = make_app(WTF_CSRF_ENABLED=True)
+    campaign, pledge = _world(app, "live")
+    client = strict.test_client()
+    token = csrf_token(client, "/auth/login")
+    assert client.post("/auth/login", data={"email": "owner@example.com", "password": PASSWORD, "csrf_token": token}).status_code == 302
+    posts = sorted({(endpoint, state) for endpoint, method, state in MATRIX if method == "POST"})
+    refused = {}
+    for endpoint, state in posts:
+        if endpoint == "webhooks.stripe_webhook":
+            continue  # Stripe signs it instead
+        with strict.test_request_context():
+            path = _path(strict, endpoint, campaign, pledge)
+        refused[path] = client.post(path, data={}).status_code
+    assert refused and set(refused.values()) == {400}, refused
+    # The webhook alone takes no token: a bad signature is its refusal.
+    assert client.post("/stripe/webhook", data=b"{}", headers={"Stripe-Signature": "t=1,v1=0"}).status_code == 400
