@@ -190,3 +190,29 @@ def test_every_post_route_needs_a_csrf_token(app, make_app):
     assert refused and set(refused.values()) == {400}, refused
     # The webhook alone takes no token: a bad signature is its refusal.
     assert client.post("/stripe/webhook", data=b"{}", headers={"Stripe-Signature": "t=1,v1=0"}).status_code == 400
+
+
+def test_security_headers_on_every_html_response(app):
+    """CSP (our origin and the configured Stripe.js origin only), no framing, nosniff, referrer policy."""
+    campaign, pledge = _world(app, "live")
+    stripe_origin = app.config["STRIPE_API_BASE"]
+    seen = 0
+    for email in (None, "owner@example.com", "backer@example.com", "mod@example.com"):
+        client = app.test_client()
+        if email:
+            login(client, email)
+        for endpoint, method, _state in sorted(MATRIX):
+            if method != "GET":
+                continue
+            response = client.get(_path(app, endpoint, campaign, pledge))
+            if not response.mimetype == "text/html":
+                continue
+            seen += 1
+            headers = response.headers
+            csp = headers["Content-Security-Policy"]
+            assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "object-src 'none'" in csp
+            assert f"script-src 'self' {stripe_origin};" in csp
+            assert headers["X-Content-Type-Options"] == "nosniff"
+            assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+            assert headers["X-Frame-Options"] == "DENY"
+    assert seen > 40
