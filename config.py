@@ -99,6 +99,8 @@ class Config:
         #: How long a public page may be served from the cache to visitors (0 turns the cache off).
         self.PUBLIC_PAGE_CACHE_SECONDS = _int("PUBLIC_PAGE_CACHE_SECONDS", 10, 0, 3600)
         self.MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
+        #: Without MAIL_SERVER, emails are also appended to this file (the demo's mail box).
+        self.MAIL_LOG_FILE = os.environ.get("MAIL_LOG_FILE", "")
         self.MAIL_PORT = _int("MAIL_PORT", 25, 1, 65535)
         self.MAIL_USE_TLS = _bool("MAIL_USE_TLS", False)
         self.MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None

@@ -30,6 +30,7 @@ def main() -> int:
     port = os.environ.get("PORT", "5000")
     env = dict(os.environ, FLASK_APP="wsgi", PYTHONUNBUFFERED="1")
     env.setdefault("APP_ENV", "development")
+    env.setdefault("MAIL_LOG_FILE", str(ROOT / "instance" / "mail.log"))
     (ROOT / "instance").mkdir(exist_ok=True)
     children: list[subprocess.Popen] = []
     if not env.get("STRIPE_SECRET_KEY"):
@@ -46,7 +47,8 @@ def main() -> int:
         subprocess.run([*flask, "settle"], cwd=ROOT, env=env, check=True)
         print(f"\n  Threshold is running at http://127.0.0.1:{port}/\n"
               "  Log in as creator@example.com, backer@example.com or moderator@example.com (password: threshold-demo).\n"
-              "  Test card: 4242 4242 4242 4242, any future date, any CVC. Emails are printed below.\n", flush=True)
+              "  Test card: 4242 4242 4242 4242, any future date, any CVC.\n"
+              f"  Emails are printed below and kept in {env['MAIL_LOG_FILE']}.\n", flush=True)
         # The settlement worker: decides campaigns at their deadline and sends queued mail.
         children.append(subprocess.Popen([*flask, "worker", "--interval", env.get("WORKER_INTERVAL_SECONDS", "60")], cwd=ROOT, env=env))
         app = subprocess.Popen([*flask, "run", "--host", "127.0.0.1", "--port", port], cwd=ROOT, env=env)

@@ -291,3 +291,13 @@ def test_production_hash_cost_is_rfc9106():
     hashed = hash_password("a strong password")
     assert hashed.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
     assert verify_password(hashed, "a strong password") and not verify_password(hashed, "wrong")
+
+
+def test_mail_log_file_keeps_every_email(make_app, tmp_path):
+    logged = make_app(MAIL_LOG_FILE=str(tmp_path / "mail.log"))
+    client = logged.test_client()
+    with logged.app_context():
+        make_user("logbook@example.com")
+    client.post("/auth/reset", data={"email": "logbook@example.com"})
+    text = (tmp_path / "mail.log").read_text()
+    assert "Subject: Reset your Threshold password" in text and "/auth/reset/" in text

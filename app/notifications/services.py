@@ -57,7 +57,9 @@ def _send(message: OutboxMessage) -> None:
         mail.send(Message(subject=message.subject, recipients=[message.recipient], body=message.body))
         log.info("mail %s sent to %s: %s", message.id, message.recipient, message.subject)
     else:
-        log.info(
-            "mail %s (no MAIL_SERVER, logged only)\nTo: %s\nSubject: %s\n\n%s",
-            message.id, message.recipient, message.subject, message.body,
-        )
+        text = f"To: {message.recipient}\nSubject: {message.subject}\n\n{message.body}"
+        log.info("mail %s (no MAIL_SERVER, logged only)\n%s", message.id, text)
+        mail_log = current_app.config.get("MAIL_LOG_FILE")
+        if mail_log:  # the demo's mail box: every email, readable in one file
+            with open(mail_log, "a", encoding="utf-8") as handle:
+                handle.write(f"--- mail {message.id} · {clock.utcnow():%Y-%m-%d %H:%M:%S} UTC ---\n{text}\n\n")
