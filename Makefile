@@ -21,7 +21,7 @@ run: install
 
 ## Create .venv, install and run the whole suite (DATABASE_URL=postgresql://… to run it on PostgreSQL).
 test: install
-	$(BIN)/python -m pytest -m "not e2e"
+	$(BIN)/python -m pytest -m "not e2e" -n 2
 
 ## The browser journey (needs /usr/bin/chromium).
 test-e2e: install
