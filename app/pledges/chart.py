@@ -30,7 +30,7 @@ def _rows(campaign_ids: list[int]) -> dict[int, list]:
 
 
 def series(campaign: Campaign, rows: list | None = None, now: datetime | None = None) -> list[tuple[datetime, int]]:
-    """Pledged total at the end of each day from launch to the deadline (or now): a pledge counts
+    """Pledged total through time, from launch to the deadline (or now): a pledge counts
     from its activation until it was canceled (released, charged or dropped ones count to the end)."""
     if campaign.launched_at is None:
         return []
@@ -42,16 +42,18 @@ def series(campaign: Campaign, rows: list | None = None, now: datetime | None = 
         [(start, amount) for amount, start, _stop, _state in rows]
         + [(stop, -amount) for amount, _start, stop, state in rows if state == PledgeState.CANCELED.value and stop is not None]
     )
-    days = max(1, min(400, (end - campaign.launched_at).days + 1))
-    points, total, i = [], 0, 0
-    for day in range(days + 1):
-        at = min(campaign.launched_at + timedelta(days=day), end)
+    # About sixty points whatever the length, at least an hour apart.
+    step = max((end - campaign.launched_at) / 60, timedelta(hours=1))
+    points, total, i, at = [], 0, 0, campaign.launched_at
+    while True:
+        at = min(at, end)
         while i < len(changes) and changes[i][0] <= at:
             total += changes[i][1]
             i += 1
         points.append((at, total))
         if at >= end:
             break
+        at += step
     return points
 
 
