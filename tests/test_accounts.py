@@ -301,3 +301,13 @@ def test_mail_log_file_keeps_every_email(make_app, tmp_path):
     client.post("/auth/reset", data={"email": "logbook@example.com"})
     text = (tmp_path / "mail.log").read_text()
     assert "Subject: Reset your Threshold password" in text and "/auth/reset/" in text
+
+
+@pytest.mark.parametrize("path,data", [
+    ("/auth/login", {"email": "\x00", "password": "x\x00y"}),
+    ("/auth/register", {"email": "a\x00@example.com", "display_name": "\x00", "password": "\x00" * 9}),
+    ("/auth/reset", {"email": "bob\x00@example.com"}),
+])
+def test_a_nul_byte_is_never_a_500(client, path, data):
+    # PostgreSQL refuses NUL in text; every form drops it on the way in (app/forms.py).
+    assert client.post(path, data=data).status_code in (302, 422)

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
 
 from app.accounts.services import PASSWORD_MAX, PASSWORD_MIN, clean_display_name
+from app.forms import BaseForm
 
 
 def _strip(value):
@@ -25,7 +25,7 @@ _new_password = [
 ]
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(BaseForm):
     email = EmailField(_l("Email"), validators=_email, filters=[_strip])
     display_name = StringField(
         _l("Display name"),
@@ -35,7 +35,7 @@ class RegisterForm(FlaskForm):
     submit = SubmitField(_l("Create account"))
 
 
-class LoginForm(FlaskForm):
+class LoginForm(BaseForm):
     email = EmailField(_l("Email"), validators=[DataRequired(_l("Enter your email address.")), Length(max=254)], filters=[_strip])
     password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=PASSWORD_MAX)])
     remember = BooleanField(_l("Keep me logged in"))
@@ -43,7 +43,7 @@ class LoginForm(FlaskForm):
     submit = SubmitField(_l("Log in"))
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(BaseForm):
     display_name = StringField(
         _l("Display name"),
         validators=[DataRequired(_l("Enter the name other people will see.")), Length(max=80), _display_name_ok],
@@ -51,7 +51,7 @@ class ProfileForm(FlaskForm):
     submit = SubmitField(_l("Save profile"))
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(BaseForm):
     current_password = PasswordField(_l("Current password"), validators=[DataRequired(_l("Enter your current password.")), Length(max=PASSWORD_MAX)])
     new_password = PasswordField(_l("New password"), validators=_new_password)
     confirm = PasswordField(
@@ -60,12 +60,12 @@ class PasswordForm(FlaskForm):
     submit = SubmitField(_l("Change password"))
 
 
-class ResetRequestForm(FlaskForm):
+class ResetRequestForm(BaseForm):
     email = EmailField(_l("Email"), validators=_email, filters=[_strip])
     submit = SubmitField(_l("Send reset link"))
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetPasswordForm(BaseForm):
     password = PasswordField(_l("New password"), validators=_new_password)
     confirm = PasswordField(_l("Repeat the new password"), validators=[EqualTo("password", _l("The two passwords do not match."))])
     submit = SubmitField(_l("Set new password"))

@@ -7,7 +7,6 @@ from datetime import date
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import IntegerField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
@@ -15,6 +14,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from app import clock, money
 from app.campaigns.models import CATEGORIES
 from app.campaigns.services import CampaignInput, TierInput
+from app.forms import BaseForm
 
 BLURB_MAX = 135
 STORY_MAX = 50_000
@@ -83,7 +83,7 @@ def parse_amount(field, currency: str, *, minimum: int, maximum: int) -> int:
     return amount
 
 
-class CampaignForm(FlaskForm):
+class CampaignForm(BaseForm):
     title = StringField(_l("Title"), filters=[_strip], validators=[DataRequired(_l("Give your campaign a title.")), Length(max=80)])
     blurb = StringField(_l("Short blurb"), filters=[_strip], validators=[DataRequired(_l("Sum the project up in a sentence.")), Length(max=BLURB_MAX)])
     category = SelectField(_l("Category"), choices=category_choices, validate_choice=True)
@@ -122,7 +122,7 @@ class CampaignForm(FlaskForm):
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
-class TierForm(FlaskForm):
+class TierForm(BaseForm):
     title = StringField(_l("Title"), filters=[_strip], validators=[DataRequired(_l("Give the tier a title.")), Length(max=80)])
     description = TextAreaField(_l("Description"), filters=[_text, _strip_block], validators=[DataRequired(_l("Say what backers of this tier get.")), Length(max=2000)])
     amount = StringField(_l("Minimum pledge"), filters=[_strip], validators=[InputRequired(_l("Enter the minimum pledge."))])

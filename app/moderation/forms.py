@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SelectChoice, SubmitField, TextAreaField
 from wtforms.validators import AnyOf, InputRequired, Length
 
 from app.campaigns.services import DECISIONS
+from app.forms import BaseForm
 
 NOTE_MAX = 5000
 
@@ -15,7 +15,7 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-class DecisionForm(FlaskForm):
+class DecisionForm(BaseForm):
     """Approve, request changes or reject a submitted campaign. Whether a note is needed is the
     service's rule (`campaigns.services.decide`), so it is checked there, once."""
 
@@ -38,13 +38,13 @@ class DecisionForm(FlaskForm):
     submit = SubmitField(_l("Send decision"))
 
 
-class FeatureForm(FlaskForm):
+class FeatureForm(BaseForm):
     """Pick a live campaign for the home page ("1") or take it off ("0")."""
 
     featured = HiddenField(validators=[InputRequired(), AnyOf(("0", "1"))])
 
 
-class SuspendForm(FlaskForm):
+class SuspendForm(BaseForm):
     """Stop a live campaign; the reason is required (checked by `campaigns.services.suspend`)."""
 
     # Its own id: the decision form's `note` may be on the same page.
@@ -57,7 +57,7 @@ class SuspendForm(FlaskForm):
     submit = SubmitField(_l("Suspend campaign"))
 
 
-class RefundForm(FlaskForm):
+class RefundForm(BaseForm):
     """Refund a collected pledge; the note is required (checked by `settlement.refunds.refund`)."""
 
     note = TextAreaField(

@@ -3,19 +3,19 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, StringField, SubmitField
 from wtforms.validators import InputRequired, Length, ValidationError
 
 from app import money
 from app.campaigns.forms import money_error_message
+from app.forms import BaseForm
 
 
 def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-class PledgeForm(FlaskForm):
+class PledgeForm(BaseForm):
     tier = RadioField(_l("Reward"), choices=[], validate_choice=False, default="")
     amount = StringField(_l("Pledge amount"), filters=[_strip], validators=[InputRequired(_l("Enter the amount you pledge.")), Length(max=32)])
     submit = SubmitField(_l("Pledge"))
@@ -44,7 +44,7 @@ class PledgeForm(FlaskForm):
             raise ValidationError(money_error_message(error)) from None
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(BaseForm):
     """Sent by the page's script once Stripe.js has confirmed the card setup."""
 
     setup_intent = HiddenField(validators=[InputRequired(), Length(max=64)])
