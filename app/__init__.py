@@ -41,17 +41,17 @@ def create_app(config: Config | None = None) -> Flask:
 
     from app.accounts import bp as accounts_bp
     from app.accounts.cli import users_cli
-    from app.demo import seed_demo
-    from app.settlement import models as _settlement_models  # noqa: F401  (the schema knows every table)
-    from app.settlement.cli import settle, worker
     from app.campaigns import bp as campaigns_bp
+    from app.demo import seed_demo
     from app.main import bp as main_bp
+    from app.moderation import bp as moderation_bp
+    from app.notifications import init_app as notifications_init
     from app.pledges import bp as pledges_bp
     from app.pledges import chart as pledge_chart
-    from app.moderation import bp as moderation_bp
     from app.settlement import bp as settlement_bp
+    from app.settlement import models as _settlement_models  # noqa: F401  (the schema knows every table)
+    from app.settlement.cli import settle, worker
     from app.webhooks import bp as webhooks_bp
-    from app.notifications import init_app as notifications_init
 
     if app.config.get("BENCH_CEILING"):
         from app.main.routes import bench_ceiling

@@ -11,7 +11,7 @@ import json
 import random
 import urllib.parse
 import urllib.request
-from datetime import date, timedelta
+from datetime import timedelta
 
 import click
 from flask import current_app
