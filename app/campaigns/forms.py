@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import lru_cache
 
 from flask import current_app
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
@@ -52,6 +54,16 @@ def category_choices():
         "technology": _l("Technology"), "theater": _l("Theater"), "community": _l("Community"),
     }
     return [(c, labels[c]) for c in CATEGORIES]
+
+
+def category_names() -> dict[str, str]:
+    """Category labels in the current language (built once per language)."""
+    return _category_names_in(str(get_locale() or "en"))
+
+
+@lru_cache(maxsize=16)
+def _category_names_in(_locale: str) -> dict[str, str]:
+    return {value: str(label) for value, label in category_choices()}
 
 
 def money_error_message(error: money.MoneyError) -> str:

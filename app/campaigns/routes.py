@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 from app import clock
 from app.caching import public_page
 from app.campaigns import bp, services, totals
-from app.campaigns.forms import CampaignForm, TierForm, category_choices
+from app.campaigns.forms import CampaignForm, TierForm, category_choices, category_names
 from app.campaigns.models import CATEGORIES, CampaignState
 from app.content import images
 from app.content.markdown import render_markdown
@@ -63,8 +63,8 @@ def _page_context(campaign, preview: bool = False) -> dict:
 @bp.app_context_processor
 def _names():
     return {
-        "state_names": {s.value: services.state_name(s) for s in CampaignState},
-        "category_names": dict(category_choices()),
+        "state_names": services.state_names(),
+        "category_names": category_names(),
         "now": clock.utcnow(),
     }
 

@@ -9,11 +9,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from blinker import Namespace
 from flask import current_app
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -121,21 +122,31 @@ def state_label(state: CampaignState | str) -> str:
     return labels[CampaignState(state)]
 
 
+def state_names() -> dict[str, str]:
+    """Short names of every state, for badges and filters, in the current language."""
+    return _names_in(str(get_locale() or "en"))
+
+
+@lru_cache(maxsize=16)
+def _names_in(_locale: str) -> dict[str, str]:
+    # Built once per language: every page shows badges, and gettext is not free.
+    return {
+        S.DRAFT.value: _("Draft"),
+        S.SUBMITTED.value: _("In review"),
+        S.CHANGES_REQUESTED.value: _("Changes requested"),
+        S.APPROVED.value: _("Approved"),
+        S.REJECTED.value: _("Rejected"),
+        S.LIVE.value: _("Live"),
+        S.SUCCESSFUL.value: _("Funded"),
+        S.UNSUCCESSFUL.value: _("Not funded"),
+        S.CANCELED.value: _("Canceled"),
+        S.SUSPENDED.value: _("Suspended"),
+    }
+
+
 def state_name(state: CampaignState | str) -> str:
     """A short name for badges and filters."""
-    names = {
-        S.DRAFT: _("Draft"),
-        S.SUBMITTED: _("In review"),
-        S.CHANGES_REQUESTED: _("Changes requested"),
-        S.APPROVED: _("Approved"),
-        S.REJECTED: _("Rejected"),
-        S.LIVE: _("Live"),
-        S.SUCCESSFUL: _("Funded"),
-        S.UNSUCCESSFUL: _("Not funded"),
-        S.CANCELED: _("Canceled"),
-        S.SUSPENDED: _("Suspended"),
-    }
-    return names[CampaignState(state)]
+    return state_names()[CampaignState(state).value]
 
 
 def action_label(action: str) -> str:
