@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, inspect, or_, select, update
+from sqlalchemy.orm import joinedload
 
 from app import clock
 from app.campaigns import services as campaigns
@@ -191,9 +192,17 @@ def _last_attempt(pledge_id: int) -> ChargeAttempt | None:
     )
 
 
-def _open_attempt(pledge: Pledge) -> ChargeAttempt:
-    """The attempt to work on: the open one, or a new row (committed before Stripe hears of it)."""
-    last = _last_attempt(pledge.id)
+def _load_pledge(pledge_id: int) -> Pledge | None:
+    """The pledge with its backer and campaign, fresh from the database, in one query (each commit of
+    a charge expires them; loading them one by one cost a round trip each)."""
+    return db.session.execute(
+        select(Pledge).options(joinedload(Pledge.backer), joinedload(Pledge.campaign)).where(Pledge.id == pledge_id)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
+def _open_attempt(pledge: Pledge, last: ChargeAttempt | None) -> ChargeAttempt:
+    """The attempt to work on: `last` if it is open, or a new row (committed before Stripe hears of it)."""
     if last is not None and last.status == A.OPEN.value:
         return last
     attempt = ChargeAttempt(pledge_id=pledge.id, attempt=(last.attempt + 1) if last else 1, amount=pledge.amount,
@@ -203,10 +212,10 @@ def _open_attempt(pledge: Pledge) -> ChargeAttempt:
     return attempt
 
 
-def _make_previous_harmless(pledge: Pledge, summary: Summary) -> bool:
-    """Before a new attempt, cancel the last failed one's PaymentIntent, so the backer finishing an
-    old authentication and this retry can never both collect. True if it turned out to have collected."""
-    last = _last_attempt(pledge.id)
+def _make_previous_harmless(pledge: Pledge, last: ChargeAttempt | None, summary: Summary) -> bool:
+    """Before a new attempt, cancel the `last` attempt's PaymentIntent if it failed, so the backer
+    finishing an old authentication and this retry can never both collect. True if it turned out to
+    have collected."""
     if last is None or last.status != A.FAILED.value or not last.payment_intent_id:
         return False
     state = gateway.cancel_charge(last.payment_intent_id)
@@ -221,18 +230,20 @@ def _make_previous_harmless(pledge: Pledge, summary: Summary) -> bool:
 def charge_pledge(pledge_id: int, owner: str | None, summary: Summary, now: datetime | None = None) -> str | None:
     """One charge attempt for a leased pledge, following SETTLEMENT.md's steps; returns the outcome."""
     now = now or clock.utcnow()
-    pledge = db.session.get(Pledge, pledge_id, populate_existing=True)
+    pledge = _load_pledge(pledge_id)
     if pledge is None or pledge.state not in (P.CHARGING.value, P.ERRORED.value):
         return None
     if owner is not None and pledge.lease_owner != owner:
         return None  # someone else holds it now
+    # Read now what the charge needs: the commits below expire the loaded objects.
+    customer, payment_method = pledge.backer.stripe_customer_id, pledge.payment_method_id
     try:
-        if _make_previous_harmless(pledge, summary):
+        last = _last_attempt(pledge_id)
+        if _make_previous_harmless(pledge, last, summary):
             return "collected"
-        attempt = _open_attempt(pledge)
+        attempt = _open_attempt(pledge, last)
         if attempt.payment_intent_id is None:
-            customer = pledge.backer.stripe_customer_id
-            intent_id = gateway.create_charge(pledge.id, attempt.attempt, attempt.amount, attempt.currency, customer, pledge.payment_method_id)
+            intent_id = gateway.create_charge(pledge_id, attempt.attempt, attempt.amount, attempt.currency, customer, payment_method)
             saved = db.session.execute(
                 update(ChargeAttempt).where(ChargeAttempt.id == attempt.id, ChargeAttempt.payment_intent_id.is_(None))
                 .values(payment_intent_id=intent_id).execution_options(synchronize_session=False)
@@ -240,7 +251,7 @@ def charge_pledge(pledge_id: int, owner: str | None, summary: Summary, now: date
             db.session.commit()
             db.session.refresh(attempt)
             if not saved:
-                log.warning("pledge %s attempt %s: another pass saved a PaymentIntent first", pledge.id, attempt.attempt)
+                log.warning("pledge %s attempt %s: another pass saved a PaymentIntent first", pledge_id, attempt.attempt)
         # The one rule: ask Stripe for the state of the saved PaymentIntent before confirming it.
         state = gateway.read_charge(attempt.payment_intent_id)
         if state.needs_confirmation:
@@ -261,6 +272,7 @@ def charge_pledge(pledge_id: int, owner: str | None, summary: Summary, now: date
 def _record(pledge: Pledge, attempt: ChargeAttempt, state: gateway.ChargeState, summary: Summary) -> str:
     """Write the outcome of an attempt in one transaction: attempt, pledge state, audit row, mail."""
     now = clock.utcnow()
+    pledge = _load_pledge(inspect(pledge).identity[0])  # without a round trip per expired object
     campaign = pledge.campaign
     if state.succeeded:
         attempt.status = A.SUCCEEDED.value
@@ -289,10 +301,12 @@ def _record(pledge: Pledge, attempt: ChargeAttempt, state: gateway.ChargeState, 
     else:  # processing: look again later
         _release_lease(pledge, now + LOOK_AGAIN)
         outcome = "processing"
+    # Read before the commit, which expires them (reading after it cost three queries per charge).
+    campaign_id, pledge_id, number = campaign.id, pledge.id, attempt.attempt
     db.session.commit()
-    log.info("campaign %s pledge %s attempt %s %s: %s %s %s", campaign.id, pledge.id, attempt.attempt, state.id, outcome,
+    log.info("campaign %s pledge %s attempt %s %s: %s %s %s", campaign_id, pledge_id, number, state.id, outcome,
              state.amount, state.currency)
-    summary.add(campaign.id, outcome)
+    summary.add(campaign_id, outcome)
     return outcome
 
 
@@ -304,7 +318,7 @@ def drop_expired(summary: Summary, now: datetime, batch: int) -> None:
         for pledge_id in ids:
             pledge = db.session.get(Pledge, pledge_id, populate_existing=True)
             try:
-                if _make_previous_harmless(pledge, summary):
+                if _make_previous_harmless(pledge, _last_attempt(pledge_id), summary):
                     continue
             except gateway.GatewayError as error:
                 db.session.rollback()
