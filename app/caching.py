@@ -3,7 +3,10 @@
 The key holds the page's address, the visitor's language and the campaigns' version (the latest
 `campaigns.updated_at`, which every change a public page shows moves: transitions, edits, tiers,
 featuring, and each pledge through the live counters). A page is therefore never served after the
-data behind it changed; the time limit only bounds what time itself changes ("3 days left").
+data behind it changed, with one bounded exception: after the deadline, "collected so far" moves with
+each charge and may lag by up to the time limit (charges do not touch the campaign row, so that
+settling a large campaign never queues on it). The limit also bounds what time itself changes
+("3 days left").
 Logged-in members, pages with a flash message and responses that set a cookie are never cached.
 """
 from __future__ import annotations
