@@ -164,7 +164,8 @@ def wrk(url: str, duration: int, cookie: str | None = None) -> dict:
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?")
     mem = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))) // 1024 // 1024
-    return f"{os.cpu_count()} cores ({cpu}), {mem} GiB, Python {platform.python_version()}, PostgreSQL on 127.0.0.1"
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{os.cpu_count()} cores ({cpu}), {mem} GiB, Python {platform.python_version()}, PostgreSQL on 127.0.0.1, load average {load} at the end"
 
 
 def write_results(section: str) -> None:
