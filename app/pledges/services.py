@@ -191,6 +191,17 @@ def begin(campaign: Campaign, backer: User, tier_id: int | None, amount: int) ->
     return pledge, setup.client_secret
 
 
+def _saved_card(setup_intent_id: str, backer: User) -> gateway.SetupResult:
+    """Ask Stripe how the backer's card setup went; a PledgeError unless the card is saved."""
+    try:
+        result = gateway.read_setup(setup_intent_id, backer.stripe_customer_id or "")
+    except gateway.GatewayError as error:
+        raise PledgeError(error.message) from None
+    if not result.succeeded:
+        raise PledgeError(result.error_message or _("Your card was not saved. Please try again or use another card."))
+    return result
+
+
 def activate(pledge: Pledge, backer: User, setup_intent_id: str) -> Pledge:
     """Make a pending pledge active once Stripe says its card setup succeeded. Commits.
 
@@ -205,12 +216,7 @@ def activate(pledge: Pledge, backer: User, setup_intent_id: str) -> Pledge:
         raise PledgeError(_("This pledge is %(state)s, so that is not possible.", state=state_name(pledge.state)))
     if not setup_intent_id or setup_intent_id != pledge.setup_intent_id:
         raise PledgeError(_("That card confirmation does not belong to this pledge. Please try again."))
-    try:
-        result = gateway.read_setup(setup_intent_id, backer.stripe_customer_id or "")
-    except gateway.GatewayError as error:
-        raise PledgeError(error.message) from None
-    if not result.succeeded:
-        raise PledgeError(result.error_message or _("Your card was not saved. Please try again or use another card."))
+    result = _saved_card(setup_intent_id, backer)
     _activate_saved(pledge, backer, result, actor=backer)
     return pledge
 
@@ -339,12 +345,7 @@ def finish_card_change(pledge: Pledge, backer: User, setup_intent_id: str) -> Pl
         if setup_intent_id and setup_intent_id == pledge.setup_intent_id:
             return pledge  # already switched (a second submit)
         raise PledgeError(_("That card confirmation does not belong to this pledge. Please try again."))
-    try:
-        result = gateway.read_setup(setup_intent_id, backer.stripe_customer_id or "")
-    except gateway.GatewayError as error:
-        raise PledgeError(error.message) from None
-    if not result.succeeded:
-        raise PledgeError(result.error_message or _("Your card was not saved. Please try again or use another card."))
+    result = _saved_card(setup_intent_id, backer)
     old = pledge.payment_method_id
     campaign = lock_campaign(pledge.campaign_id)
     try:
@@ -399,12 +400,7 @@ def finish_payment_fix(pledge: Pledge, backer: User, setup_intent_id: str) -> Pl
             return pledge  # already saved (a second submit)
         raise PledgeError(_("That card confirmation does not belong to this pledge. Please try again."))
     _check_fixable(pledge, backer)
-    try:
-        result = gateway.read_setup(setup_intent_id, backer.stripe_customer_id or "")
-    except gateway.GatewayError as error:
-        raise PledgeError(error.message) from None
-    if not result.succeeded:
-        raise PledgeError(result.error_message or _("Your card was not saved. Please try again or use another card."))
+    result = _saved_card(setup_intent_id, backer)
     old = pledge.payment_method_id
     now = clock.utcnow()
     try:
