@@ -22,8 +22,9 @@ Measured, each in a fresh child process (so each has its own peak RSS):
   it and records it for every pledge;
 - ceiling: the same three requests per pledge, same parameters, made directly with the stripe library
   (no database), at concurrency 1 and at run_pass's concurrency.
-Peak memory is `resource.getrusage(RUSAGE_SELF).ru_maxrss` of the child, and its growth from the
-child's own baseline (after imports and app start).
+Peak memory is the child's peak resident set during the pass (VmHWM, reset just before it through
+/proc/self/clear_refs), and its growth over the resident set before the pass (after imports and app
+start). Not ru_maxrss: on Linux it survives execve, so a child reports its parent's peak.
 Writes its figures to bench/RESULTS.md (a section per database).
 """
 from __future__ import annotations
@@ -240,8 +241,24 @@ def generate(database_url: str, pledges: int, pool: list[tuple[str, str]], seed:
 
 # --- what the children measure ---------------------------------------------------------------
 
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
 def _rss_kib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    """Resident set now (VmRSS), and the start of a new peak: the high-water mark is reset, so that
+    `_peak_kib()` reports the peak since. (getrusage's ru_maxrss survives execve on Linux: a child
+    would report the parent's peak from before the fork.)"""
+    Path("/proc/self/clear_refs").write_text("5")
+    return _status_kib("VmRSS")
+
+
+def _peak_kib() -> int:
+    """Peak resident set since the last `_rss_kib()` (VmHWM)."""
+    return _status_kib("VmHWM")
 
 
 def _cpu_seconds() -> float:
@@ -271,7 +288,7 @@ def child_run_pass(database_url: str, stripe_url: str, log_path: str) -> dict:
         started = time.perf_counter()
         summary = settlement.run_pass()
         seconds = time.perf_counter() - started
-        peak, cpu = _rss_kib(), _cpu_seconds() - cpu
+        peak, cpu = _peak_kib(), _cpu_seconds() - cpu
         states = dict(db.session.execute(select(Pledge.state, func.count()).group_by(Pledge.state)).all())
     return {"seconds": seconds, "charges": sum(n for (_c, o), n in summary.outcomes.items() if o == "collected"),
             "states": states, "concurrency": concurrency, "rss_baseline_kib": baseline, "rss_peak_kib": peak, "cpu_seconds": cpu}
@@ -312,7 +329,7 @@ def child_ceiling(stripe_url: str, pool: list[tuple[str, str]], pledges: int, co
             statuses = list(pool_.map(charge, range(pledges)))
     seconds = time.perf_counter() - started
     assert statuses.count("succeeded") == pledges, set(statuses)
-    return {"seconds": seconds, "charges": pledges, "concurrency": concurrency, "rss_baseline_kib": baseline, "rss_peak_kib": _rss_kib(),
+    return {"seconds": seconds, "charges": pledges, "concurrency": concurrency, "rss_baseline_kib": baseline, "rss_peak_kib": _peak_kib(),
             "cpu_seconds": _cpu_seconds() - cpu}
 
 
@@ -398,7 +415,7 @@ def write_results(section: str, key: str) -> None:
 
 def report(results: list[dict], engine: str, command: str, took: float, load_before: str, plain: bool) -> str:
     rows = ["| pledges | run_pass charges/s | concurrency | ceiling charges/s, same concurrency | ratio | ceiling at 1 | "
-            "CPU ms per charge: run_pass / ceiling | peak RSS MiB | RSS growth in the pass MiB | data made in |",
+            "CPU ms per charge: run_pass / ceiling | peak RSS in the pass MiB | growth over the RSS before it MiB | data made in |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         run = r["run_pass"]
