@@ -124,7 +124,7 @@ def test_the_money_model_keeps_its_invariants(app, localstripe):
             settlement.decide_due_campaigns(settlement.Summary(), now)
             for pledge_id in settlement.claim(settlement._due_for_charge(now), now, 1):
                 pledge = db.session.get(Pledge, pledge_id)
-                attempt = settlement._open_attempt(pledge)
+                attempt = settlement._open_attempt(pledge, settlement._last_attempt(pledge_id))
                 if attempt.payment_intent_id is None:
                     intent = gateway.create_charge(pledge.id, attempt.attempt, attempt.amount, attempt.currency,
                                                    pledge.backer.stripe_customer_id, pledge.payment_method_id)
