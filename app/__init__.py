@@ -42,6 +42,7 @@ def create_app(config: Config | None = None) -> Flask:
     from app.accounts import bp as accounts_bp
     from app.accounts.cli import users_cli
     from app.campaigns import bp as campaigns_bp
+    from app.community import bp as community_bp
     from app.demo import seed_demo
     from app.main import bp as main_bp
     from app.moderation import bp as moderation_bp
@@ -61,6 +62,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(campaigns_bp)
     app.register_blueprint(pledges_bp)
     app.register_blueprint(settlement_bp)
+    app.register_blueprint(community_bp)
     app.register_blueprint(accounts_bp, url_prefix="/auth")
     app.register_blueprint(moderation_bp, url_prefix="/moderation")
     app.register_blueprint(webhooks_bp)

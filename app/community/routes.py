@@ -1,0 +1,2 @@
+"""Routes for updates, comments, FAQ and questions."""
+from app.community import bp  # noqa: F401
