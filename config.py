@@ -98,6 +98,9 @@ class Config:
         self.BASE_URL = (os.environ.get("BASE_URL") or f"http://127.0.0.1:{os.environ.get('PORT') or 5000}").rstrip("/")
         #: How long a public page may be served from the cache to visitors (0 turns the cache off).
         self.PUBLIC_PAGE_CACHE_SECONDS = _int("PUBLIC_PAGE_CACHE_SECONDS", 10, 0, 3600)
+        #: How often each process rereads the campaigns' version behind that cache (changes made by
+        #: another process reach visitors within this many seconds; 0 reads it on every request).
+        self.PUBLIC_PAGE_VERSION_SECONDS = _int("PUBLIC_PAGE_VERSION_SECONDS", 1, 0, 60)
         self.MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
         #: Without MAIL_SERVER, emails are also appended to this file (the demo's mail box).
         self.MAIL_LOG_FILE = os.environ.get("MAIL_LOG_FILE", "")
@@ -168,6 +171,7 @@ class TestConfig(Config):
         self.STRIPE_MAX_REQUESTS_PER_SECOND = 1000.0
         # Tests freeze the clock, and the page cache keys on update times: it has tests of its own.
         self.PUBLIC_PAGE_CACHE_SECONDS = 0
+        self.PUBLIC_PAGE_VERSION_SECONDS = 0
         self.STRIPE_RETRY_BASE_SECONDS = 0.01
         self.STRIPE_RETRY_MAX_SECONDS = 0.05
         # Cheap hashes: the suite makes hundreds of accounts (production keeps the RFC 9106 cost).

@@ -24,7 +24,7 @@ def create_app(config: Config | None = None) -> Flask:
     if app.config["CLOCK_OFFSET_SECONDS"]:
         clock.set_offset(timedelta(seconds=app.config["CLOCK_OFFSET_SECONDS"]))
 
-    from app import errors, i18n, security
+    from app import caching, errors, i18n, security
     from app.extensions import babel, bootstrap, csrf, db, limiter, login_manager, mail, migrate
 
     db.init_app(app)
@@ -37,6 +37,7 @@ def create_app(config: Config | None = None) -> Flask:
     login_manager.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
+    caching.init_app(app)
     errors.init_app(app)
 
     from app.accounts import bp as accounts_bp

@@ -7,6 +7,10 @@ data behind it changed, with one bounded exception: after the deadline, "collect
 each charge and may lag by up to the time limit (charges do not touch the campaign row, so that
 settling a large campaign never queues on it). The limit also bounds what time itself changes
 ("3 days left").
+Reading the version is itself a query, and on a cache hit it was most of the work; so each process
+reads it at most once per `PUBLIC_PAGE_VERSION_SECONDS` (default 1) and again after any commit it makes
+itself. A change made by another process therefore reaches visitors within that second (the staleness
+every micro-cache in front of a site accepts); a change made by this one, at once.
 Logged-in members, pages with a flash message and responses that set a cookie are never cached.
 """
 from __future__ import annotations
@@ -19,7 +23,8 @@ from functools import wraps
 from flask import Response, current_app, request, session
 from flask_babel import get_locale
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
 
 from app.extensions import db
 
@@ -28,15 +33,37 @@ _store: OrderedDict[tuple, tuple[float, bytes, int, list]] = OrderedDict()
 _lock = threading.Lock()
 
 
+_known_version: tuple[float, str] = (0.0, "")  # (read at, version) in this process
+
+
 def _version() -> str:
+    global _known_version
+    read_at, version = _known_version
+    now = time.monotonic()
+    if now - read_at < current_app.config.get("PUBLIC_PAGE_VERSION_SECONDS", 1):
+        return version
     from app.campaigns.models import Campaign
 
-    return str(db.session.scalar(select(func.max(Campaign.updated_at))))
+    version = str(db.session.scalar(select(func.max(Campaign.updated_at))))
+    _known_version = (now, version)
+    return version
+
+
+def forget_version(*_args) -> None:
+    """Read the version again on the next request (after a commit in this process)."""
+    global _known_version
+    _known_version = (0.0, "")
 
 
 def clear() -> None:
     with _lock:
         _store.clear()
+    forget_version()
+
+
+def init_app(_app) -> None:
+    if not event.contains(Session, "after_commit", forget_version):
+        event.listen(Session, "after_commit", forget_version)
 
 
 def public_page(view):

@@ -1,12 +1,24 @@
 """The base of every form: Flask-WTF (CSRF) plus one rule for all text that reaches us."""
 from __future__ import annotations
 
+from functools import cache
+
+from babel import support
+from flask_babel import get_locale
 from flask_wtf import FlaskForm
+from wtforms.i18n import messages_path
 
 
 def _drop_nul(value):
     # A NUL byte is never meant, and PostgreSQL refuses it in text: it would turn any form into a 500.
     return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+@cache
+def _wtforms_translations(locale: str) -> support.Translations:
+    # WTForms' own messages ("This field is required.") in the visitor's language. Flask-WTF would
+    # read and parse this catalog from disk on every request that builds a form; once per language is enough.
+    return support.Translations.load(messages_path(), [locale], domain="wtforms")
 
 
 class BaseForm(FlaskForm):
@@ -16,3 +28,6 @@ class BaseForm(FlaskForm):
         def bind_field(self, form, unbound_field, options):
             filters = [_drop_nul, *unbound_field.kwargs.get("filters", ())]
             return unbound_field.bind(form=form, **{**options, "filters": filters})
+
+        def get_translations(self, form):
+            return _wtforms_translations(str(get_locale() or "en"))

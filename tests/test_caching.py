@@ -1,10 +1,12 @@
 """The public page cache: visitors get cached pages until the data behind them changes."""
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import event
+from datetime import timedelta
 
-from app import caching
+import pytest
+from sqlalchemy import event, text
+
+from app import caching, clock
 from app.campaigns import services as campaigns
 from app.extensions import db
 from tests.factories import login, make_campaign, make_user
@@ -66,3 +68,25 @@ def test_members_and_flashes_are_never_cached(app, cached_app):
         member.post("/auth/logout")
         assert "You are logged out." in member.get("/").get_data(as_text=True)
         assert "You are logged out." not in visitor.get("/").get_data(as_text=True)
+
+
+def test_the_version_is_read_once_a_window_and_again_after_a_local_commit(app, make_app):
+    caching.clear()
+    cached_app = make_app(PUBLIC_PAGE_CACHE_SECONDS=60, PUBLIC_PAGE_VERSION_SECONDS=60)
+    creator = make_user("creator@example.com")
+    campaign = make_campaign(creator, "live", title="Quiet Lantern")
+    visitor = cached_app.test_client()
+    with cached_app.app_context():
+        _statements(visitor, "/")
+        hit, page = _statements(visitor, "/")
+        assert hit == 0 and "Quiet Lantern" in page  # a hit inside the window asks the database nothing
+        # Another process changes a campaign: this one does not see it inside its window ...
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE campaigns SET title = 'Elsewhere Lantern', updated_at = :t WHERE id = :id"),
+                         {"t": clock.utcnow() + timedelta(seconds=1), "id": campaign.id})
+        assert "Quiet Lantern" in _statements(visitor, "/")[1]
+        # ... but a commit made by this process is seen at once.
+        campaigns.set_featured(db.session.get(type(campaign), campaign.id), make_user("mod@example.com", moderator=True), True)
+        db.session.commit()
+        assert "Elsewhere Lantern" in _statements(visitor, "/")[1]
+    caching.clear()
