@@ -92,7 +92,7 @@ class Config:
         self.PAYMENT_RETRY_DAYS = _int("PAYMENT_RETRY_DAYS", 7, 1, 60)
         self.WORKER_INTERVAL_SECONDS = _int("WORKER_INTERVAL_SECONDS", 60, 1, 86400)
         self.SETTLE_BATCH_SIZE = _int("SETTLE_BATCH_SIZE", 20, 1, 1000)
-        #: Charges in flight at once (PostgreSQL; SQLite settles one at a time).
+        #: Stripe requests in flight at once while settling a batch (the database work stays in one thread).
         self.SETTLE_CONCURRENCY = _int("SETTLE_CONCURRENCY", 4, 1, 64)
         #: Where the site is reached, for links in emails sent outside a request (worker, CLI).
         self.BASE_URL = (os.environ.get("BASE_URL") or f"http://127.0.0.1:{os.environ.get('PORT') or 5000}").rstrip("/")

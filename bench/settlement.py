@@ -283,7 +283,7 @@ def child_run_pass(database_url: str, stripe_url: str, log_path: str) -> dict:
     with app.app_context():
         db.session.scalar(select(func.count(Pledge.id)))  # connect before the baseline
         db.session.rollback()
-        concurrency = 1 if db.engine.dialect.name == "sqlite" else app.config["SETTLE_CONCURRENCY"]
+        concurrency = app.config["SETTLE_CONCURRENCY"]
         baseline, cpu = _rss_kib(), _cpu_seconds()
         started = time.perf_counter()
         summary = settlement.run_pass()

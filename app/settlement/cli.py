@@ -36,7 +36,7 @@ def _single_worker_on_sqlite():
 
 @click.command("settle")
 @click.option("--batch", type=click.IntRange(1, 1000), default=None, help="Pledges leased per batch (default 20).")
-@click.option("--concurrency", type=click.IntRange(1, 64), default=None, help="Charges in flight at once (PostgreSQL).")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=None, help="Stripe requests in flight at once (default 4).")
 @with_appcontext
 def settle(batch: int | None, concurrency: int | None) -> None:
     """Run one settlement pass: decide campaigns past their deadline, charge, retry, drop, release."""

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import and_, func, inspect, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from app import clock
@@ -192,87 +192,198 @@ def _last_attempt(pledge_id: int) -> ChargeAttempt | None:
     )
 
 
-def _load_pledge(pledge_id: int) -> Pledge | None:
-    """The pledge with its backer and campaign, fresh from the database, in one query (each commit of
-    a charge expires them; loading them one by one cost a round trip each)."""
-    return db.session.execute(
-        select(Pledge).options(joinedload(Pledge.backer), joinedload(Pledge.campaign)).where(Pledge.id == pledge_id)
+def _load_pledges(pledge_ids: list[int]) -> dict[int, Pledge]:
+    """The pledges with their backers and campaigns, fresh from the database, in one query."""
+    rows = db.session.scalars(
+        select(Pledge).options(joinedload(Pledge.backer), joinedload(Pledge.campaign)).where(Pledge.id.in_(pledge_ids))
         .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+    )
+    return {pledge.id: pledge for pledge in rows}
 
 
-def _open_attempt(pledge: Pledge, last: ChargeAttempt | None) -> ChargeAttempt:
-    """The attempt to work on: `last` if it is open, or a new row (committed before Stripe hears of it)."""
-    if last is not None and last.status == A.OPEN.value:
-        return last
-    attempt = ChargeAttempt(pledge_id=pledge.id, attempt=(last.attempt + 1) if last else 1, amount=pledge.amount,
-                            currency=pledge.currency, status=A.OPEN.value, created_at=clock.utcnow())
-    db.session.add(attempt)
-    db.session.commit()
-    return attempt
+def _last_attempts(pledge_ids: list[int]) -> dict[int, ChargeAttempt]:
+    """Each pledge's latest attempt, in one query."""
+    latest = (select(ChargeAttempt.pledge_id, func.max(ChargeAttempt.attempt).label("n"))
+              .where(ChargeAttempt.pledge_id.in_(pledge_ids)).group_by(ChargeAttempt.pledge_id).subquery())
+    rows = db.session.scalars(
+        select(ChargeAttempt).join(latest, and_(ChargeAttempt.pledge_id == latest.c.pledge_id, ChargeAttempt.attempt == latest.c.n))
+        .execution_options(populate_existing=True)
+    )
+    return {attempt.pledge_id: attempt for attempt in rows}
 
 
 def _make_previous_harmless(pledge: Pledge, last: ChargeAttempt | None, summary: Summary) -> bool:
     """Before a new attempt, cancel the `last` attempt's PaymentIntent if it failed, so the backer
     finishing an old authentication and this retry can never both collect. True if it turned out to
-    have collected."""
-    if last is None or last.status != A.FAILED.value or not last.payment_intent_id:
+    have collected. Commits."""
+    if not _needs_cancel(last):
         return False
     state = gateway.cancel_charge(last.payment_intent_id)
+    collected = _settle_previous(pledge, last, state, summary)
+    db.session.commit()
+    return collected
+
+
+def _needs_cancel(last: ChargeAttempt | None) -> bool:
+    return last is not None and last.status == A.FAILED.value and bool(last.payment_intent_id)
+
+
+def _settle_previous(pledge: Pledge, last: ChargeAttempt, state: gateway.ChargeState, summary: Summary) -> bool:
     if state.succeeded:
         _record(pledge, last, state, summary)
         return True
     last.status = A.CANCELED.value
-    db.session.commit()
     return False
 
 
-def charge_pledge(pledge_id: int, owner: str | None, summary: Summary, now: datetime | None = None) -> str | None:
-    """One charge attempt for a leased pledge, following SETTLEMENT.md's steps; returns the outcome."""
-    now = now or clock.utcnow()
-    pledge = _load_pledge(pledge_id)
-    if pledge is None or pledge.state not in (P.CHARGING.value, P.ERRORED.value):
-        return None
-    if owner is not None and pledge.lease_owner != owner:
-        return None  # someone else holds it now
-    # Read now what the charge needs: the commits below expire the loaded objects.
-    customer, payment_method = pledge.backer.stripe_customer_id, pledge.payment_method_id
-    try:
-        last = _last_attempt(pledge_id)
-        if _make_previous_harmless(pledge, last, summary):
-            return "collected"
-        attempt = _open_attempt(pledge, last)
-        if attempt.payment_intent_id is None:
-            intent_id = gateway.create_charge(pledge_id, attempt.attempt, attempt.amount, attempt.currency, customer, payment_method)
-            saved = db.session.execute(
-                update(ChargeAttempt).where(ChargeAttempt.id == attempt.id, ChargeAttempt.payment_intent_id.is_(None))
-                .values(payment_intent_id=intent_id).execution_options(synchronize_session=False)
-            ).rowcount
-            db.session.commit()
-            db.session.refresh(attempt)
-            if not saved:
-                log.warning("pledge %s attempt %s: another pass saved a PaymentIntent first", pledge_id, attempt.attempt)
-        # The one rule: ask Stripe for the state of the saved PaymentIntent before confirming it.
-        state = gateway.read_charge(attempt.payment_intent_id)
-        if state.needs_confirmation:
-            state = gateway.confirm_charge(attempt.payment_intent_id)
-        return _record(pledge, attempt, state, summary)
-    except gateway.GatewayError as error:
-        # Unknown outcome (Stripe unreachable) or a refusal: leave the attempt as it is; the next
-        # pass reads the PaymentIntent again. Give the lease back so that it can.
-        db.session.rollback()
-        pledge = db.session.get(Pledge, pledge_id, populate_existing=True)
-        _release_lease(pledge, now + LOOK_AGAIN)
+@dataclass
+class _Charge:
+    """One leased pledge on its way through `charge_batch`: plain values, so commits expire nothing it needs."""
+
+    pledge_id: int
+    customer: str | None
+    payment_method: str | None
+    last: ChargeAttempt | None
+    attempt_id: int | None = None
+    number: int = 0
+    amount: int = 0
+    currency: str = ""
+    intent: str | None = None
+    state: gateway.ChargeState | None = None
+    error: gateway.GatewayError | None = None
+    outcome: str | None = None  # set once the pledge needs nothing more from this batch
+
+
+def _stripe_calls(concurrency: int):
+    """A map over Stripe requests: in a few threads (they never touch the database), or in this one
+    when `concurrency` is 1. A GatewayError is returned, not raised."""
+    app = current_app._get_current_object()
+
+    def guarded(fn, item):
+        try:
+            return fn(item)
+        except gateway.GatewayError as error:
+            return error
+
+    if concurrency <= 1:
+        return lambda fn, items: [guarded(fn, item) for item in items]
+    # Each thread enters the app's context once, for its whole life (the gateway reads the settings).
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="settle", initializer=lambda: app.app_context().push())
+
+    def run(fn, items):
+        return list(pool.map(lambda item: guarded(fn, item), items))
+
+    run.pool = pool
+    return run
+
+
+def charge_batch(pledge_ids: list[int], owners: dict[int, str | None], summary: Summary, now: datetime,
+                 calls=None) -> dict[int, str]:
+    """Charge a batch of leased pledges, SETTLEMENT.md's steps taken a batch at a time: each step's rows
+    are committed together before Stripe hears of the next step, and only Stripe's requests run side by
+    side. A kill between any two steps leaves each pledge at one of SETTLEMENT.md's recovery points.
+    Returns each pledge's outcome."""
+    calls = calls or _stripe_calls(1)
+    loaded = _load_pledges(pledge_ids)
+    lasts = _last_attempts(list(loaded))
+    charges = [
+        _Charge(pid, pledge.backer.stripe_customer_id, pledge.payment_method_id, lasts.get(pid))
+        for pid in pledge_ids
+        if (pledge := loaded.get(pid)) is not None and pledge.state in (P.CHARGING.value, P.ERRORED.value)
+        and (owners.get(pid) is None or pledge.lease_owner == owners[pid])  # else someone else holds it now
+    ]
+
+    def pending() -> list[_Charge]:
+        return [c for c in charges if c.outcome is None and c.error is None]
+
+    # 0. A failed previous attempt: cancel its PaymentIntent first (it may turn out to have collected).
+    previous = [c for c in charges if _needs_cancel(c.last)]
+    for charge, result in zip(previous, calls(lambda c: gateway.cancel_charge(c.last.payment_intent_id), previous), strict=True):
+        if isinstance(result, gateway.GatewayError):
+            charge.error = result
+        elif _settle_previous(loaded[charge.pledge_id], charge.last, result, summary):
+            charge.outcome = "collected"
+    # 1. The attempt to work on: the open one, or a new row, committed before Stripe hears of it.
+    fresh = []
+    for charge in pending():
+        attempt = charge.last
+        if attempt is None or attempt.status != A.OPEN.value:
+            pledge = loaded[charge.pledge_id]
+            attempt = ChargeAttempt(pledge_id=charge.pledge_id, attempt=(attempt.attempt + 1) if attempt else 1,
+                                    amount=pledge.amount, currency=pledge.currency, status=A.OPEN.value, created_at=clock.utcnow())
+            db.session.add(attempt)
+            fresh.append((charge, attempt))
+        else:
+            charge.attempt_id, charge.intent = attempt.id, attempt.payment_intent_id
+        charge.number, charge.amount, charge.currency = attempt.attempt, attempt.amount, attempt.currency
+    db.session.flush()
+    for charge, attempt in fresh:
+        charge.attempt_id = attempt.id
+    db.session.commit()
+    # 2. An unconfirmed PaymentIntent for each attempt without one; their ids committed together.
+    unsaved = [c for c in pending() if c.intent is None]
+    created = calls(lambda c: gateway.create_charge(c.pledge_id, c.number, c.amount, c.currency, c.customer, c.payment_method), unsaved)
+    saves = []
+    for charge, result in zip(unsaved, created, strict=True):
+        if isinstance(result, gateway.GatewayError):
+            charge.error = result
+        else:
+            saves.append({"attempt_id": charge.attempt_id, "intent": result})
+    if saves:
+        table = ChargeAttempt.__table__
+        db.session.execute(
+            table.update().where(table.c.id == bindparam("attempt_id"), table.c.payment_intent_id.is_(None))
+            .values(payment_intent_id=bindparam("intent")), saves)
         db.session.commit()
-        log.warning("pledge %s: charge postponed: %s (%s)", pledge_id, error.code, error.detail or error)
-        summary.add(pledge.campaign_id, "postponed")
-        return "postponed"
+        # Read back what is saved: another pass may have saved its own PaymentIntent first.
+        saved = dict(db.session.execute(select(ChargeAttempt.id, ChargeAttempt.payment_intent_id)
+                                        .where(ChargeAttempt.id.in_([row["attempt_id"] for row in saves]))).all())
+        db.session.rollback()
+        for charge in unsaved:
+            if charge.error is None:
+                charge.intent = saved[charge.attempt_id]
+    # 3. The one rule: ask Stripe for the state of the saved PaymentIntent before confirming it.
+    def read_then_confirm(charge: _Charge) -> gateway.ChargeState:
+        state = gateway.read_charge(charge.intent)
+        return gateway.confirm_charge(charge.intent) if state.needs_confirmation else state
+
+    todo = pending()
+    for charge, result in zip(todo, calls(read_then_confirm, todo), strict=True):
+        if isinstance(result, gateway.GatewayError):
+            charge.error = result
+        else:
+            charge.state = result
+    # 4. Every outcome in one transaction: attempt, pledge state, audit row, mail.
+    loaded = _load_pledges([c.pledge_id for c in charges])
+    attempts = {a.id: a for a in db.session.scalars(select(ChargeAttempt).where(
+        ChargeAttempt.id.in_([c.attempt_id for c in charges if c.state is not None])))}
+    outcomes: dict[int, str] = {}
+    for charge in charges:
+        pledge = loaded[charge.pledge_id]
+        if charge.error is not None:
+            # Unknown outcome (Stripe unreachable) or a refusal: leave the attempt as it is; the next
+            # pass reads the PaymentIntent again. Give the lease back so that it can.
+            _release_lease(pledge, now + LOOK_AGAIN)
+            log.warning("pledge %s: charge postponed: %s (%s)", charge.pledge_id, charge.error.code,
+                        charge.error.detail or charge.error)
+            summary.add(pledge.campaign_id, "postponed")
+            outcomes[charge.pledge_id] = "postponed"
+        elif charge.state is not None:
+            outcomes[charge.pledge_id] = _record(pledge, attempts[charge.attempt_id], charge.state, summary)
+        elif charge.outcome:
+            outcomes[charge.pledge_id] = charge.outcome
+    db.session.commit()
+    return outcomes
+
+
+def charge_pledge(pledge_id: int, owner: str | None, summary: Summary, now: datetime | None = None) -> str | None:
+    """One charge attempt for a leased pledge (a batch of one); returns the outcome."""
+    return charge_batch([pledge_id], {pledge_id: owner}, summary, now or clock.utcnow()).get(pledge_id)
 
 
 def _record(pledge: Pledge, attempt: ChargeAttempt, state: gateway.ChargeState, summary: Summary) -> str:
-    """Write the outcome of an attempt in one transaction: attempt, pledge state, audit row, mail."""
+    """The outcome of an attempt: attempt, pledge state, audit row, mail. The caller commits."""
     now = clock.utcnow()
-    pledge = _load_pledge(inspect(pledge).identity[0])  # without a round trip per expired object
     campaign = pledge.campaign
     if state.succeeded:
         attempt.status = A.SUCCEEDED.value
@@ -301,12 +412,9 @@ def _record(pledge: Pledge, attempt: ChargeAttempt, state: gateway.ChargeState, 
     else:  # processing: look again later
         _release_lease(pledge, now + LOOK_AGAIN)
         outcome = "processing"
-    # Read before the commit, which expires them (reading after it cost three queries per charge).
-    campaign_id, pledge_id, number = campaign.id, pledge.id, attempt.attempt
-    db.session.commit()
-    log.info("campaign %s pledge %s attempt %s %s: %s %s %s", campaign_id, pledge_id, number, state.id, outcome,
+    log.info("campaign %s pledge %s attempt %s %s: %s %s %s", campaign.id, pledge.id, attempt.attempt, state.id, outcome,
              state.amount, state.currency)
-    summary.add(campaign_id, outcome)
+    summary.add(campaign.id, outcome)
     return outcome
 
 
@@ -337,25 +445,16 @@ def drop_expired(summary: Summary, now: datetime, batch: int) -> None:
 
 
 def charge_due(summary: Summary, now: datetime, batch: int, concurrency: int) -> None:
-    """Charge every pledge due, a leased batch at a time, `concurrency` charges in flight."""
-    app = current_app._get_current_object()
-
-    def work(pledge_id: int, owner: str | None) -> None:
-        with app.app_context():
-            try:
-                charge_pledge(pledge_id, owner, summary, now)
-            finally:
-                db.session.remove()
-
-    while ids := claim(_due_for_charge(now), now, batch):
-        owners = dict(db.session.execute(select(Pledge.id, Pledge.lease_owner).where(Pledge.id.in_(ids))).all())
-        db.session.rollback()
-        if concurrency > 1:
-            with ThreadPoolExecutor(max_workers=concurrency) as pool:
-                list(pool.map(work, ids, [owners[pid] for pid in ids]))
-        else:
-            for pid in ids:
-                charge_pledge(pid, owners[pid], summary, now)
+    """Charge every pledge due, a leased batch at a time, `concurrency` Stripe requests in flight."""
+    calls = _stripe_calls(concurrency)
+    try:
+        while ids := claim(_due_for_charge(now), now, batch):
+            owners = dict(db.session.execute(select(Pledge.id, Pledge.lease_owner).where(Pledge.id.in_(ids))).all())
+            db.session.rollback()
+            charge_batch(ids, owners, summary, now, calls)
+    finally:
+        if hasattr(calls, "pool"):
+            calls.pool.shutdown()
 
 
 def release_cards(summary: Summary, now: datetime, batch: int) -> None:
@@ -387,7 +486,7 @@ def run_pass(now: datetime | None = None, *, batch: int | None = None, concurren
     config = current_app.config
     batch = batch or config.get("SETTLE_BATCH_SIZE", 20)
     if concurrency is None:
-        concurrency = 1 if not _is_postgres() else config.get("SETTLE_CONCURRENCY", 4)
+        concurrency = config.get("SETTLE_CONCURRENCY", 4)
     now = now or clock.utcnow()
     summary = Summary()
     decide_due_campaigns(summary, now)
@@ -441,7 +540,9 @@ def record_from_stripe(payment_intent_id: str) -> str | None:
         return pledge.state
     db.session.refresh(pledge)
     db.session.refresh(attempt)
-    return _record(pledge, attempt, state, Summary())
+    outcome = _record(pledge, attempt, state, Summary())
+    db.session.commit()
+    return outcome
 
 
 def retry_now(pledge: Pledge) -> str | None:
