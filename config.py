@@ -91,7 +91,7 @@ class Config:
         self.CAMPAIGN_MAX_DAYS = _int("CAMPAIGN_MAX_DAYS", 60, 1, 365)
         self.PAYMENT_RETRY_DAYS = _int("PAYMENT_RETRY_DAYS", 7, 1, 60)
         self.WORKER_INTERVAL_SECONDS = _int("WORKER_INTERVAL_SECONDS", 60, 1, 86400)
-        self.SETTLE_BATCH_SIZE = _int("SETTLE_BATCH_SIZE", 20, 1, 1000)
+        self.SETTLE_BATCH_SIZE = _int("SETTLE_BATCH_SIZE", 50, 1, 1000)
         #: Stripe requests in flight at once while settling a batch (the database work stays in one thread).
         self.SETTLE_CONCURRENCY = _int("SETTLE_CONCURRENCY", 4, 1, 64)
         #: Where the site is reached, for links in emails sent outside a request (worker, CLI).

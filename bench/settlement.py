@@ -17,8 +17,8 @@ customers would take minutes and changes nothing in the charge path); then bulk 
 funded campaign (state successful), N backers and N pledges in state `charging`, due now.
 
 Measured, each in a fresh child process (so each has its own peak RSS):
-- run_pass: `settlement.run_pass()` with the app's defaults (SQLite: one charge at a time; PostgreSQL:
-  SETTLE_CONCURRENCY=4 in flight), which creates an unconfirmed PaymentIntent, retrieves it, confirms
+- run_pass: `settlement.run_pass()` with the app's defaults (batches of 50, SETTLE_CONCURRENCY=4 Stripe
+  requests in flight), which creates an unconfirmed PaymentIntent, retrieves it, confirms
   it and records it for every pledge;
 - ceiling: the same three requests per pledge, same parameters, made directly with the stripe library
   (no database), at concurrency 1 and at run_pass's concurrency.
@@ -436,11 +436,12 @@ def report(results: list[dict], engine: str, command: str, took: float, load_bef
         "",
         f"Memory: peak RSS {small['rss_peak_kib'] / 1024:.0f} MiB at {results[0]['pledges']:,} pledges, "
         f"{large['rss_peak_kib'] / 1024:.0f} MiB at {results[-1]['pledges']:,}: flat in the number of pledges (leased "
-        "batches of 20; nothing is kept per pledge).",
+        f"batches of {os.environ.get('SETTLE_BATCH_SIZE') or 50}; nothing is kept per pledge).",
         "",
         "A charge is three requests to localstripe (create an unconfirmed PaymentIntent, retrieve it, confirm it) plus, in "
-        "run_pass, SETTLEMENT.md's three commits (the attempt row; its PaymentIntent id; the outcome with the audit row and "
-        "the email in the outbox) and a lease per batch. The ceiling makes the same three requests with the same parameters "
+        "run_pass, SETTLEMENT.md's three commits, made once per leased batch for all its pledges (the attempt rows; their "
+        "PaymentIntent ids; the outcomes with the audit rows and the emails in the outbox), the Stripe requests of a step "
+        "side by side in SETTLE_CONCURRENCY threads. The ceiling makes the same three requests with the same parameters "
         "straight through the stripe library, no database. STRIPE_MAX_REQUESTS_PER_SECOND=1000: the pace (default 20 "
         "requests/s, about 7 charges/s) is deliberately not what is measured. localstripe runs in its own process, a fresh "
         "one per measurement, " + ("as shipped" if plain else "with an index of its store per object type (as shipped, "

@@ -35,7 +35,7 @@ def _single_worker_on_sqlite():
 
 
 @click.command("settle")
-@click.option("--batch", type=click.IntRange(1, 1000), default=None, help="Pledges leased per batch (default 20).")
+@click.option("--batch", type=click.IntRange(1, 1000), default=None, help="Pledges leased per batch (default 50).")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=None, help="Stripe requests in flight at once (default 4).")
 @with_appcontext
 def settle(batch: int | None, concurrency: int | None) -> None:

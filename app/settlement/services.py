@@ -484,7 +484,7 @@ def run_pass(now: datetime | None = None, *, batch: int | None = None, concurren
              progress: Callable[[str], None] | None = None) -> Summary:
     """One settlement pass; safe to run again and (on PostgreSQL) in several processes at once."""
     config = current_app.config
-    batch = batch or config.get("SETTLE_BATCH_SIZE", 20)
+    batch = batch or config.get("SETTLE_BATCH_SIZE", 50)
     if concurrency is None:
         concurrency = config.get("SETTLE_CONCURRENCY", 4)
     now = now or clock.utcnow()
