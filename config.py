@@ -113,6 +113,8 @@ class Config:
         self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
         self.RATELIMIT_HEADERS_ENABLED = True
+        #: Comments and questions to a creator, per member (Flask-Limiter's syntax, e.g. "10 per minute").
+        self.COMMENT_RATE_LIMIT = os.environ.get("COMMENT_RATE_LIMIT") or "10 per minute"
         # Lets the demo and the browser tests move "now" for a process (never in production).
         self.CLOCK_OFFSET_SECONDS = _int("CLOCK_OFFSET_SECONDS", 0)
         self.PASSWORD_RESET_MAX_AGE = _int("PASSWORD_RESET_MAX_AGE", 3600, 60, 7 * 86400)
@@ -120,7 +122,9 @@ class Config:
         self.MAX_CONTENT_LENGTH = 6 * 1024 * 1024
         self.BABEL_DEFAULT_LOCALE = "en"
         self.BABEL_DEFAULT_TIMEZONE = "UTC"
-        self.LANGUAGES = ["en"]
+        #: The languages the site speaks (catalogs in app/translations), the default first.
+        self.LANGUAGES = ["en", "fr", "zh_Hans_CN"]
+        self.BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "app" / "translations")
         self.BOOTSTRAP_SERVE_LOCAL = True
         self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
         self.SESSION_COOKIE_HTTPONLY = True
@@ -150,6 +154,12 @@ class Config:
         if not self.SECRET_KEY:
             # Development only: a fixed key keeps sessions across restarts of the demo.
             self.SECRET_KEY = "dev-only-not-secret"
+        try:
+            from limits import parse_many
+
+            parse_many(self.COMMENT_RATE_LIMIT)
+        except ValueError:
+            raise ConfigError(f"COMMENT_RATE_LIMIT must read like '10 per minute', got {self.COMMENT_RATE_LIMIT!r}") from None
         if self.CAMPAIGN_MIN_DAYS > self.CAMPAIGN_MAX_DAYS:
             raise ConfigError("CAMPAIGN_MIN_DAYS must not exceed CAMPAIGN_MAX_DAYS")
 

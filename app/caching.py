@@ -1,12 +1,13 @@
 """A short-lived cache of public pages for visitors who are not logged in.
 
-The key holds the page's address, the visitor's language and the campaigns' version (the latest
+The key holds the page's address, the visitor's language and time zone, and the campaigns' version (the latest
 `campaigns.updated_at`, which every change a public page shows moves: transitions, edits, tiers,
 featuring, and each pledge through the live counters). A page is therefore never served after the
-data behind it changed, with one bounded exception: after the deadline, "collected so far" moves with
-each charge and may lag by up to the time limit (charges do not touch the campaign row, so that
-settling a large campaign never queues on it). The limit also bounds what time itself changes
-("3 days left").
+data behind it changed, with one bounded exception: after the deadline, the collected, failed and
+dropped figures move with each charge, and the settlement pass moves the version once per batch of
+charges (not per charge, so that settling a large campaign never queues on its row); they may lag by
+a batch, never by more than the time limit. A refund moves it at once. The limit also bounds what
+time itself changes ("3 days left").
 Reading the version is itself a query, and on a cache hit it was most of the work; so each process
 reads it at most once per `PUBLIC_PAGE_VERSION_SECONDS` (default 1) and again after any commit it makes
 itself. A change made by another process therefore reaches visitors within that second (the staleness
@@ -21,7 +22,7 @@ from collections import OrderedDict
 from functools import wraps
 
 from flask import Response, current_app, request, session
-from flask_babel import get_locale
+from flask_babel import get_locale, get_timezone
 from flask_login import current_user
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
@@ -74,7 +75,8 @@ def public_page(view):
         ttl = current_app.config.get("PUBLIC_PAGE_CACHE_SECONDS", 10)
         if not ttl or request.method != "GET" or current_user.is_authenticated or session.get("_flashes"):
             return view(*args, **kwargs)
-        key = (request.full_path, str(get_locale()), _version())
+        # The same selectors as the pages (app.i18n): language and time zone change what a page says.
+        key = (request.full_path, str(get_locale()), str(get_timezone()), _version())
         now = time.monotonic()
         with _lock:
             hit = _store.get(key)

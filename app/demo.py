@@ -190,6 +190,11 @@ def seed_campaigns(users: dict[str, User]) -> int:
                    users["bruno@example.com"], mod, "submit", "approve", "launch")
     pledges(cookbook, [(bao, 6000, 1), (others[4], 1000, 0)])
     made += [zine, cookbook]
+    # Two members reported the cookbook: it waits in the moderators' Reported section.
+    from app.community import reports
+
+    reports.report(cookbook, others[5], "misleading", "The photos look like stock images, not food from the markets.")
+    reports.report(cookbook, others[6], "intellectual_property", "Several recipes seem copied from a published book.")
     # The creator's other states.
     made.append(_campaign(cam, "Paper Kite Workshop", "Kites you fold from one sheet of paper.", "crafts", 150000, seed=7))
     made.append(_to(_campaign(cam, "Pocket Synth", "A synthesizer that fits in a shirt pocket.", "music", 2500000, seed=8), cam, mod, "submit"))

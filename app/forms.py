@@ -1,12 +1,38 @@
 """The base of every form: Flask-WTF (CSRF) plus one rule for all text that reaches us."""
 from __future__ import annotations
 
+import re
 from functools import cache
 
 from babel import support
 from flask_babel import get_locale
 from flask_wtf import FlaskForm
 from wtforms.i18n import messages_path
+
+#: A line break or tab with the blanks around it: one space in a one-line field.
+_LINE_BREAKS = re.compile(r"\s*[\t\n]\s*")
+# C0 controls but tab and newline, and DEL: never meant, and PostgreSQL refuses NUL in text.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def one_line(value):
+    """Filter for a one-line field: line breaks (and the blanks around them) become one space, control
+    characters go, ends trimmed."""
+    if not isinstance(value, str):
+        return value
+    return _LINE_BREAKS.sub(" ", _CONTROLS.sub("", value.replace("\r", "\n"))).strip()
+
+
+def multi_line(value):
+    """Filter for a multi-line field: one kind of line end, no control characters."""
+    if not isinstance(value, str):
+        return value
+    return _CONTROLS.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def trimmed(value):
+    """Filter: no blanks at either end."""
+    return value.strip() if isinstance(value, str) else value
 
 
 def _drop_nul(value):

@@ -151,6 +151,14 @@ def make_app(_schema: str, _stripe_settings: dict):
         return new
 
     yield factory
+    if made:
+        # One Limiter serves every app of the process and the last init_app set it up: a test that
+        # switched rate limits on must not leave them on (or their counts) for the rest of the suite.
+        from app.extensions import limiter
+
+        limiter.enabled = False
+        if limiter._storage is not None:  # no storage until an app of the process had limits on
+            limiter.reset()
 
 
 @pytest.fixture

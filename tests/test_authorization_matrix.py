@@ -36,6 +36,11 @@ MATRIX: dict[tuple[str, str, str], str] = {
     ("accounts.reset_request", "POST", "-"): "422 422 422 422",
     ("accounts.reset_password", "GET", "-"): "302 302 302 302",
     ("accounts.reset_password", "POST", "-"): "302 302 302 302",
+    # email settings (issue 8): the page for members; the unsubscribe link for anyone holding a valid token
+    ("accounts.notifications", "GET", "-"): "login 200 200 200",
+    ("accounts.notifications", "POST", "-"): "login 302 302 302",
+    ("accounts.unsubscribe", "GET", "-"): "404 404 404 404",
+    ("accounts.unsubscribe", "POST", "-"): "404 404 404 404",
     ("campaigns.browse", "GET", "-"): "200 200 200 200",
     ("campaigns.new", "GET", "-"): "login 200 200 200",
     ("campaigns.new", "POST", "-"): "login 422 422 422",
@@ -44,6 +49,9 @@ MATRIX: dict[tuple[str, str, str], str] = {
     ("pledges.mine", "GET", "-"): "login 200 200 200",
     ("moderation.queue", "GET", "-"): "login 403 403 200",
     ("webhooks.stripe_webhook", "POST", "-"): "400 400 400 400",
+    # the footer's language switcher: everyone may choose, and is sent back (issue 9)
+    ("i18n.set_language", "GET", "-"): "302 302 302 302",
+    ("i18n.set_language", "POST", "-"): "302 302 302 302",
     # campaigns: a draft is nobody's business but its creator's (and the moderators')
     ("campaigns.show", "GET", "draft"): "404 404 302 302",
     ("campaigns.show", "GET", "live"): "200 200 200 200",
@@ -83,6 +91,61 @@ MATRIX: dict[tuple[str, str, str], str] = {
     ("moderation.feature", "POST", "live"): "login 403 403 302",
     ("moderation.suspend", "POST", "draft"): "login 403 403 422",
     ("moderation.suspend", "POST", "live"): "login 403 403 422",
+    # reports (issue 8): members report live campaigns (not their own, not drafts); moderators resolve
+    ("community.report", "GET", "draft"): "login 404 302 302",
+    ("community.report", "GET", "live"): "login 200 302 200",
+    ("community.report", "POST", "draft"): "login 404 302 302",
+    ("community.report", "POST", "live"): "login 422 302 422",
+    ("moderation.resolve_reports", "POST", "draft"): "login 403 403 422",
+    ("moderation.resolve_reports", "POST", "live"): "login 403 403 422",
+    # the creator's public profile: anyone, once they have a public campaign
+    ("community.creator", "GET", "-"): "200 200 200 200",
+    # community (issue 8 part A): updates, comments, FAQ and questions. The backer is not an actor here:
+    # "member" backs nothing, so commenting and asking are refused to everyone but the creator.
+    ("community.updates", "GET", "draft"): "404 404 200 200",
+    ("community.updates", "GET", "live"): "200 200 200 200",
+    ("community.update", "GET", "draft"): "404 404 200 200",
+    ("community.update", "GET", "live"): "200 200 200 200",
+    ("community.new_update", "GET", "draft"): "login 404 302 403",
+    ("community.new_update", "GET", "live"): "login 403 200 403",
+    ("community.new_update", "POST", "draft"): "login 404 302 403",
+    ("community.new_update", "POST", "live"): "login 403 422 403",
+    ("community.edit_update", "GET", "draft"): "login 404 200 403",
+    ("community.edit_update", "GET", "live"): "login 403 200 403",
+    ("community.edit_update", "POST", "draft"): "login 404 422 403",
+    ("community.edit_update", "POST", "live"): "login 403 422 403",
+    ("community.comments", "GET", "draft"): "404 404 200 200",
+    ("community.comments", "GET", "live"): "200 200 200 200",
+    ("community.comment", "POST", "draft"): "login 404 302 302",
+    ("community.comment", "POST", "live"): "login 403 422 403",
+    ("community.delete_comment", "POST", "draft"): "login 404 403 403",
+    ("community.delete_comment", "POST", "live"): "login 403 403 403",
+    ("community.hide_comment", "GET", "draft"): "login 404 403 200",
+    ("community.hide_comment", "GET", "live"): "login 403 403 200",
+    ("community.hide_comment", "POST", "draft"): "login 404 403 422",
+    ("community.hide_comment", "POST", "live"): "login 403 403 422",
+    ("community.new_faq", "GET", "draft"): "login 404 200 403",
+    ("community.new_faq", "GET", "live"): "login 403 200 403",
+    ("community.new_faq", "POST", "draft"): "login 404 422 403",
+    ("community.new_faq", "POST", "live"): "login 403 422 403",
+    ("community.edit_faq", "GET", "draft"): "login 404 200 403",
+    ("community.edit_faq", "GET", "live"): "login 403 200 403",
+    ("community.edit_faq", "POST", "draft"): "login 404 422 403",
+    ("community.edit_faq", "POST", "live"): "login 403 422 403",
+    ("community.delete_faq", "POST", "draft"): "login 404 302 403",
+    ("community.delete_faq", "POST", "live"): "login 403 302 403",
+    ("community.move_faq", "POST", "draft"): "login 404 400 403",
+    ("community.move_faq", "POST", "live"): "login 403 400 403",
+    ("community.ask", "GET", "draft"): "login 404 403 403",
+    ("community.ask", "GET", "live"): "login 403 403 403",
+    ("community.ask", "POST", "draft"): "login 404 403 403",
+    ("community.ask", "POST", "live"): "login 403 403 403",
+    ("community.questions", "GET", "draft"): "login 404 200 403",
+    ("community.questions", "GET", "live"): "login 403 200 403",
+    ("community.answer", "GET", "draft"): "login 404 200 403",
+    ("community.answer", "GET", "live"): "login 403 200 403",
+    ("community.answer", "POST", "draft"): "login 404 422 403",
+    ("community.answer", "POST", "live"): "login 403 422 403",
     # pledges: only their backer sees or touches them; a moderator acts only through refunds
     ("pledges.show", "GET", "active"): "login 404 200 404",
     ("pledges.edit", "GET", "active"): "login 404 200 404",
@@ -133,12 +196,36 @@ def _world(app, state: str):
     db.session.execute(update(type(campaign.tiers[0])).where(type(campaign.tiers[0]).id == campaign.tiers[0].id).values(claimed=1))
     totals.add(campaign.id, 2500, 1)  # the counters the pledge service would have moved
     db.session.commit()
+    _community_world(campaign, pledge)
     return campaign, pledge
+
+
+def _community_world(campaign, pledge) -> None:
+    """An update, a comment by the backer, a FAQ entry and a backer's question on the campaign."""
+    from app.community.models import CampaignQuestion, CampaignUpdate, Comment, FaqEntry
+
+    db.session.add_all([
+        CampaignUpdate(campaign_id=campaign.id, author_id=campaign.creator_id, title="News", body="Body"),
+        Comment(campaign_id=campaign.id, author_id=pledge.backer_id, body="A comment"),
+        FaqEntry(campaign_id=campaign.id, question="Q?", answer="A.", position=1),
+        CampaignQuestion(campaign_id=campaign.id, asker_id=pledge.backer_id, body="Why?"),
+    ])
+    db.session.commit()
+
+
+def _community_ids(campaign) -> dict[str, int]:
+    from app.community.models import CampaignQuestion, CampaignUpdate, Comment, FaqEntry
+
+    first = {name: db.session.scalar(db.select(model.id).where(model.campaign_id == campaign.id))
+             for name, model in (("update_id", CampaignUpdate), ("comment_id", Comment), ("entry_id", FaqEntry),
+                                 ("question_id", CampaignQuestion))}
+    return {name: value or 0 for name, value in first.items()}
 
 
 def _path(app, endpoint: str, campaign, pledge) -> str:
     rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
-    values = {"slug": campaign.slug, "tier_id": campaign.tiers[0].id, "pledge_id": pledge.id, "token": "not-a-token", "name": "0" * 32 + ".jpg"}
+    values = {"slug": campaign.slug, "tier_id": campaign.tiers[0].id, "pledge_id": pledge.id, "token": "not-a-token", "name": "0" * 32 + ".jpg",
+              "user_id": campaign.creator_id, **_community_ids(campaign)}
     return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), rule.rule)
 
 

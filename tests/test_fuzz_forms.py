@@ -4,6 +4,7 @@ row when the form is refused, and the typed values kept on the page."""
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from markupsafe import escape
 from sqlalchemy import text
 
+from app.accounts.models import User
 from app.extensions import db
 from tests.factories import PASSWORD, login, make_campaign, make_user
 
@@ -67,7 +69,8 @@ def check(client, path: str, data: dict, echoed: tuple[str, ...], *, accepted=(3
             visible = _visible(value)
             if visible.strip():
                 # A one-line field shows a typed line break as a space.
-                kept = (str(escape(visible.strip())), str(escape(" ".join(visible.split()))))
+                kept = (str(escape(visible.strip())), str(escape(" ".join(visible.split()))),
+                        str(escape(re.sub(r"\s*[\t\n]\s*", " ", visible).strip())))
                 assert any(k in page for k in kept), f"{name}={value!r} not kept on {path}"
 
 
@@ -158,3 +161,149 @@ def test_moderation_decision(app, decision, note):
     if campaign is None:
         campaign = make_campaign(make_user(), "submitted")
     check(client, f"/moderation/campaigns/{campaign.slug}", {"decision": decision, "note": note}, ())
+
+
+# --- issue 8 part B: reports, their resolution, email settings and the unsubscribe link -------
+
+def _live_by_someone_else(member):
+    from app.campaigns.models import Campaign
+
+    return db.session.scalar(db.select(Campaign).where(Campaign.state == "live", Campaign.creator_id != member.id)) or make_campaign(
+        make_user(), "live")
+
+
+@EXAMPLES
+@given(reason=VALUE, note=VALUE)
+def test_report(app, client, member, reason, note):
+    campaign = _live_by_someone_else(member)
+    check(client, f"/campaigns/{campaign.slug}/report", {"reason": reason, "note": note}, ("note",))
+
+
+@EXAMPLES
+@given(resolution=VALUE, note=VALUE)
+def test_resolve_reports(app, resolution, note):
+    from app.community import reports
+
+    if db.session.scalar(db.select(db.text("1")).select_from(db.text("users")).where(db.text("email = 'mod@example.com'"))) is None:
+        make_user("mod@example.com", moderator=True)
+    campaign = make_campaign(make_user(), "live")  # a fresh one each time: a suspension ends it
+    reports.report(campaign, make_user(), "fraud", "Looks like a scam.")
+    client = app.test_client()
+    login(client, "mod@example.com", PASSWORD)
+    check(client, f"/moderation/campaigns/{campaign.slug}/reports", {"resolution": resolution, "note": note}, ("note",))
+
+
+@EXAMPLES
+@given(updates=VALUE, replies=VALUE)
+def test_email_settings(app, client, member, updates, replies):
+    check(client, "/auth/notifications", {"email_updates": updates, "email_replies": replies, "submit": "1"}, ())
+
+
+@EXAMPLES
+@given(category=st.sampled_from(["updates", "replies", "all"]), one_click=VALUE, updates=VALUE, replies=VALUE)
+def test_unsubscribe(app, category, one_click, updates, replies):
+    from app.notifications.services import unsubscribe_token
+
+    user = db.session.scalar(db.select(User).where(User.email == "reader@example.com")) or make_user("reader@example.com")
+    path = f"/auth/unsubscribe/{unsubscribe_token(user.id, category)}"
+    check(app.test_client(), path, {"List-Unsubscribe": one_click, "email_updates": updates, "email_replies": replies}, (), accepted=(200, 302))
+    assert app.test_client().post(path[:-3] + "xyz", data={"List-Unsubscribe": "One-Click"}).status_code == 404
+
+
+# --- community (issue 8 part A): updates, comments, moderators' notes, FAQ, questions -----------
+
+def _live_campaign_of(user):
+    from app.campaigns.models import Campaign
+
+    return db.session.scalar(db.select(Campaign).where(Campaign.creator_id == user.id, Campaign.state == "live")) or make_campaign(user, "live")
+
+
+def _backed_campaign(member):
+    """A live campaign of someone else that `member` backs (an active pledge)."""
+    from app.campaigns.models import Campaign
+    from app.pledges.models import Pledge
+
+    campaign = db.session.scalar(db.select(Campaign).where(Campaign.creator_id != member.id, Campaign.state == "live"))
+    if campaign is None:
+        campaign = make_campaign(make_user(), "live")
+        db.session.add(Pledge(campaign_id=campaign.id, backer_id=member.id, amount=2500, currency="USD", state="active"))
+        db.session.commit()
+    return campaign
+
+
+@EXAMPLES
+@given(title=VALUE, body=VALUE, backers_only=VALUE)
+def test_community_update_new_and_edit(app, client, member, title, body, backers_only):
+    from app.community import services
+
+    campaign = _live_campaign_of(member)
+    data = {"title": title, "body": body, "backers_only": backers_only}
+    check(client, f"/campaigns/{campaign.slug}/updates/new", data, ("title", "body"))
+    item = services.list_updates(campaign)[0][:1] or [services.post_update(campaign, member, "First", "Body", False)]
+    check(client, f"/campaigns/{campaign.slug}/updates/{item[0].id}/edit", data, ("title", "body"))
+
+
+@EXAMPLES
+@given(body=VALUE, parent_id=st.one_of(VALUE, st.just("existing")))
+def test_community_comment(app, client, member, body, parent_id):
+    from app.community.models import Comment
+
+    campaign = _live_campaign_of(member)
+    if parent_id == "existing":
+        parent_id = str(db.session.scalar(db.select(Comment.id).limit(1)) or "")
+    check(client, f"/campaigns/{campaign.slug}/comments", {"body": body, "parent_id": parent_id}, ("body",))
+
+
+@EXAMPLES
+@given(note=VALUE)
+def test_community_hide_comment(app, note):
+    from app.community import services
+
+    moderator = db.session.scalar(db.select(db.text("1")).select_from(db.text("users")).where(db.text("email = 'mod@example.com'")))
+    if moderator is None:
+        make_user("mod@example.com", moderator=True)
+        creator = make_user()
+        services.add_comment(make_campaign(creator, "live"), creator, "Something to hide")
+    from app.community.models import Comment
+
+    comment = db.session.scalar(db.select(Comment).limit(1))
+    client = app.test_client()
+    login(client, "mod@example.com", PASSWORD)
+    check(client, f"/campaigns/{comment.campaign.slug}/comments/{comment.id}/hide", {"note": note}, ("note",))
+
+
+@EXAMPLES
+@given(question=VALUE, answer=VALUE, direction=VALUE)
+def test_community_faq(app, client, member, question, answer, direction):
+    from app.community import services
+
+    campaign = _live_campaign_of(member)
+    check(client, f"/campaigns/{campaign.slug}/faq/new", {"question": question, "answer": answer}, ("question", "answer"))
+    entry = services.faq_entries(campaign)[:1] or [services.add_faq(campaign, member, "Q?", "A.")]
+    check(client, f"/campaigns/{campaign.slug}/faq/{entry[0].id}/edit", {"question": question, "answer": answer}, ("question", "answer"))
+    check(client, f"/campaigns/{campaign.slug}/faq/{entry[0].id}/move", {"direction": direction}, ())
+
+
+@EXAMPLES
+@given(body=VALUE)
+def test_community_ask(app, client, member, body):
+    campaign = _backed_campaign(member)
+    check(client, f"/campaigns/{campaign.slug}/ask", {"body": body}, ("body",))
+
+
+@EXAMPLES
+@given(answer=VALUE, reply=VALUE, publish=VALUE, faq_question=VALUE)
+def test_community_answer(app, client, member, answer, reply, publish, faq_question):
+    from app.community import services
+
+    campaign = _live_campaign_of(member)
+    question = services.list_questions(campaign)[0][:1]
+    if not question:
+        backer = make_user()
+        from app.pledges.models import Pledge
+
+        db.session.add(Pledge(campaign_id=campaign.id, backer_id=backer.id, amount=2500, currency="USD", state="active"))
+        db.session.commit()
+        question = [services.ask(campaign, backer, "Does it float?")]
+    data = {"answer": answer, "reply": reply, "publish": publish, "faq_question": faq_question}
+    check(client, f"/campaigns/{campaign.slug}/questions/{question[0].id}/answer", data, ("answer", "faq_question"))

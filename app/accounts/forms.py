@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField, SubmitField
+from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectChoice, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
 
 from app.accounts.services import PASSWORD_MAX, PASSWORD_MIN, clean_display_name
@@ -43,11 +43,29 @@ class LoginForm(BaseForm):
     submit = SubmitField(_l("Log in"))
 
 
+def _language_choices():
+    from app.i18n import LANGUAGE_NAMES, html_lang  # each language in its own name, never translated
+
+    return [SelectChoice("", _l("Automatic (your browser’s language)")),
+            *(SelectChoice(code, name, render_kw={"lang": html_lang(code)}) for code, name in LANGUAGE_NAMES.items())]
+
+
+def _timezone_choices():
+    from app.i18n import timezones
+
+    names = sorted(name for name in timezones() if "/" in name and not name.startswith(("Etc/", "SystemV/", "US/")))
+    return [SelectChoice("", _l("Automatic (your browser’s time zone)")), SelectChoice("UTC", "UTC"),
+            *(SelectChoice(n, n.split("/", 1)[1].replace("_", " "), optgroup=n.split("/", 1)[0]) for n in names)]
+
+
 class ProfileForm(BaseForm):
     display_name = StringField(
         _l("Display name"),
         validators=[DataRequired(_l("Enter the name other people will see.")), Length(max=80), _display_name_ok],
     )
+    locale = SelectField(_l("Language"), choices=_language_choices, default="")
+    timezone = SelectField(_l("Time zone"), choices=_timezone_choices, default="",
+                           description=_l("Dates and deadlines are shown in this time zone."))
     submit = SubmitField(_l("Save profile"))
 
 
@@ -69,3 +87,17 @@ class ResetPasswordForm(BaseForm):
     password = PasswordField(_l("New password"), validators=_new_password)
     confirm = PasswordField(_l("Repeat the new password"), validators=[EqualTo("password", _l("The two passwords do not match."))])
     submit = SubmitField(_l("Set new password"))
+
+
+class NotificationsForm(BaseForm):
+    """The optional emails a member gets; transactional ones are always sent."""
+
+    email_updates = BooleanField(_l("Updates from campaigns I back"))
+    email_replies = BooleanField(_l("Replies to my comments"))
+    submit = SubmitField(_l("Save email settings"))
+
+
+class UnsubscribeForm(BaseForm):
+    """The confirm button of an unsubscribe link (one category)."""
+
+    submit = SubmitField(_l("Unsubscribe"))

@@ -5,7 +5,7 @@ import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app import clock
@@ -34,6 +34,10 @@ class User(UserMixin, db.Model):
     stripe_customer_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
+    #: Optional emails the member chose to get (notification preferences); transactional mail
+    #: (pledges, payments, password) is always sent.
+    email_updates: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=true())
+    email_replies: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=true())
 
     #: The login session this request runs under (set by the user loader), not a column.
     login_session_id = None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import get_locale, refresh
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -38,7 +39,8 @@ def register():
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            user = services.register(form.email.data, form.display_name.data, form.password.data)
+            user = services.register(form.email.data, form.display_name.data, form.password.data,
+                                     locale=str(get_locale()))
         except services.AccountError as error:
             getattr(form, error.field or "email").errors.append(str(error))
         else:
@@ -85,7 +87,9 @@ def profile():
     password_form = PasswordForm(prefix="password")
     status = 200
     if "profile-submit" in request.form and profile_form.validate_on_submit():
-        services.update_profile(current_user, profile_form.display_name.data)
+        services.update_profile(current_user, profile_form.display_name.data,
+                                locale=profile_form.locale.data or None, timezone=profile_form.timezone.data or None)
+        refresh()  # the message below is in the language just chosen
         flash(_("Your profile is saved."), "success")
         return redirect(url_for("accounts.profile"))
     if "password-submit" in request.form and password_form.validate_on_submit():

@@ -6,6 +6,7 @@ import unicodedata
 
 from flask import current_app, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -44,8 +45,11 @@ def find_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == normalise_email(email)))
 
 
-def register(email: str, display_name: str, password: str, *, moderator: bool = False) -> User:
-    """Create a member; a taken email raises AccountError on the `email` field. Commits."""
+def register(email: str, display_name: str, password: str, *, moderator: bool = False, locale: str | None = None) -> User:
+    """Create a member; a taken email raises AccountError on the `email` field. Commits.
+
+    `locale` is the language they signed up in: their emails keep it, also those sent later by the worker.
+    """
     email = normalise_email(email)
     if find_by_email(email) is not None:
         raise AccountError(_("An account with this email already exists. Log in or reset your password."), "email")
@@ -54,10 +58,12 @@ def register(email: str, display_name: str, password: str, *, moderator: bool = 
         display_name=clean_display_name(display_name),
         password_hash=hash_password(password),
         is_moderator=moderator,
+        locale=locale,
     )
     db.session.add(user)
-    mail.queue_mail(email, _("Welcome to Threshold"), "welcome", user=user)
     try:
+        db.session.flush()  # the id, for the unsubscribe link of the welcome mail
+        mail.queue_mail(user, _l("Welcome to Threshold"), "welcome", user=user)
         db.session.commit()
     except IntegrityError:  # two registrations racing for one address
         db.session.rollback()
@@ -117,8 +123,16 @@ def _revoke_all(user: User) -> None:
     )
 
 
-def update_profile(user: User, display_name: str) -> None:
+_UNCHANGED = object()
+
+
+def update_profile(user: User, display_name: str, *, locale=_UNCHANGED, timezone=_UNCHANGED) -> None:
+    """Save the profile: display name, and the language and time zone when given (None: automatic)."""
     user.display_name = clean_display_name(display_name)
+    if locale is not _UNCHANGED:
+        user.locale = locale or None
+    if timezone is not _UNCHANGED:
+        user.timezone = timezone or None
     db.session.commit()
 
 
@@ -127,7 +141,7 @@ def change_password(user: User, current: str, new: str) -> None:
     if not verify_password(user.password_hash, current):
         raise AccountError(_("Your current password is not correct."), "current_password")
     _set_password(user, new)
-    mail.queue_mail(user.email, _("Your password was changed"), "password_changed", user=user)
+    mail.queue_mail(user, _l("Your password was changed"), "password_changed", user=user)
     db.session.commit()
     start_login_session(user)
 
@@ -154,7 +168,7 @@ def request_password_reset(email: str) -> None:
         return
     link = url_for("accounts.reset_password", token=reset_token(user), _external=True)
     minutes = current_app.config["PASSWORD_RESET_MAX_AGE"] // 60
-    mail.queue_mail(user.email, _("Reset your Threshold password"), "reset_password", user=user, link=link, minutes=minutes)
+    mail.queue_mail(user, _l("Reset your Threshold password"), "reset_password", user=user, link=link, minutes=minutes)
     db.session.commit()
 
 
@@ -181,7 +195,33 @@ def promote(email: str) -> User:
     """Make a member a moderator. Commits."""
     user = find_by_email(email)
     if user is None:
-        raise AccountError(f"No account with email {normalise_email(email)}", "email")
+        raise AccountError(_("No account with email %(email)s", email=normalise_email(email)), "email")
     user.is_moderator = True
     db.session.commit()
     return user
+
+
+def set_notifications(user: User, *, updates: bool, replies: bool) -> None:
+    """Save which optional emails the member gets. Commits."""
+    user.email_updates, user.email_replies = bool(updates), bool(replies)
+    db.session.commit()
+
+
+def unsubscribe_target(token: str) -> tuple[User, str] | None:
+    """The member and mail category ("updates", "replies", or "all" for a transactional mail's link)
+    named by an unsubscribe token, or None."""
+    found = mail.read_unsubscribe_token(token)
+    if found is None:
+        return None
+    user = db.session.get(User, found[0])
+    return (user, found[1]) if user is not None else None
+
+
+def unsubscribe(user: User, category: str) -> None:
+    """Turn off one optional category, or every optional one for "all" (a one-click unsubscribe from a
+    transactional mail: that mail itself is always sent). Commits."""
+    if category in mail.CATEGORIES:
+        setattr(user, mail.CATEGORIES[category], False)
+    else:
+        user.email_updates = user.email_replies = False
+    db.session.commit()

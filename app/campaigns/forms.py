@@ -16,34 +16,11 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from app import clock, money
 from app.campaigns.models import CATEGORIES
 from app.campaigns.services import CampaignInput, TierInput
-from app.forms import BaseForm
+from app.forms import BaseForm, multi_line, one_line, trimmed
 
 BLURB_MAX = 135
 STORY_MAX = 50_000
 RISKS_MAX = 10_000
-
-
-_LINE_BREAKS = re.compile(r"[\t\n\r]+")
-# C0 controls but tab and newline, DEL: never meant, and PostgreSQL refuses NUL in text outright.
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def _strip(value):
-    """A one-line field: line breaks become spaces, control characters go, ends trimmed."""
-    if not isinstance(value, str):
-        return value
-    return _CONTROLS.sub("", _LINE_BREAKS.sub(" ", value)).strip()
-
-
-def _strip_block(value):
-    return value.strip() if isinstance(value, str) else value
-
-
-def _text(value):
-    """A multi-line field: Windows and old Mac line ends become newlines, control characters go."""
-    if not isinstance(value, str):
-        return value
-    return _CONTROLS.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def category_choices():
@@ -96,14 +73,14 @@ def parse_amount(field, currency: str, *, minimum: int, maximum: int) -> int:
 
 
 class CampaignForm(BaseForm):
-    title = StringField(_l("Title"), filters=[_strip], validators=[DataRequired(_l("Give your campaign a title.")), Length(max=80)])
-    blurb = StringField(_l("Short blurb"), filters=[_strip], validators=[DataRequired(_l("Sum the project up in a sentence.")), Length(max=BLURB_MAX)])
+    title = StringField(_l("Title"), filters=[one_line], validators=[DataRequired(_l("Give your campaign a title.")), Length(max=80)])
+    blurb = StringField(_l("Short blurb"), filters=[one_line], validators=[DataRequired(_l("Sum the project up in a sentence.")), Length(max=BLURB_MAX)])
     category = SelectField(_l("Category"), choices=category_choices, validate_choice=True)
-    goal = StringField(_l("Funding goal"), filters=[_strip], validators=[InputRequired(_l("Enter the funding goal."))])
+    goal = StringField(_l("Funding goal"), filters=[one_line], validators=[InputRequired(_l("Enter the funding goal."))])
     currency = SelectField(_l("Currency"), choices=[(c, c) for c in money.CURRENCIES], default="USD")
     duration_days = IntegerField(_l("Duration in days"), default=30, validators=[InputRequired(_l("Enter the number of days."))])
-    story = TextAreaField(_l("Story"), filters=[_text], validators=[Length(max=STORY_MAX)])
-    risks = TextAreaField(_l("Risks and challenges"), filters=[_text], validators=[Length(max=RISKS_MAX)])
+    story = TextAreaField(_l("Story"), filters=[multi_line], validators=[Length(max=STORY_MAX)])
+    risks = TextAreaField(_l("Risks and challenges"), filters=[multi_line], validators=[Length(max=RISKS_MAX)])
     cover = FileField(_l("Cover image"))
     submit = SubmitField(_l("Save draft"))
 
@@ -135,16 +112,16 @@ _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
 class TierForm(BaseForm):
-    title = StringField(_l("Title"), filters=[_strip], validators=[DataRequired(_l("Give the tier a title.")), Length(max=80)])
-    description = TextAreaField(_l("Description"), filters=[_text, _strip_block], validators=[DataRequired(_l("Say what backers of this tier get.")), Length(max=2000)])
-    amount = StringField(_l("Minimum pledge"), filters=[_strip], validators=[InputRequired(_l("Enter the minimum pledge."))])
+    title = StringField(_l("Title"), filters=[one_line], validators=[DataRequired(_l("Give the tier a title.")), Length(max=80)])
+    description = TextAreaField(_l("Description"), filters=[multi_line, trimmed], validators=[DataRequired(_l("Say what backers of this tier get.")), Length(max=2000)])
+    amount = StringField(_l("Minimum pledge"), filters=[one_line], validators=[InputRequired(_l("Enter the minimum pledge."))])
     quantity_limit = IntegerField(
         _l("Quantity limit"), validators=[Optional(), NumberRange(min=1, max=1_000_000, message=_l("Enter a number from 1 to 1,000,000, or leave it empty."))]
     )
     estimated_delivery = StringField(
-        _l("Estimated delivery (YYYY-MM)"), filters=[_strip], validators=[DataRequired(_l("Enter the estimated delivery month, for example 2027-03."))]
+        _l("Estimated delivery (YYYY-MM)"), filters=[one_line], validators=[DataRequired(_l("Enter the estimated delivery month, for example 2027-03."))]
     )
-    shipping_note = StringField(_l("Shipping note"), filters=[_strip], validators=[Length(max=200)])
+    shipping_note = StringField(_l("Shipping note"), filters=[one_line], validators=[Length(max=200)])
     submit = SubmitField(_l("Save tier"))
 
     amount_minor: int = 0

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from blinker import Namespace
 from flask import current_app
-from flask_babel import get_locale, ngettext
+from flask_babel import LazyString, get_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -454,8 +454,9 @@ def decide(campaign: Campaign, moderator: User, decision: str, note: str = "") -
         raise CampaignError(_("Write a note telling the creator why."), field="note")
     event = transition(campaign, decision, moderator, note)
     mail.queue_mail(
-        campaign.creator.email,
-        _("Your campaign “%(title)s” was %(decision)s", title=campaign.title, decision=action_label(decision)),
+        campaign.creator,
+        # Lazy, so that the subject (and the action's name in it) is in the creator's language.
+        LazyString(lambda: _("Your campaign “%(title)s” was %(decision)s", title=campaign.title, decision=action_label(decision))),
         "campaign_decision",
         campaign=campaign,
         decision=decision,

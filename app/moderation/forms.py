@@ -67,3 +67,26 @@ class RefundForm(BaseForm):
         validators=[Length(max=NOTE_MAX, message=_l("Keep the note under %(max)d characters."))],
     )
     submit = SubmitField(_l("Refund this pledge"))
+
+
+class ResolveReportsForm(BaseForm):
+    """Resolve every open report of a campaign: dismiss them, or suspend the campaign. The note is
+    required either way (checked by `community.reports`)."""
+
+    resolution = RadioField(
+        _l("Resolution"),
+        choices=[
+            SelectChoice("dismissed", _l("Dismiss the reports: the campaign stays as it is")),
+            SelectChoice("suspended", _l("Suspend the campaign: it stops and no backer is charged")),
+        ],
+        validate_choice=False,
+        validators=[InputRequired(_l("Choose how to resolve the reports.")),
+                    AnyOf(("dismissed", "suspended"), message=_l("Choose how to resolve the reports."))],
+    )
+    note = TextAreaField(
+        _l("Note"),
+        id="resolve-note",
+        filters=[_strip],
+        validators=[Length(max=NOTE_MAX, message=_l("Keep the note under %(max)d characters."))],
+    )
+    submit = SubmitField(_l("Resolve reports"))

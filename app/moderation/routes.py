@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -17,9 +18,10 @@ from app.accounts.decorators import moderator_required
 from app.campaigns import services
 from app.campaigns.models import Campaign, CampaignEvent, CampaignState
 from app.campaigns.routes import _page_context as campaign_page_context
+from app.community import reports
 from app.extensions import db
 from app.moderation import bp
-from app.moderation.forms import DecisionForm, FeatureForm, RefundForm, SuspendForm
+from app.moderation.forms import DecisionForm, FeatureForm, RefundForm, ResolveReportsForm, SuspendForm
 from app.pledges import services as pledges
 from app.pledges.models import Pledge
 from app.settlement import refunds, report
@@ -89,9 +91,11 @@ def _render_review(
     decision_form: DecisionForm | None = None,
     suspend_form: SuspendForm | None = None,
     status: int = 200,
+    resolve_form: ResolveReportsForm | None = None,
 ):
     now = clock.utcnow()
     context = campaign_page_context(campaign, preview=True)
+    open_reports, resolved_reports = reports.campaign_reports(campaign)
     return render_template(
         "moderation/review.html",
         **context,
@@ -108,6 +112,11 @@ def _render_review(
         collected_pledges=refunds.refundable_pledges(campaign.id, PLEDGES_LIMIT) if campaign.state == CampaignState.SUCCESSFUL.value else [],
         pledges_limit=PLEDGES_LIMIT,
         pledge_state_name=pledges.state_name,
+        open_reports=open_reports,
+        resolved_reports=resolved_reports,
+        resolve_form=resolve_form or ResolveReportsForm(formdata=None),
+        reason_label=reports.reason_label,
+        resolution_label=reports.resolution_label,
     ), status
 
 
@@ -125,10 +134,13 @@ def _refused(error: services.CampaignError, form, shown: bool) -> None:
 @bp.route("")
 @moderator_required
 def queue():
-    """Submitted campaigns waiting for a decision, oldest first, and the live ones."""
+    """Submitted campaigns waiting for a decision, oldest first, the reported ones (most reports
+    first), and the live ones."""
     return render_template(
         "moderation/queue.html",
         queue=services.moderation_queue(),
+        reported=reports.reported_campaigns(),
+        reported_limit=reports.QUEUE_LIMIT,
         live=_live_campaigns(),
         live_limit=LIVE_LIMIT,
         now=clock.utcnow(),
@@ -192,13 +204,13 @@ def feature(slug: str):
 @bp.route("/campaigns/<slug>/suspend", methods=["POST"])
 @moderator_required
 def suspend(slug: str):
-    """Stop a live campaign, with the reason; its pledges are released."""
+    """Stop a live campaign, with the reason; its pledges are released and its open reports closed."""
     campaign = _campaign_or_404(slug)
     form = SuspendForm()
     shown = campaign.status == CampaignState.LIVE
     if form.validate_on_submit():
         try:
-            services.suspend(campaign, current_user, form.note.data or "")
+            reports.suspend(campaign, current_user, form.note.data or "")
         except services.CampaignError as error:
             db.session.rollback()
             _refused(error, form, shown)
@@ -211,6 +223,40 @@ def suspend(slug: str):
                 flash(str(message), "danger")
     db.session.refresh(campaign)
     return _render_review(campaign, suspend_form=form, status=422)
+
+
+@bp.route("/campaigns/<slug>/reports", methods=["POST"])
+@moderator_required
+def resolve_reports(slug: str):
+    """Resolve every open report of the campaign: dismiss them, or suspend the campaign (the same
+    suspension as the suspend form: audit row, pledges released)."""
+    campaign = _campaign_or_404(slug)
+    form = ResolveReportsForm()
+    if form.validate_on_submit():
+        note = form.note.data or ""
+        try:
+            if form.resolution.data == "suspended":
+                closed = reports.suspend(campaign, current_user, note)
+            else:
+                closed = reports.dismiss(campaign, current_user, note)
+        except (reports.ReportError, services.CampaignError) as error:
+            db.session.rollback()
+            field = getattr(form, error.field, None) if error.field else None
+            if field is not None:
+                field.errors = [*field.errors, str(error)]
+            else:
+                flash(str(error), "danger")
+        else:
+            if form.resolution.data == "suspended":
+                flash(_("“%(title)s” is suspended and its reports are closed. Its backers will not be charged.", title=campaign.title), "success")
+            else:
+                flash(ngettext("%(num)d report on “%(title)s” is dismissed.", "%(num)d reports on “%(title)s” are dismissed.",
+                               closed, title=campaign.title), "success")
+            return redirect(url_for("moderation.queue"))
+    for message in form.errors.get("csrf_token", []):
+        flash(str(message), "danger")
+    db.session.refresh(campaign)
+    return _render_review(campaign, resolve_form=form, status=422)
 
 
 # --- refunds ---------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Index, Integer, String, Text
+from sqlalchemy import JSON, DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app import clock
@@ -22,6 +22,8 @@ class OutboxMessage(db.Model):
     body: Mapped[str] = mapped_column(Text, nullable=False)
     #: Which template made it ("reset_password"), for tests and the demo's mail log.
     kind: Mapped[str] = mapped_column(String(64), nullable=False)
+    #: Extra mail headers, e.g. List-Unsubscribe and List-Unsubscribe-Post (RFC 8058) for mail to a member.
+    headers: Mapped[dict[str, str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

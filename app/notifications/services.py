@@ -1,10 +1,22 @@
-"""Queue and deliver mail. With MAIL_SERVER set, Flask-Mail sends it; otherwise it goes to the log."""
+"""Queue and deliver mail. With MAIL_SERVER set, Flask-Mail sends it; otherwise it goes to the log.
+
+Mail to a member (`queue_mail(user, …)`) is written in their language and time zone, carries a
+one-click unsubscribe link in its footer and in its List-Unsubscribe headers (RFC 8058), and is
+skipped when it belongs to an optional category (`updates`, `replies`) the member turned off.
+Mail to a bare address (`queue_mail("a@b.c", …)`) is rendered as before, without them.
+"""
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager, nullcontext
+from typing import Any
 
-from flask import current_app, g, has_request_context, render_template
+from babel.dates import get_timezone as babel_timezone
+from flask import current_app, g, has_request_context, render_template, url_for
+from flask_babel import force_locale, get_locale
+from flask_login import current_user
 from flask_mail import Message
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 
 from app import clock
@@ -14,17 +26,129 @@ from app.notifications.models import OutboxMessage
 log = logging.getLogger("threshold.mail")
 MAX_ATTEMPTS = 10
 
+#: Optional mail a member may turn off: category -> the member's boolean column. Every other mail
+#: (pledges, payments, password, campaign decisions) is transactional and always sent.
+CATEGORIES: dict[str, str] = {"updates": "email_updates", "replies": "email_replies"}
+#: The token category of a transactional mail's unsubscribe link: it leads to the preferences.
+TRANSACTIONAL = "all"
+#: The category of the optional mails by template, for callers that do not name it.
+TEMPLATE_CATEGORIES: dict[str, str] = {"community_update": "updates", "comment_reply": "replies"}
+_UNSUBSCRIBE_SALT = "unsubscribe"
 
-def queue_mail(recipient: str, subject: str, template: str, **context) -> OutboxMessage:
-    """Add a message to the outbox in the caller's transaction (rendered from `email/<template>.txt`)."""
+
+# --- unsubscribe tokens ----------------------------------------------------------------------
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_UNSUBSCRIBE_SALT)
+
+
+def unsubscribe_token(user_id: int, category: str) -> str:
+    """A signed token naming a member and a mail category (or TRANSACTIONAL); no login needed to use
+    it, and it does not expire (a link in an old mail must still work)."""
+    return _serializer().dumps({"u": int(user_id), "c": category})
+
+
+def read_unsubscribe_token(token: str) -> tuple[int, str] | None:
+    """(user id, category) from a token of `unsubscribe_token`, or None when it is not one of ours."""
+    if not token or len(token) > 500:
+        return None
+    try:
+        data = _serializer().loads(token)
+    except (BadSignature, UnicodeError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    user_id, category = data.get("u"), data.get("c")
+    if not isinstance(user_id, int) or isinstance(user_id, bool) or category not in (*CATEGORIES, TRANSACTIONAL):
+        return None
+    return user_id, category
+
+
+def wants(user: Any, category: str | None) -> bool:
+    """Whether `user` gets mail of `category` (always, for transactional mail)."""
+    if category is None:
+        return True
+    if category not in CATEGORIES:
+        raise ValueError(f"unknown mail category {category!r}")
+    return bool(getattr(user, CATEGORIES[category]))
+
+
+# --- queueing --------------------------------------------------------------------------------
+
+def _locale_of(user: Any) -> str:
+    """The member's chosen language; else, when the request is their own (registering, asking for a
+    password reset), the language their browser asked for; else the default."""
+    default = current_app.config.get("BABEL_DEFAULT_LOCALE", "en")
+    languages = current_app.config.get("LANGUAGES") or [default]
+    chosen = getattr(user, "locale", None)
+    if chosen in languages:
+        return chosen
     if has_request_context():
+        viewer = current_user
+        if not getattr(viewer, "is_authenticated", False) or viewer.id == user.id:
+            return str(get_locale() or default)
+    return default
+
+
+@contextmanager
+def _as_seen_by(user: Any):
+    """Render in the member's language and time zone, whoever's request this is."""
+    from flask_babel import _get_current_context
+
+    with force_locale(_locale_of(user)):
+        ctx = _get_current_context()
+        saved = getattr(ctx, "babel_tzinfo", None)
+        try:
+            zone = babel_timezone(getattr(user, "timezone", None) or current_app.config.get("BABEL_DEFAULT_TIMEZONE", "UTC"))
+        except LookupError:
+            zone = babel_timezone("UTC")
+        if ctx is not None:
+            ctx.babel_tzinfo = zone
+        try:
+            yield
+        finally:
+            if ctx is not None:
+                ctx.babel_tzinfo = saved
+
+
+def _render_for_user(user: Any, subject: Any, template: str, category: str | None, context: dict) -> tuple[str, str, dict]:
+    if user.id is None:  # a member made in this transaction (the welcome mail): the token needs the id
+        db.session.flush()
+    token = unsubscribe_token(user.id, category or TRANSACTIONAL)
+    link = url_for("accounts.unsubscribe", token=token, _external=True)
+    with _as_seen_by(user):
         body = render_template(f"email/{template}.txt", **context)
-    else:  # the worker or a command: links point at BASE_URL
-        with current_app.test_request_context(base_url=current_app.config["BASE_URL"]):
-            body = render_template(f"email/{template}.txt", **context)
-    message = OutboxMessage(recipient=recipient, subject=str(subject), body=body, kind=template)
+        body = body.rstrip("\n") + "\n\n" + render_template("email/_unsubscribe.txt", link=link, category=category,
+                                                            preferences=url_for("accounts.notifications", _external=True))
+        subject_text = str(subject)
+    headers = {"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    return subject_text, body, headers
+
+
+def queue_mail(recipient: Any, subject: Any, template: str, *, category: str | None = None, **context) -> OutboxMessage | None:
+    """Add a message to the outbox in the caller's transaction (rendered from `email/<template>.txt`).
+
+    `recipient` is a member (a `User`: preferred) or a bare address. For a member the mail is
+    rendered in their language — pass the subject as a lazy string (`lazy_gettext`) so that it is
+    translated too — and gets the unsubscribe footer and headers. `category` ("updates", "replies")
+    marks optional mail: None is returned, and nothing queued, when the member turned it off.
+    """
+    category = category or TEMPLATE_CATEGORIES.get(template)
+    is_user = not isinstance(recipient, str)
+    if is_user and not wants(recipient, category):
+        return None
+    in_request = has_request_context()
+    # The worker or a command has no request: render in a made-up one, so links point at BASE_URL.
+    # (Only a real request's end delivers queued mail: popping this one must not commit the caller's work.)
+    with nullcontext() if in_request else current_app.test_request_context(base_url=current_app.config["BASE_URL"]):
+        if is_user:
+            subject_text, body, headers = _render_for_user(recipient, subject, template, category, context)
+            address = recipient.email
+        else:
+            subject_text, body, headers, address = str(subject), render_template(f"email/{template}.txt", **context), None, recipient
+    message = OutboxMessage(recipient=address, subject=subject_text[:255], body=body, kind=template, headers=headers)
     db.session.add(message)
-    if has_request_context():
+    if in_request:
         g.mail_queued = True
     return message
 
@@ -54,10 +178,12 @@ def deliver_pending(limit: int = 100) -> int:
 
 def _send(message: OutboxMessage) -> None:
     if current_app.config.get("MAIL_SERVER"):
-        mail.send(Message(subject=message.subject, recipients=[message.recipient], body=message.body))
+        mail.send(Message(subject=message.subject, recipients=[message.recipient], body=message.body,
+                          extra_headers=dict(message.headers or {})))
         log.info("mail %s sent to %s: %s", message.id, message.recipient, message.subject)
     else:
-        text = f"To: {message.recipient}\nSubject: {message.subject}\n\n{message.body}"
+        extra = "".join(f"{name}: {value}\n" for name, value in (message.headers or {}).items())
+        text = f"To: {message.recipient}\nSubject: {message.subject}\n{extra}\n{message.body}"
         log.info("mail %s (no MAIL_SERVER, logged only)\n%s", message.id, text)
         mail_log = current_app.config.get("MAIL_LOG_FILE")
         if mail_log:  # the demo's mail box: every email, readable in one file

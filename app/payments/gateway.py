@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 import stripe
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from app import money
 
@@ -56,10 +57,11 @@ class GatewayError(Exception):
     """Stripe refused or could not do what we asked. `message` can be shown to a person; `code` is for
     code (Stripe's error or decline code, or ours); `detail` is Stripe's own wording, for the log."""
 
-    default_message = "The payment could not be processed. Please try again later."
+    default_message = _l("The payment could not be processed. Please try again later.")
 
     def __init__(self, message: str | None = None, code: str = "gateway_error", detail: str | None = None) -> None:
-        self.message = message or self.default_message
+        # Translated now, in the language of the request (or email) that meets the error.
+        self.message = str(message or self.default_message)
         self.code = code
         self.detail = detail
         super().__init__(f"{self.code}: {self.message}" + (f" ({detail})" if detail and detail != self.message else ""))
@@ -68,13 +70,13 @@ class GatewayError(Exception):
 class CardDeclined(GatewayError):
     """The card was refused (declined, or the bank wants the cardholder to authenticate)."""
 
-    default_message = "Your card was declined."
+    default_message = _l("Your card was declined.")
 
 
 class StripeUnavailable(GatewayError):
     """Stripe did not answer usefully (connection error, 5xx, 429) even after retries: try again later."""
 
-    default_message = "The payment service is not answering right now. Please try again in a few minutes."
+    default_message = _l("The payment service is not answering right now. Please try again in a few minutes.")
 
 
 class WebhookSignatureError(GatewayError):
@@ -262,9 +264,9 @@ def _client() -> _Client:
     if holder is not None and holder.settings == settings:
         return holder
     if not key:
-        raise GatewayError("Payments are not configured.", "not_configured", "STRIPE_SECRET_KEY is empty")
+        raise GatewayError(_l("Payments are not configured."), "not_configured", "STRIPE_SECRET_KEY is empty")
     if not key.startswith(("sk_test_", "rk_test_")):
-        raise GatewayError("Payments are not configured.", "live_key", "only Stripe test keys are accepted")
+        raise GatewayError(_l("Payments are not configured."), "live_key", "only Stripe test keys are accepted")
     with _clients_lock:
         holder = current_app.extensions.get("threshold_stripe")
         if holder is not None and holder.settings == settings:
@@ -293,7 +295,7 @@ def _plain(obj: Any) -> dict:
 
 def _check_id(value: str | None, prefix: str, what: str) -> str:
     if not isinstance(value, str) or not value.startswith(prefix) or not _ID.match(value):
-        raise GatewayError(f"Unknown {what}.", "invalid_id", f"{value!r} is not a {prefix}… id")
+        raise GatewayError(_l("That payment reference is not valid."), "invalid_id", f"{value!r} is not a {prefix}… id")
     return value
 
 
@@ -311,9 +313,9 @@ def _translate(exc: stripe.StripeError) -> GatewayError:
         code = data.get("decline_code") or data.get("code") or "card_declined"
         return CardDeclined(data.get("message"), code, detail)
     if exc.http_status == 404:
-        return GatewayError("That payment record was not found.", "not_found", detail)
+        return GatewayError(_l("That payment record was not found."), "not_found", detail)
     if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
-        return GatewayError("Payments are not configured correctly.", "authentication", detail)
+        return GatewayError(_l("Payments are not configured correctly."), "authentication", detail)
     return GatewayError(code=data.get("code") or "invalid_request", detail=detail)
 
 
@@ -375,7 +377,7 @@ def read_setup(setup_intent_id: str, expected_customer_id: str) -> SetupResult:
     intent = _plain(_stripe(client.v1.setup_intents.retrieve, _check_id(setup_intent_id, "seti_", "card setup"),
                             params={"expand": ["payment_method"]}))
     if intent.get("customer") != expected_customer_id:
-        raise GatewayError("This card setup belongs to someone else.", "wrong_customer",
+        raise GatewayError(_l("This card setup belongs to someone else."), "wrong_customer",
                            f"{intent['id']} is not for {expected_customer_id}")
     method = intent.get("payment_method")
     if isinstance(method, str):  # not expanded (should not happen, but costs one request to tolerate)
@@ -390,7 +392,7 @@ def read_setup(setup_intent_id: str, expected_customer_id: str) -> SetupResult:
                 options={"idempotency_key": f"attach-{method['id']}-{expected_customer_id}"},
             ))
         elif owner != expected_customer_id:
-            raise GatewayError("This card belongs to someone else.", "wrong_customer",
+            raise GatewayError(_l("This card belongs to someone else."), "wrong_customer",
                                f"{method['id']} is attached to {owner}")
     card = (method or {}).get("card") or {}
     error = intent.get("last_setup_error") or {}
@@ -427,10 +429,10 @@ def create_charge(pledge_id: int | str, attempt: int, amount: int, currency: str
     """
     currency = currency.upper()
     if currency not in money.EXPONENTS:
-        raise GatewayError(f"Unsupported currency: {currency}.", "invalid_currency")
+        raise GatewayError(_l("This currency is not supported."), "invalid_currency", currency)
     if isinstance(amount, bool) or not isinstance(amount, int) or not money.MIN_CHARGE[currency] <= amount <= money.MAX_CHARGE:
         # Stripe would refuse it too (amount_too_small / amount_too_large); localstripe would not.
-        raise GatewayError("The amount is outside what can be charged.", "invalid_amount", f"{amount} {currency}")
+        raise GatewayError(_l("The amount is outside what can be charged."), "invalid_amount", f"{amount} {currency}")
     intent = _plain(_stripe(
         _client().stripe.v1.payment_intents.create,
         params={
@@ -581,7 +583,7 @@ def refund(payment_intent_or_charge_id: str, amount: int | None = None, *, idemp
         params = {"payment_intent": _check_id(target, "pi_", "charge")}
     if amount is not None:
         if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-            raise GatewayError("The refund amount must be more than zero.", "invalid_amount")
+            raise GatewayError(_l("The refund amount must be more than zero."), "invalid_amount")
         params["amount"] = amount
     made = _plain(_stripe(_client().stripe.v1.refunds.create, params=params,
                           options={"idempotency_key": idempotency_key}))

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -273,7 +274,7 @@ def _activate_saved(pledge: Pledge, backer: User, result: gateway.SetupResult, a
         pledge.card_last4 = result.card_last4
         pledge.activated_at = clock.utcnow()
         transition(pledge, "activate", actor, note)
-        mail.queue_mail(backer.email, _("You backed “%(title)s”", title=campaign.title), "pledge_confirmed", pledge=pledge, campaign=campaign)
+        mail.queue_mail(backer, _l("You backed “%(title)s”", title=campaign.title), "pledge_confirmed", pledge=pledge, campaign=campaign)
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -316,7 +317,7 @@ def edit(pledge: Pledge, backer: User, tier_id: int | None, amount: int) -> Pled
         pledge.updated_at = clock.utcnow()
         db.session.add(PledgeEvent(pledge_id=pledge.id, from_state=pledge.state, to_state=pledge.state, action="edit", actor_id=backer.id,
                                    amount=amount, note=f"tier {before[0]}→{tier_id}, amount {before[1]}→{amount}", created_at=pledge.updated_at))
-        mail.queue_mail(backer.email, _("Your pledge to “%(title)s” was changed", title=campaign.title), "pledge_edited", pledge=pledge, campaign=campaign)
+        mail.queue_mail(backer, _l("Your pledge to “%(title)s” was changed", title=campaign.title), "pledge_edited", pledge=pledge, campaign=campaign)
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -440,7 +441,7 @@ def cancel(pledge: Pledge, backer: User) -> Pledge:
         else:
             transition(pledge, "cancel", backer)
             unclaim_tier(pledge.tier_id)
-            mail.queue_mail(backer.email, _("Your pledge to “%(title)s” was canceled", title=campaign.title), "pledge_canceled", pledge=pledge, campaign=campaign)
+            mail.queue_mail(backer, _l("Your pledge to “%(title)s” was canceled", title=campaign.title), "pledge_canceled", pledge=pledge, campaign=campaign)
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -503,7 +504,7 @@ def release_campaign(campaign: Campaign, reason: str = "") -> int:
     for pledge in db.session.scalars(
         select(Pledge).where(Pledge.campaign_id == campaign.id, Pledge.state == P.ACTIVE.value)
     ):
-        mail.queue_mail(pledge.backer.email, _("“%(title)s” will not be charged", title=campaign.title), "pledge_released",
+        mail.queue_mail(pledge.backer, _l("“%(title)s” will not be charged", title=campaign.title), "pledge_released",
                         pledge=pledge, campaign=campaign, reason=reason)
     released = bulk_transition(campaign.id, P.ACTIVE, "release", now, reason)
     bulk_transition(campaign.id, P.PENDING, "abandon", now, reason)

@@ -56,6 +56,7 @@ def settle(batch: int | None, concurrency: int | None) -> None:
 @with_appcontext
 def worker(interval: int | None, passes: int) -> None:
     """Run settlement passes in a loop and send queued mail."""
+    from app.community.services import fan_out_updates
     from app.notifications.services import deliver_pending
     from app.settlement.services import run_pass
 
@@ -68,6 +69,7 @@ def worker(interval: int | None, passes: int) -> None:
         while True:
             try:
                 run_pass(progress=click.echo)
+                fan_out_updates()  # campaign updates' mail to backers, in batches (app/community)
                 deliver_pending(limit=500)
             except Exception:  # keep the loop alive; the next pass picks the work up again
                 db.session.rollback()

@@ -11,6 +11,7 @@ import logging
 import secrets
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, update
 
 from app import clock
@@ -117,8 +118,9 @@ def _record(pledge: Pledge, owner: str, moderator: User, note: str, result: gate
     pledges.transition(pledge, "refund", moderator, note)
     pledge.refund_id = result.id
     campaign = pledge.campaign
-    mail.queue_mail(pledge.backer.email, _("Your pledge to “%(title)s” was refunded", title=campaign.title), "pledge_refunded",
+    mail.queue_mail(pledge.backer, _l("Your pledge to “%(title)s” was refunded", title=campaign.title), "pledge_refunded",
                     pledge=pledge, campaign=campaign, amount=result.amount)
+    campaign.updated_at = clock.utcnow()  # the public page's collected figure changed: a new cache version
     db.session.commit()
     if result.amount != charged:
         log.warning("pledge %s: refund %s is %s of a %s charge", pledge.id, result.id, result.amount, charged)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import joinedload
 
@@ -106,12 +106,12 @@ def decide_campaign(campaign_id: int, now: datetime) -> str | None:
         select(Pledge).where(Pledge.campaign_id == campaign.id, Pledge.state == P.ACTIVE.value)
     ).all()
     template = "campaign_funded_backer" if funded else "campaign_unfunded_backer"
-    subject = (_("“%(title)s” is funded: your pledge will be collected", title=campaign.title) if funded
-               else _("“%(title)s” did not reach its goal: you will not be charged", title=campaign.title))
+    subject = (_l("“%(title)s” is funded: your pledge will be collected", title=campaign.title) if funded
+               else _l("“%(title)s” did not reach its goal: you will not be charged", title=campaign.title))
     for pledge in backer_rows:
-        mail.queue_mail(pledge.backer.email, subject, template, pledge=pledge, campaign=campaign)
-    mail.queue_mail(campaign.creator.email,
-                    _("“%(title)s” is funded!", title=campaign.title) if funded else _("“%(title)s” did not reach its goal", title=campaign.title),
+        mail.queue_mail(pledge.backer, subject, template, pledge=pledge, campaign=campaign)
+    mail.queue_mail(campaign.creator,
+                    _l("“%(title)s” is funded!", title=campaign.title) if funded else _l("“%(title)s” did not reach its goal", title=campaign.title),
                     "campaign_decided_creator", campaign=campaign, funded=funded, total=total, backers=backers)
     if funded:
         pledges.bulk_transition(campaign.id, P.ACTIVE, "charge", now)
@@ -174,6 +174,19 @@ def _release_lease(pledge: Pledge, next_charge_at: datetime | None = None) -> No
     pledge.lease_owner = None
     if next_charge_at is not None:
         pledge.next_charge_at = next_charge_at
+
+
+def _touch_campaigns(pledge_ids: list[int]) -> None:
+    """Move the version (`updated_at`) of the campaigns of these pledges, so that visitors' cached
+    pages stop showing the collected, failed and dropped figures from before. Once per batch, in a
+    transaction of its own, not per charge: a charge never waits on its campaign's row. Commits."""
+    if not pledge_ids:
+        return
+    db.session.execute(
+        update(Campaign).where(Campaign.id.in_(select(Pledge.campaign_id).where(Pledge.id.in_(pledge_ids)).distinct()))
+        .values(updated_at=clock.utcnow()).execution_options(synchronize_session=False)
+    )
+    db.session.commit()
 
 
 # --- 2 and 3. charging, failures, retries ----------------------------------------------------
@@ -393,7 +406,7 @@ def _record(pledge: Pledge, attempt: ChargeAttempt, state: gateway.ChargeState, 
         pledge.collected_at = now
         _release_lease(pledge, None)
         pledge.next_charge_at = None
-        mail.queue_mail(pledge.backer.email, _("Your pledge to “%(title)s” was collected", title=campaign.title), "pledge_collected",
+        mail.queue_mail(pledge.backer, _l("Your pledge to “%(title)s” was collected", title=campaign.title), "pledge_collected",
                         pledge=pledge, campaign=campaign)
         outcome = "collected"
     elif state.failed:
@@ -405,7 +418,7 @@ def _record(pledge: Pledge, attempt: ChargeAttempt, state: gateway.ChargeState, 
         _release_lease(pledge, now + RETRY_EVERY)
         if first:
             deadline = pledge.failed_at + timedelta(days=current_app.config["PAYMENT_RETRY_DAYS"])
-            mail.queue_mail(pledge.backer.email, _("Action needed: your pledge to “%(title)s” could not be collected", title=campaign.title),
+            mail.queue_mail(pledge.backer, _l("Action needed: your pledge to “%(title)s” could not be collected", title=campaign.title),
                             "pledge_errored", pledge=pledge, campaign=campaign, needs_action=state.needs_action,
                             reason=state.error_message or "", deadline=deadline)
         outcome = "errored"
@@ -438,10 +451,11 @@ def drop_expired(summary: Summary, now: datetime, batch: int) -> None:
             pledges.unclaim_tier(pledge.tier_id)
             _release_lease(pledge, None)
             pledge.next_charge_at = None
-            mail.queue_mail(pledge.backer.email, _("Your pledge to “%(title)s” was dropped", title=pledge.campaign.title), "pledge_dropped",
+            mail.queue_mail(pledge.backer, _l("Your pledge to “%(title)s” was dropped", title=pledge.campaign.title), "pledge_dropped",
                             pledge=pledge, campaign=pledge.campaign)
             db.session.commit()
             summary.add(pledge.campaign_id, "dropped")
+        _touch_campaigns(ids)
 
 
 def charge_due(summary: Summary, now: datetime, batch: int, concurrency: int) -> None:
@@ -452,6 +466,7 @@ def charge_due(summary: Summary, now: datetime, batch: int, concurrency: int) ->
             owners = dict(db.session.execute(select(Pledge.id, Pledge.lease_owner).where(Pledge.id.in_(ids))).all())
             db.session.rollback()
             charge_batch(ids, owners, summary, now, calls)
+            _touch_campaigns(ids)
     finally:
         if hasattr(calls, "pool"):
             calls.pool.shutdown()
@@ -540,8 +555,10 @@ def record_from_stripe(payment_intent_id: str) -> str | None:
         return pledge.state
     db.session.refresh(pledge)
     db.session.refresh(attempt)
+    pledge_id = pledge.id
     outcome = _record(pledge, attempt, state, Summary())
     db.session.commit()
+    _touch_campaigns([pledge_id])
     return outcome
 
 
@@ -558,6 +575,9 @@ def retry_now(pledge: Pledge) -> str | None:
     db.session.commit()
     if not taken:
         return None
-    return charge_pledge(pledge.id, owner, Summary(), now)
+    pledge_id = pledge.id
+    outcome = charge_pledge(pledge_id, owner, Summary(), now)
+    _touch_campaigns([pledge_id])
+    return outcome
 
 

@@ -440,6 +440,27 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person]) -> None:
     shoot(vpage, "discover")
     assert payment_intents(server.stripe_base) == [], "pledging never charges a card"
 
+    #    Alice reports the zine to the moderators (issue 8); the moderator finds it in the queue's
+    #    Reported section, reads the report and dismisses it with a note.
+    apage.goto(zine_url)
+    apage.get_by_role("link", name="Report this project to the moderators").click()
+    apage.get_by_label("Misleading or false claims").check()
+    apage.fill("textarea[name=note]", "The page says forty pages; the sample shows twelve.")
+    apage.get_by_role("button", name="Send report").click()
+    expect(flash(apage)).to_contain_text("A moderator will look at this campaign.")
+    mpage = moderator.page
+    mpage.goto("/moderation")
+    reported = mpage.locator(".reported-item", has_text=ZINE)
+    expect(reported).to_contain_text("1 open report")
+    reported.get_by_role("link", name=ZINE).click()
+    expect(mpage.locator(".open-report")).to_contain_text("forty pages")
+    resolve = mpage.locator(".resolve-form")
+    resolve.get_by_label("Dismiss the reports: the campaign stays as it is").check()
+    resolve.locator("textarea[name=note]").fill("The sample is an excerpt: nothing misleading.")
+    resolve.get_by_role("button", name="Resolve reports").click()
+    expect(flash(mpage)).to_contain_text("1 report on")
+    expect(mpage.locator(".reported-item")).to_have_count(0)
+
     # 5. The deadline passes: one settlement pass, run by the operators' command with its clock moved
     #    past the recorder's deadline (one day) but not the zine's (two days). The app server keeps
     #    its own clock, so "time left" on its pages is real time; the pass decides the campaign.
