@@ -395,7 +395,9 @@ def kill_settle_until_done(database_url: str, localstripe: str, campaign_id: int
         db.session.rollback()
         run, log = stats["runs"], logs / f"run{stats['runs']:03d}.log"
         extra_env, started = _pass_started_probe(database_url, run)
-        proc = spawn_settle(database_url, localstripe, offset, log, **extra_env)
+        # Small leased batches of varied sizes: a pass works a batch in steps (attempts, PaymentIntents,
+        # confirmations, outcomes), so kills land in every step and between batches.
+        proc = spawn_settle(database_url, localstripe, offset, log, "--batch", str(rng.choice((1, 2, 5, 10))), **extra_env)
         stats["runs"] += 1
         if run == 0 or rng.random() < 0.2:
             alive = _wait_for(proc, started, every=0.005)

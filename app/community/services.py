@@ -19,7 +19,7 @@ from app.campaigns.models import Campaign, CampaignState
 from app.community.models import CampaignQuestion, CampaignUpdate, Comment, FaqEntry
 from app.content.markdown import plain_excerpt
 from app.extensions import db
-from app.notifications.services import queue_mail
+from app.notifications.services import mail_batch, queue_mail
 from app.pledges.models import Pledge, PledgeState
 
 S = CampaignState
@@ -190,9 +190,10 @@ def _fan_out_batch(item: CampaignUpdate, batch: int) -> int:
         .order_by(Pledge.id).limit(batch)
     ).all()
     campaign = db.session.get(Campaign, item.campaign_id)
-    for _pledge_id, backer in rows:
-        queue_mail(backer, _l("Update from %(title)s: %(update)s", title=campaign.title, update=item.title),
-                   "community_update", update=item, campaign=campaign, reader=backer)
+    with mail_batch():
+        for _pledge_id, backer in rows:
+            queue_mail(backer, _l("Update from %(title)s: %(update)s", title=campaign.title, update=item.title),
+                       "community_update", update=item, campaign=campaign, reader=backer)
     if rows:
         item.fanout_after_pledge_id = rows[-1][0]
     if len(rows) < batch:

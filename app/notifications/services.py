@@ -125,6 +125,24 @@ def _render_for_user(user: Any, subject: Any, template: str, category: str | Non
     return subject_text, body, headers
 
 
+@contextmanager
+def mail_batch():
+    """Queue many mails outside a request (a settlement batch, an update's fan-out) in one made-up request
+    context instead of one per mail: making and dropping a request context cost as much as the mail.
+    Inside a real request it does nothing."""
+    if has_request_context():
+        yield
+        return
+    with current_app.test_request_context(base_url=current_app.config["BASE_URL"]):
+        g.mail_batch = True
+        try:
+            yield
+        finally:
+            # Only a real request's end delivers queued mail: dropping this one must not commit the caller's work.
+            g.pop("mail_queued", None)
+            g.pop("mail_batch", None)
+
+
 def queue_mail(recipient: Any, subject: Any, template: str, *, category: str | None = None, **context) -> OutboxMessage | None:
     """Add a message to the outbox in the caller's transaction (rendered from `email/<template>.txt`).
 
@@ -139,8 +157,7 @@ def queue_mail(recipient: Any, subject: Any, template: str, *, category: str | N
         return None
     in_request = has_request_context()
     # The worker or a command has no request: render in a made-up one, so links point at BASE_URL.
-    # (Only a real request's end delivers queued mail: popping this one must not commit the caller's work.)
-    with nullcontext() if in_request else current_app.test_request_context(base_url=current_app.config["BASE_URL"]):
+    with nullcontext() if in_request else mail_batch():
         if is_user:
             subject_text, body, headers = _render_for_user(recipient, subject, template, category, context)
             address = recipient.email
@@ -148,7 +165,7 @@ def queue_mail(recipient: Any, subject: Any, template: str, *, category: str | N
             subject_text, body, headers, address = str(subject), render_template(f"email/{template}.txt", **context), None, recipient
     message = OutboxMessage(recipient=address, subject=subject_text[:255], body=body, kind=template, headers=headers)
     db.session.add(message)
-    if in_request:
+    if in_request and not g.get("mail_batch"):
         g.mail_queued = True
     return message
 

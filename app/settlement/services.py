@@ -103,16 +103,17 @@ def decide_campaign(campaign_id: int, now: datetime) -> str | None:
     campaign.ended_at = now
     campaign.pledged_at_deadline, campaign.backers_at_deadline = total, backers
     backer_rows = db.session.scalars(
-        select(Pledge).where(Pledge.campaign_id == campaign.id, Pledge.state == P.ACTIVE.value)
+        select(Pledge).options(joinedload(Pledge.backer)).where(Pledge.campaign_id == campaign.id, Pledge.state == P.ACTIVE.value)
     ).all()
     template = "campaign_funded_backer" if funded else "campaign_unfunded_backer"
     subject = (_l("“%(title)s” is funded: your pledge will be collected", title=campaign.title) if funded
                else _l("“%(title)s” did not reach its goal: you will not be charged", title=campaign.title))
-    for pledge in backer_rows:
-        mail.queue_mail(pledge.backer, subject, template, pledge=pledge, campaign=campaign)
-    mail.queue_mail(campaign.creator,
-                    _l("“%(title)s” is funded!", title=campaign.title) if funded else _l("“%(title)s” did not reach its goal", title=campaign.title),
-                    "campaign_decided_creator", campaign=campaign, funded=funded, total=total, backers=backers)
+    with mail.mail_batch():
+        for pledge in backer_rows:
+            mail.queue_mail(pledge.backer, subject, template, pledge=pledge, campaign=campaign)
+        mail.queue_mail(campaign.creator,
+                        _l("“%(title)s” is funded!", title=campaign.title) if funded else _l("“%(title)s” did not reach its goal", title=campaign.title),
+                        "campaign_decided_creator", campaign=campaign, funded=funded, total=total, backers=backers)
     if funded:
         pledges.bulk_transition(campaign.id, P.ACTIVE, "charge", now)
     else:
@@ -371,6 +372,14 @@ def charge_batch(pledge_ids: list[int], owners: dict[int, str | None], summary: 
     attempts = {a.id: a for a in db.session.scalars(select(ChargeAttempt).where(
         ChargeAttempt.id.in_([c.attempt_id for c in charges if c.state is not None])))}
     outcomes: dict[int, str] = {}
+    with mail.mail_batch():
+        _record_batch(charges, loaded, attempts, outcomes, summary, now)
+    db.session.commit()
+    return outcomes
+
+
+def _record_batch(charges: list[_Charge], loaded: dict[int, Pledge], attempts: dict[int, ChargeAttempt],
+                  outcomes: dict[int, str], summary: Summary, now: datetime) -> None:
     for charge in charges:
         pledge = loaded[charge.pledge_id]
         if charge.error is not None:
@@ -385,8 +394,6 @@ def charge_batch(pledge_ids: list[int], owners: dict[int, str | None], summary: 
             outcomes[charge.pledge_id] = _record(pledge, attempts[charge.attempt_id], charge.state, summary)
         elif charge.outcome:
             outcomes[charge.pledge_id] = charge.outcome
-    db.session.commit()
-    return outcomes
 
 
 def charge_pledge(pledge_id: int, owner: str | None, summary: Summary, now: datetime | None = None) -> str | None:
