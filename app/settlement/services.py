@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, bindparam, func, or_, select, update
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from app import clock
 from app.campaigns import services as campaigns
@@ -179,15 +179,14 @@ def _release_lease(pledge: Pledge, next_charge_at: datetime | None = None) -> No
 
 def _touch_campaigns(pledge_ids: list[int]) -> None:
     """Move the version (`updated_at`) of the campaigns of these pledges, so that visitors' cached
-    pages stop showing the collected, failed and dropped figures from before. Once per batch, in a
-    transaction of its own, not per charge: a charge never waits on its campaign's row. Commits."""
+    pages stop showing the collected, failed and dropped figures from before. Once per batch, as the
+    last statement before its commit, not per charge. Does not commit."""
     if not pledge_ids:
         return
     db.session.execute(
         update(Campaign).where(Campaign.id.in_(select(Pledge.campaign_id).where(Pledge.id.in_(pledge_ids)).distinct()))
         .values(updated_at=clock.utcnow()).execution_options(synchronize_session=False)
     )
-    db.session.commit()
 
 
 # --- 2 and 3. charging, failures, retries ----------------------------------------------------
@@ -207,9 +206,10 @@ def _last_attempt(pledge_id: int) -> ChargeAttempt | None:
 
 
 def _load_pledges(pledge_ids: list[int]) -> dict[int, Pledge]:
-    """The pledges with their backers and campaigns, fresh from the database, in one query."""
+    """The pledges with their backers and campaigns, fresh from the database (a batch's pledges share
+    one campaign: it is read once, not joined to every row)."""
     rows = db.session.scalars(
-        select(Pledge).options(joinedload(Pledge.backer), joinedload(Pledge.campaign)).where(Pledge.id.in_(pledge_ids))
+        select(Pledge).options(joinedload(Pledge.backer), selectinload(Pledge.campaign)).where(Pledge.id.in_(pledge_ids))
         .execution_options(populate_existing=True)
     )
     return {pledge.id: pledge for pledge in rows}
@@ -374,6 +374,7 @@ def charge_batch(pledge_ids: list[int], owners: dict[int, str | None], summary: 
     outcomes: dict[int, str] = {}
     with mail.mail_batch():
         _record_batch(charges, loaded, attempts, outcomes, summary, now)
+    _touch_campaigns([c.pledge_id for c in charges])
     db.session.commit()
     return outcomes
 
@@ -463,6 +464,7 @@ def drop_expired(summary: Summary, now: datetime, batch: int) -> None:
             db.session.commit()
             summary.add(pledge.campaign_id, "dropped")
         _touch_campaigns(ids)
+        db.session.commit()
 
 
 def charge_due(summary: Summary, now: datetime, batch: int, concurrency: int) -> None:
@@ -473,7 +475,6 @@ def charge_due(summary: Summary, now: datetime, batch: int, concurrency: int) ->
             owners = dict(db.session.execute(select(Pledge.id, Pledge.lease_owner).where(Pledge.id.in_(ids))).all())
             db.session.rollback()
             charge_batch(ids, owners, summary, now, calls)
-            _touch_campaigns(ids)
     finally:
         if hasattr(calls, "pool"):
             calls.pool.shutdown()
@@ -562,10 +563,9 @@ def record_from_stripe(payment_intent_id: str) -> str | None:
         return pledge.state
     db.session.refresh(pledge)
     db.session.refresh(attempt)
-    pledge_id = pledge.id
     outcome = _record(pledge, attempt, state, Summary())
+    _touch_campaigns([pledge.id])
     db.session.commit()
-    _touch_campaigns([pledge_id])
     return outcome
 
 
@@ -582,9 +582,6 @@ def retry_now(pledge: Pledge) -> str | None:
     db.session.commit()
     if not taken:
         return None
-    pledge_id = pledge.id
-    outcome = charge_pledge(pledge_id, owner, Summary(), now)
-    _touch_campaigns([pledge_id])
-    return outcome
+    return charge_pledge(pledge.id, owner, Summary(), now)
 
 
