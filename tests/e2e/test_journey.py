@@ -440,6 +440,38 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person]) -> None:
     shoot(vpage, "discover")
     assert payment_intents(server.stripe_base) == [], "pledging never charges a card"
 
+    #    Talking (issue 8): Bob asks in the comments; the creator replies (marked as the creator) and
+    #    posts an update for backers only; a visitor sees its title and count, Bob reads it.
+    bpage = bob.page
+    bpage.goto(recorder_url)
+    bpage.fill("#comment-body", "Does the field kit include a windscreen?")
+    bpage.get_by_role("button", name="Post comment").click()
+    expect(flash(bpage)).to_contain_text("Comment posted.")
+    expect(bpage.locator(".comment-thread", has_text="windscreen")).to_contain_text("Bob Nakamura")
+    page.goto(recorder_url)
+    thread = page.locator(".comment-thread", has_text="windscreen")
+    thread.locator("summary", has_text="Reply").click()
+    thread.locator("textarea[name=body]").fill("Yes: a foam windscreen, and a furry one for windy days.")
+    thread.get_by_role("button", name="Reply").click()
+    expect(flash(page)).to_contain_text("Comment posted.")
+    reply = page.locator(".comment-thread", has_text="windscreen").locator(".comment-reply")
+    expect(reply).to_contain_text("furry one")
+    expect(reply.locator(".creator-badge")).to_have_text("Creator")
+    page.get_by_role("link", name="Post an update").click()
+    page.fill("input[name=title]", "The first prototypes are in")
+    page.fill("textarea[name=body]", "We recorded **three** prototypes in the rain.")
+    page.get_by_label("For backers only").check()
+    page.get_by_role("button", name="Post update").click()
+    expect(flash(page)).to_contain_text("Update posted. Backers will get it by email shortly.")
+    vpage.goto(recorder_url)
+    expect(vpage.locator(".updates-count")).to_have_text("1")
+    expect(vpage.locator(".comments-count")).to_have_text("2")
+    expect(vpage.locator(".campaign-update")).to_contain_text("The first prototypes are in")
+    expect(vpage.locator(".campaign-update .backers-only-note")).to_have_text("This update is for backers only.")
+    expect(vpage.locator(".comment-reply .creator-badge")).to_have_text("Creator")
+    bpage.goto(recorder_url)
+    expect(bpage.locator(".update-excerpt")).to_contain_text("three prototypes in the rain")
+
     #    Alice reports the zine to the moderators (issue 8); the moderator finds it in the queue's
     #    Reported section, reads the report and dismisses it with a note.
     apage.goto(zine_url)
@@ -504,7 +536,6 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person]) -> None:
 
     #    Bob's bank wants him to confirm the charge: he does it from his pledge page.
     expect_pledge_page(bob, bob_recorder, state="Payment failed", amount=6000, explains="your payment did not go through")
-    bpage = bob.page
     fix = bpage.locator(".fix-payment")
     expect(fix).to_contain_text("Fix your payment")
     fix.get_by_role("button", name="Confirm payment").click()
