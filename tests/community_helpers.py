@@ -1,17 +1,17 @@
 """Helpers for the tests/test_community_*.py modules: backers without Stripe, and statement counting."""
 from __future__ import annotations
 
-from contextlib import contextmanager
 from html.parser import HTMLParser
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 
 from app.campaigns import totals
 from app.campaigns.models import Tier
 from app.extensions import db
 from app.notifications.models import OutboxMessage
 from app.pledges.models import Pledge
-from tests.factories import make_user
+from tests.factories import login, make_campaign, make_user
+from tests.test_campaigns_queries import counting  # noqa: F401  (the community tests import it from here)
 
 _n = iter(range(1, 10**9))
 
@@ -32,6 +32,26 @@ def back(campaign, user=None, state: str = "active", amount: int = 2500):
     return user
 
 
+def make_world(*extra_backers: tuple[str, str]):
+    """A live campaign by Creator Cora with Backer Ben (and `extra_backers`, (email, name) pairs), a
+    member who does not back it, and a moderator: the cast of the community tests."""
+    creator = make_user("creator@example.com", name="Creator Cora")
+    campaign = make_campaign(creator, "live", title="Solar Lantern")
+    for email, name in (("backer@example.com", "Backer Ben"), *extra_backers):
+        back(campaign, make_user(email, name=name))
+    make_user("member@example.com", name="Member Mia")
+    make_user("mod@example.com", name="Mod Max", moderator=True)
+    return campaign
+
+
+def client_for(app, email: str | None = None):
+    """A test client, logged in as `email` when given."""
+    client = app.test_client()
+    if email:
+        login(client, email)
+    return client
+
+
 def outbox(kind: str | None = None) -> list[OutboxMessage]:
     query = select(OutboxMessage).order_by(OutboxMessage.id)
     if kind:
@@ -42,20 +62,6 @@ def outbox(kind: str | None = None) -> list[OutboxMessage]:
 def outbox_count() -> int:
     return db.session.scalar(select(func.count()).select_from(OutboxMessage)) or 0
 
-
-@contextmanager
-def counting():
-    """The SQL statements run inside the block."""
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
 
 class _Scanner(HTMLParser):

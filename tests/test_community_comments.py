@@ -11,7 +11,7 @@ from app import clock
 from app.community import services
 from app.community.models import Comment
 from app.extensions import db
-from tests.community_helpers import back, counting, dangerous_markup, outbox
+from tests.community_helpers import back, client_for, counting, dangerous_markup, make_world, outbox
 from tests.factories import login, make_campaign, make_user
 
 XSS = '<script>alert("c")</script><img src=x onerror=alert(1)> <a href="javascript:alert(2)">x</a> javascript:alert(3)'
@@ -19,20 +19,8 @@ XSS = '<script>alert("c")</script><img src=x onerror=alert(1)> <a href="javascri
 
 @pytest.fixture
 def world(app):
-    creator = make_user("creator@example.com", name="Creator Cora")
-    campaign = make_campaign(creator, "live", title="Solar Lantern")
-    back(campaign, make_user("backer@example.com", name="Backer Ben"))
-    back(campaign, make_user("second@example.com", name="Second Sue"))
-    make_user("member@example.com", name="Member Mia")
-    make_user("mod@example.com", name="Mod Max", moderator=True)
-    return campaign
+    return make_world(("second@example.com", "Second Sue"))
 
-
-def _client(app, email=None):
-    client = app.test_client()
-    if email:
-        login(client, email)
-    return client
 
 
 def _comment(client, campaign, body="Looks great!", parent=None):
@@ -60,7 +48,7 @@ def _page(client, campaign) -> str:
 def test_backers_and_the_creator_comment(app, world, who, expected):
     for state in ("collected", "canceled", "released"):
         back(world, make_user(f"{state}@example.com"), state=state)
-    response = _comment(_client(app, who), world)
+    response = _comment(client_for(app, who), world)
     if expected == "login":
         assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
     else:
@@ -72,36 +60,36 @@ def test_backers_and_the_creator_comment(app, world, who, expected):
 def test_comments_on_ended_campaigns(app, state, open_):
     creator = make_user("creator@example.com")
     campaign = make_campaign(creator, state)
-    response = _comment(_client(app, "creator@example.com"), campaign)
+    response = _comment(client_for(app, "creator@example.com"), campaign)
     assert response.status_code == 302 and len(_comments()) == (1 if open_ else 0)
 
 
 def test_a_draft_has_no_comments_for_anyone_else(app):
     creator = make_user("creator@example.com")
     draft = make_campaign(creator, "draft")
-    assert _comment(_client(app, "creator@example.com"), draft).status_code == 302  # told it is not open yet
+    assert _comment(client_for(app, "creator@example.com"), draft).status_code == 302  # told it is not open yet
     make_user("member@example.com")
-    assert _comment(_client(app, "member@example.com"), draft).status_code == 404
-    assert _client(app).get(f"/campaigns/{draft.slug}/comments").status_code == 404
+    assert _comment(client_for(app, "member@example.com"), draft).status_code == 404
+    assert client_for(app).get(f"/campaigns/{draft.slug}/comments").status_code == 404
     assert _comments() == []
 
 
 def test_visitors_read_comments_and_the_creator_is_marked(app, world):
-    assert _comment(_client(app, "backer@example.com"), world, "When does it ship?").status_code == 302
-    assert _comment(_client(app, "creator@example.com"), world, "In March.").status_code == 302
-    page = _page(_client(app), world)
+    assert _comment(client_for(app, "backer@example.com"), world, "When does it ship?").status_code == 302
+    assert _comment(client_for(app, "creator@example.com"), world, "In March.").status_code == 302
+    page = _page(client_for(app), world)
     assert "When does it ship?" in page and "In March." in page
     assert page.count('class="badge text-bg-primary creator-badge"') == 1
     cora = page.index("Creator Cora</strong>")
     assert page.index("creator-badge", cora) < page.index("Backer Ben</strong>")  # the creator's (newest) comment first
     assert 'comments-count">2<' in page
     assert "login-to-comment" in page and 'class="mb-3 comment-form"' not in page
-    assert 'class="mb-3 comment-form"' in _page(_client(app, "backer@example.com"), world)
-    assert "Only backers and the creator can comment." in _page(_client(app, "member@example.com"), world)
+    assert 'class="mb-3 comment-form"' in _page(client_for(app, "backer@example.com"), world)
+    assert "Only backers and the creator can comment." in _page(client_for(app, "member@example.com"), world)
 
 
 def test_a_bad_comment_is_refused_next_to_the_field(app, world):
-    client = _client(app, "backer@example.com")
+    client = client_for(app, "backer@example.com")
     response = _comment(client, world, "   ")
     assert response.status_code == 422 and "Write something first." in response.get_data(as_text=True)
     response = _comment(client, world, "x" * 5001)
@@ -113,7 +101,7 @@ def test_a_bad_comment_is_refused_next_to_the_field(app, world):
 # --- replies ---------------------------------------------------------------------------------
 
 def test_replies_are_one_level_deep(app, world):
-    ben, cora, sue = (_client(app, e) for e in ("backer@example.com", "creator@example.com", "second@example.com"))
+    ben, cora, sue = (client_for(app, e) for e in ("backer@example.com", "creator@example.com", "second@example.com"))
     _comment(ben, world, "Top")
     top = _comments()[0]
     assert _comment(cora, world, "Reply", parent=top.id).status_code == 302
@@ -122,7 +110,7 @@ def test_replies_are_one_level_deep(app, world):
     assert _comment(sue, world, "Reply to the reply", parent=reply.id).status_code == 302
     deeper = _comments()[2]
     assert deeper.parent_id == top.id  # joins the thread, never deeper
-    page = _page(_client(app), world)
+    page = _page(client_for(app), world)
     assert page.count("comment-reply") == 2
     assert page.index("Top") < page.index("Reply</p>") < page.index("Reply to the reply")
 
@@ -131,13 +119,13 @@ def test_a_reply_to_a_comment_of_another_campaign_is_not_found(app, world):
     other = make_campaign(make_user("other@example.com"), "live")
     services.add_comment(other, other.creator, "Elsewhere")
     theirs = _comments()[0]
-    assert _comment(_client(app, "backer@example.com"), world, "Sneaky", parent=theirs.id).status_code == 404
-    assert _comment(_client(app, "backer@example.com"), world, "Nothing there", parent=99999).status_code == 404
+    assert _comment(client_for(app, "backer@example.com"), world, "Sneaky", parent=theirs.id).status_code == 404
+    assert _comment(client_for(app, "backer@example.com"), world, "Nothing there", parent=99999).status_code == 404
     assert len(_comments()) == 1
 
 
 def test_the_author_of_a_thread_gets_mail_for_replies_by_others(app, world):
-    ben, cora = _client(app, "backer@example.com"), _client(app, "creator@example.com")
+    ben, cora = client_for(app, "backer@example.com"), client_for(app, "creator@example.com")
     _comment(ben, world, "Top")
     top = _comments()[0]
     _comment(ben, world, "My own follow-up", parent=top.id)
@@ -156,17 +144,17 @@ def test_the_author_of_a_thread_gets_mail_for_replies_by_others(app, world):
 # --- deleting and hiding ---------------------------------------------------------------------
 
 def test_authors_delete_their_own_comments_and_replies_stay(app, world):
-    ben, sue = _client(app, "backer@example.com"), _client(app, "second@example.com")
+    ben, sue = client_for(app, "backer@example.com"), client_for(app, "second@example.com")
     _comment(ben, world, "Regrettable words")
     top = _comments()[0]
     _comment(sue, world, "A fair reply", parent=top.id)
     path = f"/campaigns/{world.slug}/comments/{top.id}/delete"
     for who in ("second@example.com", "creator@example.com", "mod@example.com", "member@example.com"):
-        assert _client(app, who).post(path).status_code == 403
-    assert _client(app).post(path).status_code == 302  # to the login page
+        assert client_for(app, who).post(path).status_code == 403
+    assert client_for(app).post(path).status_code == 302  # to the login page
     assert _comments()[0].deleted_at is None
     assert ben.post(path).status_code == 302
-    page = _page(_client(app), world)
+    page = _page(client_for(app), world)
     assert "Regrettable words" not in page and "Comment deleted." in page and "A fair reply" in page
     assert 'comments-count">1<' in page
     other = make_campaign(make_user(), "live")
@@ -174,14 +162,14 @@ def test_authors_delete_their_own_comments_and_replies_stay(app, world):
 
 
 def test_moderators_hide_comments_with_a_note(app, world):
-    ben = _client(app, "backer@example.com")
+    ben = client_for(app, "backer@example.com")
     _comment(ben, world, "Buy cheap watches at spam.example")
     target = _comments()[0]
     path = f"/campaigns/{world.slug}/comments/{target.id}/hide"
     for who in ("backer@example.com", "creator@example.com", "member@example.com"):
-        assert _client(app, who).post(path, data={"note": "no"}).status_code == 403
-        assert _client(app, who).get(path).status_code == 403
-    mod = _client(app, "mod@example.com")
+        assert client_for(app, who).post(path, data={"note": "no"}).status_code == 403
+        assert client_for(app, who).get(path).status_code == 403
+    mod = client_for(app, "mod@example.com")
     assert mod.get(path).status_code == 200
     response = mod.post(path, data={"note": ""})
     assert response.status_code == 422 and "Write a note" in response.get_data(as_text=True)
@@ -190,7 +178,7 @@ def test_moderators_hide_comments_with_a_note(app, world):
     assert target.hidden_at and target.hidden_note == "Advertising is not allowed."
     for who, sees_why in ((None, False), ("member@example.com", False), ("creator@example.com", False),
                           ("backer@example.com", True), ("mod@example.com", True)):
-        page = _page(_client(app, who), world)
+        page = _page(client_for(app, who), world)
         assert "Hidden by a moderator." in page
         assert ("Advertising is not allowed." in page) is sees_why, who
         assert ("spam.example" in page) is sees_why, who
@@ -199,20 +187,20 @@ def test_moderators_hide_comments_with_a_note(app, world):
 
 
 def test_comment_text_and_notes_are_escaped(app, world):
-    ben = _client(app, "backer@example.com")
+    ben = client_for(app, "backer@example.com")
     assert _comment(ben, world, XSS).status_code == 302
     target = _comments()[0]
-    assert _comment(_client(app, "creator@example.com"), world, XSS, parent=target.id).status_code == 302
+    assert _comment(client_for(app, "creator@example.com"), world, XSS, parent=target.id).status_code == 302
     _comment(ben, world, "second")
     hidden = _comments()[-1]
-    _client(app, "mod@example.com").post(f"/campaigns/{world.slug}/comments/{hidden.id}/hide", data={"note": XSS})
+    client_for(app, "mod@example.com").post(f"/campaigns/{world.slug}/comments/{hidden.id}/hide", data={"note": XSS})
     for who in (None, "backer@example.com", "mod@example.com"):
         for path in (f"/campaigns/{world.slug}", f"/campaigns/{world.slug}/comments",
                      f"/campaigns/{world.slug}/comments/{target.id}/hide"):
-            response = _client(app, who).get(path)
+            response = client_for(app, who).get(path)
             page = response.get_data(as_text=True)
             assert dangerous_markup(page) == [], (who, path)
-        assert "&lt;script&gt;alert" in _page(_client(app, who), world)
+        assert "&lt;script&gt;alert" in _page(client_for(app, who), world)
 
 
 # --- rate limit ------------------------------------------------------------------------------
@@ -251,12 +239,12 @@ def test_the_page_shows_the_newest_threads_and_links_to_older_ones(app, world):
 
     ben = db.session.scalar(select(User).where(User.email == "backer@example.com"))
     _bulk_comments(world, ben, services.COMMENTS_PER_PAGE + 10)
-    page = _page(_client(app), world)
+    page = _page(client_for(app), world)
     assert page.count('class="comment-thread') == services.COMMENTS_PER_PAGE
     assert f"Bulk comment {services.COMMENTS_PER_PAGE + 9}<" in page and "Bulk comment 9<" not in page
     older = page[page.index('class="older-comments" href="') + 30:]
     older = older[: older.index('"')].replace("&amp;", "&")
-    rest = _client(app).get(older).get_data(as_text=True)
+    rest = client_for(app).get(older).get_data(as_text=True)
     assert rest.count('class="comment-thread') == 10 and "Bulk comment 0<" in rest and "older-comments" not in rest
 
 
@@ -271,7 +259,7 @@ def test_the_campaign_page_costs_the_same_with_few_or_thousands_of_comments(app,
     _bulk_comments(world, ben, 2, replies_to=first.id)
 
     def cost(email):
-        client = _client(app, email)
+        client = client_for(app, email)
         client.get(f"/campaigns/{world.slug}")
         with counting() as statements:
             assert client.get(f"/campaigns/{world.slug}").status_code == 200

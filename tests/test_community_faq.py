@@ -7,8 +7,8 @@ from sqlalchemy import select
 from app.community import services
 from app.community.models import CampaignQuestion, FaqEntry
 from app.extensions import db
-from tests.community_helpers import back, dangerous_markup, outbox
-from tests.factories import login, make_campaign, make_user
+from tests.community_helpers import back, client_for, dangerous_markup, make_world, outbox
+from tests.factories import make_campaign, make_user
 
 XSS_LINE = '<script>alert("q")</script><img src=x onerror=alert(1)>'
 XSS_MARKDOWN = '<script>alert("a")</script>\n\n<img src=x onerror=alert(2)>\n\n[click](javascript:alert(3)) [ok](https://example.com)'
@@ -16,19 +16,8 @@ XSS_MARKDOWN = '<script>alert("a")</script>\n\n<img src=x onerror=alert(2)>\n\n[
 
 @pytest.fixture
 def world(app):
-    creator = make_user("creator@example.com", name="Creator Cora")
-    campaign = make_campaign(creator, "live", title="Solar Lantern")
-    back(campaign, make_user("backer@example.com", name="Backer Ben"))
-    make_user("member@example.com", name="Member Mia")
-    make_user("mod@example.com", name="Mod Max", moderator=True)
-    return campaign
+    return make_world()
 
-
-def _client(app, email=None):
-    client = app.test_client()
-    if email:
-        login(client, email)
-    return client
 
 
 def _entries() -> list[FaqEntry]:
@@ -42,13 +31,13 @@ def _questions() -> list[CampaignQuestion]:
 # --- the creator's FAQ -----------------------------------------------------------------------
 
 def test_the_creator_adds_edits_reorders_and_deletes_entries(app, world):
-    cora = _client(app, "creator@example.com")
+    cora = client_for(app, "creator@example.com")
     base = f"/campaigns/{world.slug}/faq"
     assert cora.get(base + "/new").status_code == 200
     for n in range(3):
         assert cora.post(base + "/new", data={"question": f"Question {n}?", "answer": f"Answer **{n}**."}).status_code == 302
     assert [e.question for e in _entries()] == ["Question 0?", "Question 1?", "Question 2?"]
-    page = _client(app).get(f"/campaigns/{world.slug}").get_data(as_text=True)
+    page = client_for(app).get(f"/campaigns/{world.slug}").get_data(as_text=True)
     assert "Answer <strong>1</strong>." in page and 'faq-count">3<' in page
     assert page.index("Question 0?") < page.index("Question 1?") < page.index("Question 2?")
     first, second, third = _entries()
@@ -67,7 +56,7 @@ def test_the_creator_adds_edits_reorders_and_deletes_entries(app, world):
 @pytest.mark.parametrize("who", [None, "member@example.com", "backer@example.com", "mod@example.com"])
 def test_only_the_creator_manages_the_faq(app, world, who):
     entry = services.add_faq(world, world.creator, "Mine?", "Yes.")
-    client = _client(app, who)
+    client = client_for(app, who)
     base = f"/campaigns/{world.slug}/faq"
     answers = [
         client.get(base + "/new").status_code,
@@ -83,7 +72,7 @@ def test_only_the_creator_manages_the_faq(app, world, who):
 def test_an_entry_of_another_campaign_is_not_found(app, world):
     other = make_campaign(make_user(), "live")
     theirs = services.add_faq(other, other.creator, "Theirs?", "Yes.")
-    cora = _client(app, "creator@example.com")
+    cora = client_for(app, "creator@example.com")
     base = f"/campaigns/{world.slug}/faq/{theirs.id}"
     assert cora.get(base + "/edit").status_code == 404
     assert cora.post(base + "/delete").status_code == 404
@@ -92,17 +81,17 @@ def test_an_entry_of_another_campaign_is_not_found(app, world):
 
 
 def test_a_bad_faq_form_keeps_what_was_typed(app, world):
-    response = _client(app, "creator@example.com").post(f"/campaigns/{world.slug}/faq/new", data={"question": "Kept question?", "answer": ""})
+    response = client_for(app, "creator@example.com").post(f"/campaigns/{world.slug}/faq/new", data={"question": "Kept question?", "answer": ""})
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert "Write the answer." in page and "Kept question?" in page and _entries() == []
 
 
 def test_faq_text_is_escaped_and_answers_sanitised(app, world):
-    cora = _client(app, "creator@example.com")
+    cora = client_for(app, "creator@example.com")
     assert cora.post(f"/campaigns/{world.slug}/faq/new", data={"question": XSS_LINE, "answer": XSS_MARKDOWN}).status_code == 302
     for who in (None, "creator@example.com"):
-        page = _client(app, who).get(f"/campaigns/{world.slug}").get_data(as_text=True)
+        page = client_for(app, who).get(f"/campaigns/{world.slug}").get_data(as_text=True)
         assert dangerous_markup(page) == []
         assert "&lt;script&gt;alert" in page and '<a href="https://example.com" rel="nofollow noopener ugc">ok</a>' in page
 
@@ -110,7 +99,7 @@ def test_faq_text_is_escaped_and_answers_sanitised(app, world):
 # --- backers' questions ----------------------------------------------------------------------
 
 def test_a_backer_asks_and_the_creator_gets_it(app, world):
-    ben = _client(app, "backer@example.com")
+    ben = client_for(app, "backer@example.com")
     page = ben.get(f"/campaigns/{world.slug}").get_data(as_text=True)
     assert 'class="mt-3 ask-form"' in page
     response = ben.post(f"/campaigns/{world.slug}/ask", data={"body": "Does it float?"})
@@ -120,9 +109,9 @@ def test_a_backer_asks_and_the_creator_gets_it(app, world):
     (mail,) = outbox("question_asked")
     assert mail.recipient == "creator@example.com" and "Does it float?" in mail.body
     assert f"/campaigns/{world.slug}/questions/{question.id}/answer" in mail.body
-    listing = _client(app, "creator@example.com").get(f"/campaigns/{world.slug}/questions").get_data(as_text=True)
+    listing = client_for(app, "creator@example.com").get(f"/campaigns/{world.slug}/questions").get_data(as_text=True)
     assert "Does it float?" in listing and "Backer Ben" in listing and "Waiting for you" in listing
-    assert "Does it float?" not in _client(app).get(f"/campaigns/{world.slug}").get_data(as_text=True)  # private
+    assert "Does it float?" not in client_for(app).get(f"/campaigns/{world.slug}").get_data(as_text=True)  # private
 
 
 @pytest.mark.parametrize("who, expected", [(None, "login"), ("member@example.com", 403), ("creator@example.com", 403),
@@ -130,7 +119,7 @@ def test_a_backer_asks_and_the_creator_gets_it(app, world):
 def test_only_backers_ask(app, world, who, expected):
     back(world, make_user("collected@example.com"), state="collected")
     back(world, make_user("canceled@example.com"), state="canceled")
-    response = _client(app, who).post(f"/campaigns/{world.slug}/ask", data={"body": "Hello?"})
+    response = client_for(app, who).post(f"/campaigns/{world.slug}/ask", data={"body": "Hello?"})
     if expected == "login":
         assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
     else:
@@ -139,9 +128,9 @@ def test_only_backers_ask(app, world, who, expected):
 
 
 def test_a_bad_question_is_refused_next_to_the_field(app, world):
-    response = _client(app, "backer@example.com").post(f"/campaigns/{world.slug}/ask", data={"body": ""})
+    response = client_for(app, "backer@example.com").post(f"/campaigns/{world.slug}/ask", data={"body": ""})
     assert response.status_code == 422 and "Write your question." in response.get_data(as_text=True)
-    response = _client(app, "backer@example.com").post(f"/campaigns/{world.slug}/ask", data={"body": "x" * 2001})
+    response = client_for(app, "backer@example.com").post(f"/campaigns/{world.slug}/ask", data={"body": "x" * 2001})
     assert response.status_code == 422 and _questions() == []
 
 
@@ -154,7 +143,7 @@ def _ask(world, text="Does it float?"):
 
 def test_the_creator_answers_privately(app, world):
     question = _ask(world)
-    cora = _client(app, "creator@example.com")
+    cora = client_for(app, "creator@example.com")
     path = f"/campaigns/{world.slug}/questions/{question.id}/answer"
     form = cora.get(path).get_data(as_text=True)
     assert "Does it float?" in form
@@ -168,7 +157,7 @@ def test_the_creator_answers_privately(app, world):
 
 def test_the_creator_publishes_an_answer_to_the_faq_in_one_step(app, world):
     question = _ask(world, "does it float??")
-    cora = _client(app, "creator@example.com")
+    cora = client_for(app, "creator@example.com")
     path = f"/campaigns/{world.slug}/questions/{question.id}/answer"
     response = cora.post(path, data={"answer": "It **does**.", "publish": "y", "faq_question": "Does it float?"})
     assert response.status_code == 302
@@ -177,7 +166,7 @@ def test_the_creator_publishes_an_answer_to_the_faq_in_one_step(app, world):
     db.session.refresh(question)
     assert question.faq_entry_id == entry.id
     assert outbox("question_answered") == []  # not sent: the creator did not tick it
-    page = _client(app).get(f"/campaigns/{world.slug}").get_data(as_text=True)
+    page = client_for(app).get(f"/campaigns/{world.slug}").get_data(as_text=True)
     assert "Does it float?" in page and "It <strong>does</strong>." in page
     other = _ask(world, "And in the sea?")
     cora.post(f"/campaigns/{world.slug}/questions/{other.id}/answer",
@@ -187,7 +176,7 @@ def test_the_creator_publishes_an_answer_to_the_faq_in_one_step(app, world):
 
 def test_an_answer_must_go_somewhere(app, world):
     question = _ask(world)
-    cora = _client(app, "creator@example.com")
+    cora = client_for(app, "creator@example.com")
     path = f"/campaigns/{world.slug}/questions/{question.id}/answer"
     response = cora.post(path, data={"answer": "Kept answer", "faq_question": "Q"})
     assert response.status_code == 422
@@ -201,7 +190,7 @@ def test_an_answer_must_go_somewhere(app, world):
 @pytest.mark.parametrize("who", ["member@example.com", "backer@example.com", "mod@example.com"])
 def test_only_the_creator_reads_and_answers_questions(app, world, who):
     question = _ask(world)
-    client = _client(app, who)
+    client = client_for(app, who)
     assert client.get(f"/campaigns/{world.slug}/questions").status_code == 403
     path = f"/campaigns/{world.slug}/questions/{question.id}/answer"
     assert client.get(path).status_code == 403
@@ -217,24 +206,24 @@ def test_a_question_of_another_campaign_is_not_found(app, world):
     ben = db.session.scalar(select(User).where(User.email == "backer@example.com"))
     back(other, ben)
     theirs = services.ask(other, ben, "Elsewhere?")
-    assert _client(app, "creator@example.com").get(f"/campaigns/{world.slug}/questions/{theirs.id}/answer").status_code == 404
+    assert client_for(app, "creator@example.com").get(f"/campaigns/{world.slug}/questions/{theirs.id}/answer").status_code == 404
 
 
 def test_question_text_is_escaped_everywhere(app, world):
     question = _ask(world, XSS_LINE)
-    cora = _client(app, "creator@example.com")
+    cora = client_for(app, "creator@example.com")
     for path in (f"/campaigns/{world.slug}/questions", f"/campaigns/{world.slug}/questions/{question.id}/answer"):
         page = cora.get(path).get_data(as_text=True)
         assert dangerous_markup(page) == [] and "&lt;script&gt;alert" in page
     cora.post(f"/campaigns/{world.slug}/questions/{question.id}/answer",
               data={"answer": XSS_MARKDOWN, "publish": "y", "faq_question": XSS_LINE})
-    page = _client(app).get(f"/campaigns/{world.slug}").get_data(as_text=True)
+    page = client_for(app).get(f"/campaigns/{world.slug}").get_data(as_text=True)
     assert dangerous_markup(page) == [] and "&lt;script&gt;alert" in page
 
 
 def test_publishing_an_answer_again_corrects_the_entry(app, world):
     question = _ask(world)
-    cora = _client(app, "creator@example.com")
+    cora = client_for(app, "creator@example.com")
     path = f"/campaigns/{world.slug}/questions/{question.id}/answer"
     cora.post(path, data={"answer": "Yes.", "publish": "y", "faq_question": "Does it float?"})
     cora.post(path, data={"answer": "Yes, in fresh water.", "publish": "y", "faq_question": "Does it float on water?"})
@@ -245,6 +234,6 @@ def test_publishing_an_answer_again_corrects_the_entry(app, world):
 def test_the_creator_sees_move_buttons_only_where_they_move(app, world):
     for n in range(3):
         services.add_faq(world, world.creator, f"Q{n}?", "A.")
-    page = _client(app, "creator@example.com").get(f"/campaigns/{world.slug}").get_data(as_text=True)
+    page = client_for(app, "creator@example.com").get(f"/campaigns/{world.slug}").get_data(as_text=True)
     assert page.count(">Move up<") == 2 and page.count(">Move down<") == 2
-    assert ">Move up<" not in _client(app, "backer@example.com").get(f"/campaigns/{world.slug}").get_data(as_text=True)
+    assert ">Move up<" not in client_for(app, "backer@example.com").get(f"/campaigns/{world.slug}").get_data(as_text=True)

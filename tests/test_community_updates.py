@@ -16,8 +16,8 @@ from app.community.models import CampaignUpdate
 from app.extensions import db
 from app.notifications.models import OutboxMessage
 from app.pledges.models import Pledge
-from tests.community_helpers import back, dangerous_markup, outbox
-from tests.factories import login, make_campaign, make_user
+from tests.community_helpers import back, client_for, dangerous_markup, make_world, outbox
+from tests.factories import make_campaign, make_user
 
 XSS_TITLE = '<script>alert("t")</script><img src=x onerror=alert(1)>'
 XSS_BODY = ('<script>alert("b")</script>\n\n<img src=x onerror=alert(2)>\n\n[click](javascript:alert(3)) '
@@ -26,19 +26,8 @@ XSS_BODY = ('<script>alert("b")</script>\n\n<img src=x onerror=alert(2)>\n\n[cli
 
 @pytest.fixture
 def world(app):
-    creator = make_user("creator@example.com", name="Creator Cora")
-    campaign = make_campaign(creator, "live", title="Solar Lantern")
-    back(campaign, make_user("backer@example.com", name="Backer Ben"))
-    make_user("member@example.com", name="Member Mia")
-    make_user("mod@example.com", name="Mod Max", moderator=True)
-    return campaign
+    return make_world()
 
-
-def _client(app, email=None):
-    client = app.test_client()
-    if email:
-        login(client, email)
-    return client
 
 
 def _post(client, campaign, **data):
@@ -53,7 +42,7 @@ def _updates() -> list[CampaignUpdate]:
 # --- who may post ----------------------------------------------------------------------------
 
 def test_the_creator_posts_an_update_and_the_request_queues_no_mail(app, world):
-    client = _client(app, "creator@example.com")
+    client = client_for(app, "creator@example.com")
     before = db.session.scalar(select(Campaign.updated_at).where(Campaign.id == world.id))
     clock.advance(timedelta(seconds=5))
     response = _post(client, world)
@@ -72,7 +61,7 @@ def test_the_creator_posts_an_update_and_the_request_queues_no_mail(app, world):
 @pytest.mark.parametrize("who, expected", [(None, "login"), ("member@example.com", 403), ("backer@example.com", 403),
                                            ("mod@example.com", 403)])
 def test_only_the_creator_posts_updates(app, world, who, expected):
-    response = _post(_client(app, who), world)
+    response = _post(client_for(app, who), world)
     if expected == "login":
         assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
     else:
@@ -86,13 +75,13 @@ def test_only_the_creator_posts_updates(app, world, who, expected):
 def test_updates_are_for_live_and_decided_campaigns(app, state, allowed):
     creator = make_user("creator@example.com")
     campaign = make_campaign(creator, state)
-    response = _post(_client(app, "creator@example.com"), campaign)
+    response = _post(client_for(app, "creator@example.com"), campaign)
     assert response.status_code == 302
     assert len(_updates()) == (1 if allowed else 0)
 
 
 def test_a_bad_update_form_keeps_what_was_typed(app, world):
-    client = _client(app, "creator@example.com")
+    client = client_for(app, "creator@example.com")
     response = _post(client, world, title="", body="Kept *body* text")
     assert response.status_code == 422
     page = response.get_data(as_text=True)
@@ -105,8 +94,8 @@ def test_the_creator_edits_an_update_and_nobody_else(app, world):
     item = services.post_update(world, world.creator, "First", "Body", False)
     path = f"/campaigns/{world.slug}/updates/{item.id}/edit"
     for who in ("member@example.com", "backer@example.com", "mod@example.com"):
-        assert _client(app, who).post(path, data={"title": "Hacked", "body": "x"}).status_code == 403
-    client = _client(app, "creator@example.com")
+        assert client_for(app, who).post(path, data={"title": "Hacked", "body": "x"}).status_code == 403
+    client = client_for(app, "creator@example.com")
     assert client.get(path).status_code == 200
     assert client.post(path, data={"title": "Second", "body": "New body", "backers_only": "y"}).status_code == 302
     db.session.refresh(item)
@@ -116,8 +105,8 @@ def test_the_creator_edits_an_update_and_nobody_else(app, world):
 def test_an_update_of_another_campaign_is_not_found(app, world):
     other = make_campaign(make_user(), "live")
     item = services.post_update(other, other.creator, "Theirs", "Body", False)
-    assert _client(app).get(f"/campaigns/{world.slug}/updates/{item.id}").status_code == 404
-    assert _client(app, "creator@example.com").post(f"/campaigns/{world.slug}/updates/{item.id}/edit",
+    assert client_for(app).get(f"/campaigns/{world.slug}/updates/{item.id}").status_code == 404
+    assert client_for(app, "creator@example.com").post(f"/campaigns/{world.slug}/updates/{item.id}/edit",
                                                      data={"title": "x", "body": "y"}).status_code == 404
 
 
@@ -127,8 +116,8 @@ def test_updates_of_a_draft_are_not_found(app):
     item = CampaignUpdate(campaign_id=draft.id, author_id=creator.id, title="Secret", body="Body")
     db.session.add(item)
     db.session.commit()
-    assert _client(app).get(f"/campaigns/{draft.slug}/updates").status_code == 404
-    assert _client(app, "creator@example.com").get(f"/campaigns/{draft.slug}/updates/{item.id}").status_code == 200
+    assert client_for(app).get(f"/campaigns/{draft.slug}/updates").status_code == 404
+    assert client_for(app, "creator@example.com").get(f"/campaigns/{draft.slug}/updates/{item.id}").status_code == 200
 
 
 # --- who may read ----------------------------------------------------------------------------
@@ -145,7 +134,7 @@ def test_backers_only_updates(app, world, who, state, reads):
     services.post_update(world, world.creator, "Secret plans", "The **zanzibar** recipe.", True)
     services.post_update(world, world.creator, "Public news", "Everyone may read this.", False)
     item = _updates()[0]
-    client = _client(app, who)
+    client = client_for(app, who)
     for path in (f"/campaigns/{world.slug}", f"/campaigns/{world.slug}/updates", f"/campaigns/{world.slug}/updates/{item.id}"):
         page = client.get(path).get_data(as_text=True)
         assert "Secret plans" in page and "For backers only" in page, path
@@ -160,24 +149,24 @@ def test_the_campaign_page_lists_the_newest_updates_and_links_to_all(app, world)
     for n in range(services.UPDATES_ON_PAGE + 3):
         services.post_update(world, world.creator, f"Update number {n:02d}", "Body", False)
         clock.advance(timedelta(minutes=1))
-    page = _client(app).get(f"/campaigns/{world.slug}").get_data(as_text=True)
+    page = client_for(app).get(f"/campaigns/{world.slug}").get_data(as_text=True)
     assert f'updates-count">{services.UPDATES_ON_PAGE + 3}<' in page
     assert "Update number 12" in page and "Update number 02" not in page
     assert "See all 13 updates" in page
-    listing = _client(app).get(f"/campaigns/{world.slug}/updates").get_data(as_text=True)
+    listing = client_for(app).get(f"/campaigns/{world.slug}/updates").get_data(as_text=True)
     assert all(f"Update number {n:02d}" in listing for n in range(13))
 
 
 def test_xss_in_updates_is_escaped_or_dropped(app, world):
-    client = _client(app, "creator@example.com")
+    client = client_for(app, "creator@example.com")
     assert _post(client, world, title=XSS_TITLE, body=XSS_BODY).status_code == 302
     item = _updates()[0]
-    for viewer in (client, _client(app, "backer@example.com"), _client(app)):
+    for viewer in (client, client_for(app, "backer@example.com"), client_for(app)):
         for path in (f"/campaigns/{world.slug}", f"/campaigns/{world.slug}/updates", f"/campaigns/{world.slug}/updates/{item.id}"):
             page = viewer.get(path).get_data(as_text=True)
             assert dangerous_markup(page) == [], path
             assert "&lt;script&gt;" in page  # the title, shown as text
-    body = _client(app, "backer@example.com").get(f"/campaigns/{world.slug}/updates/{item.id}").get_data(as_text=True)
+    body = client_for(app, "backer@example.com").get(f"/campaigns/{world.slug}/updates/{item.id}").get_data(as_text=True)
     assert '<a href="https://example.com" rel="nofollow noopener ugc">ok</a>' in body
 
 
@@ -221,7 +210,7 @@ def test_an_update_to_five_thousand_backers_fans_out_in_batches(app, world):
     _bulk_backers(world, 300, state="released", start=5_000)  # not backers any more
     other = make_campaign(make_user(), "live")
     back(other, make_user("elsewhere@example.com"))
-    client = _client(app, "creator@example.com")
+    client = client_for(app, "creator@example.com")
     mail_before = db.session.scalar(select(func.count()).select_from(OutboxMessage))
     started = time.perf_counter()
     response = _post(client, world, title="Big news")

@@ -15,10 +15,7 @@ from app.content.markdown import render_markdown
 
 
 def _visible_or_404(slug: str):
-    campaign = services.get_by_slug(slug)
-    if campaign is None or not services.can_view(campaign, current_user):
-        abort(404)
-    return campaign
+    return services.get_visible(slug, current_user) or abort(404)
 
 
 def _own_or_abort(slug: str):

@@ -506,6 +506,12 @@ def get_by_slug(slug: str) -> Campaign | None:
     return db.session.scalar(select(Campaign).where(Campaign.slug == slug).options(selectinload(Campaign.tiers)))
 
 
+def get_visible(slug: str, user: User | None) -> Campaign | None:
+    """The campaign at `slug` if `user` may see it (a draft is its creator's and the moderators' only)."""
+    campaign = get_by_slug(slug)
+    return campaign if campaign is not None and can_view(campaign, user) else None
+
+
 def duration_bounds() -> tuple[int, int]:
     return current_app.config["CAMPAIGN_MIN_DAYS"], current_app.config["CAMPAIGN_MAX_DAYS"]
 

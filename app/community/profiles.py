@@ -20,10 +20,7 @@ bp.add_app_template_global(transparency.ended_figures, "ended_figures")
 
 
 def _visible_or_404(slug: str):
-    campaign = campaigns.get_by_slug(slug)
-    if campaign is None or not campaigns.can_view(campaign, current_user):
-        abort(404)
-    return campaign
+    return campaigns.get_visible(slug, current_user) or abort(404)
 
 
 # --- the creator's public profile ------------------------------------------------------------

@@ -30,10 +30,7 @@ def _per_member() -> str:
 
 def _campaign(slug: str):
     """A campaign the current person may see, else 404 (drafts are nobody's business)."""
-    campaign = campaigns.get_by_slug(slug)
-    if campaign is None or not campaigns.can_view(campaign, current_user):
-        abort(404)
-    return campaign
+    return campaigns.get_visible(slug, current_user) or abort(404)
 
 
 def _own(slug: str):

@@ -19,10 +19,7 @@ def _wants_json() -> bool:
 
 
 def _campaign_or_404(slug: str):
-    campaign = campaigns.get_by_slug(slug)
-    if campaign is None or not campaigns.can_view(campaign, current_user):
-        abort(404)
-    return campaign
+    return campaigns.get_visible(slug, current_user) or abort(404)
 
 
 def _own_pledge_or_404(pledge_id: int):
