@@ -13,7 +13,11 @@ $(BIN)/.installed: requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-install: $(BIN)/.installed
+# The compiled catalogs (.mo, not committed: built from the .po files, see babel-compile below).
+CATALOGS := $(wildcard app/translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGS:.po=.mo)
+
+install: $(BIN)/.installed $(COMPILED)
 
 ## Create .venv, install, migrate, seed the demo, start the app (with offline Stripe) on $(PORT).
 run: install
@@ -36,14 +40,25 @@ migrate: install
 seed: install
 	$(BIN)/flask seed-demo
 
-babel-extract: install
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o app/translations/messages.pot .
+## Translations (issue 9). After adding or changing strings: `make babel-update`, translate the new
+## and fuzzy entries in app/translations/*/LC_MESSAGES/messages.po, then `make babel-compile`
+## (tests/test_i18n.py fails until every entry is translated and nothing is fuzzy).
+BABEL_KEYWORDS := -k _l -k lazy_gettext -k lazy_ngettext:1,2
+
+babel-extract: $(BIN)/.installed
+	$(BIN)/pybabel -q extract -F babel.cfg $(BABEL_KEYWORDS) --add-comments=TRANSLATORS: --add-location=file \
+		--project=Threshold --copyright-holder="Threshold contributors" -o app/translations/messages.pot .
 
 babel-update: babel-extract
-	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations
+	$(BIN)/pybabel -q update -i app/translations/messages.pot -d app/translations --ignore-obsolete
+	@$(BIN)/pybabel compile --statistics -d app/translations 2>&1 | grep -v '^compiling' || true
 
-babel-compile: install
-	$(BIN)/pybabel compile -d app/translations
+babel-compile: $(BIN)/.installed
+	$(BIN)/pybabel -q compile -d app/translations
+
+# `make install` (and so run, test, test-e2e) rebuilds a catalog whenever its .po is newer.
+app/translations/%/LC_MESSAGES/messages.mo: app/translations/%/LC_MESSAGES/messages.po | $(BIN)/.installed
+	$(BIN)/pybabel -q compile -i $< -o $@
 
 clean:
 	rm -rf $(VENV) instance/threshold.db

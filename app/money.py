@@ -6,10 +6,12 @@ read the digits exactly; no float ever holds money.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from babel.numbers import format_currency
+from babel import Locale
+from babel.numbers import format_currency, get_decimal_symbol
 
 #: Supported currencies and the number of digits of their minor unit (JPY has none).
 EXPONENTS: dict[str, int] = {"USD": 2, "EUR": 2, "GBP": 2, "CNY": 2, "JPY": 0}
@@ -23,7 +25,13 @@ MAX_CHARGE = 99_999_999
 #: A sane ceiling for goals: one hundred million in major units.
 MAX_GOAL_MAJOR = 100_000_000
 
+#: English and Chinese write 1,234.56: comma groups of three, a point before the decimals.
 _AMOUNT_RE = re.compile(r"^(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$|^\.\d+$", re.ASCII)
+#: French writes 1 234,56 (the spaces are gone by then); a point is read as the decimal mark too,
+#: as people often type it so (and the forms of other languages show it).
+_COMMA_DECIMAL_RE = re.compile(r"^(?:\d+(?:[.,]\d+)?|[.,]\d+)$", re.ASCII)
+#: Spaces that people and Babel put between groups of digits (space, no-break, narrow no-break, thin).
+_SPACES = (" ", "\u00a0", "\u202f", "\u2009")
 
 
 class MoneyError(ValueError):
@@ -34,6 +42,23 @@ class MoneyError(ValueError):
         super().__init__(message)
         self.code = code
         self.params = params
+
+
+def current_locale() -> str:
+    """The locale of the request or email being rendered (Flask-Babel), else English."""
+    try:
+        from flask_babel import get_locale
+
+        return str(get_locale() or "en")
+    except (ImportError, RuntimeError):  # pragma: no cover - outside Flask
+        return "en"
+
+
+def _comma_decimal(locale: str) -> bool:
+    try:
+        return get_decimal_symbol(locale) == ","
+    except (ValueError, TypeError):
+        return False
 
 
 def exponent(currency: str) -> int:
@@ -49,23 +74,36 @@ def max_goal(currency: str) -> int:
     return MAX_GOAL_MAJOR * 10 ** exponent(currency)
 
 
-def parse(text: str | None, currency: str) -> int:
-    """Read an amount typed in major units ("25", "25.50", "1,250", "2500" for JPY) as minor units.
+def parse(text: str | None, currency: str, locale: str | None = None) -> int:
+    """Read an amount typed in major units as minor units, the way `locale` writes numbers.
 
-    Raises MoneyError with a message in English; forms translate the common cases themselves.
+    English and Chinese: "25", "25.50", "1,250", "2500" for JPY. French: "25,50", "1 250,50", and
+    "25.50" too. In Chinese, the full-width digits of an input method ("２５．５") are read as digits.
+    `locale` defaults to the current request's. Raises MoneyError with a message in English; forms
+    translate the common cases themselves.
     """
     digits = exponent(currency)
-    cleaned = (text or "").strip().replace(" ", "").replace("\u00a0", "")
-    for symbol in ("$", "€", "£", "¥", "US", "CN", "USD", "EUR", "GBP", "CNY", "JPY"):
-        cleaned = cleaned.removeprefix(symbol).removesuffix(symbol)
+    locale = locale or current_locale()
+    comma_decimal = _comma_decimal(locale)
+    cleaned = (text or "").strip()
+    if locale.startswith("zh"):  # a Chinese input method types full-width digits and signs: "２５．５０", "￥"
+        cleaned = unicodedata.normalize("NFKC", cleaned)
+    for space in _SPACES:
+        cleaned = cleaned.replace(space, "")
+    previous = None
+    while previous != cleaned:  # "$US", "US$", "CN¥", "25 €" …
+        previous = cleaned
+        for symbol in ("USD", "EUR", "GBP", "CNY", "JPY", "US", "CN", "GB", "$", "€", "£", "¥", "元"):
+            cleaned = cleaned.removeprefix(symbol).removesuffix(symbol)
     if not cleaned:
         raise MoneyError("Enter an amount.", "empty")
     if cleaned.startswith("-"):
         raise MoneyError("The amount must be more than zero.", "negative")
-    if len(cleaned) > 32 or not _AMOUNT_RE.match(cleaned):
+    pattern = _COMMA_DECIMAL_RE if comma_decimal else _AMOUNT_RE
+    if len(cleaned) > 32 or not pattern.match(cleaned):
         raise MoneyError("Enter the amount as a number, for example 25 or 25.50.", "format")
     try:
-        value = Decimal(cleaned.replace(",", ""))
+        value = Decimal(cleaned.replace(",", ".") if comma_decimal else cleaned.replace(",", ""))
     except InvalidOperation:  # pragma: no cover - the regex admits only valid decimals
         raise MoneyError("Enter the amount as a number, for example 25 or 25.50.", "format") from None
     minor = value.scaleb(digits)
@@ -81,25 +119,38 @@ def to_major(amount: int, currency: str) -> Decimal:
     return Decimal(amount).scaleb(-exponent(currency))
 
 
-def to_input(amount: int | None, currency: str) -> str:
-    """The amount as a person would type it back into a form ("25.50", "2500")."""
+def to_input(amount: int | None, currency: str, locale: str | None = None) -> str:
+    """The amount as a person would type it back into a form ("25.50", "2500"; "25,50" in French).
+
+    `locale` defaults to the current request's, like `parse`, which reads it back.
+    """
     if amount is None:
         return ""
+    locale = locale or current_locale()
     digits = exponent(currency)
     major = to_major(amount, currency)
     if digits and amount % 10**digits == 0:
         return str(amount // 10**digits)
-    return f"{major:.{digits}f}"
+    text = f"{major:.{digits}f}"
+    return text.replace(".", ",") if _comma_decimal(locale) else text
 
 
-def format_money(amount: int, currency: str, locale: str = "en", *, whole: bool = False) -> str:
-    """Format minor units for display in `locale` ("$25.50", "€25.50", "¥2,500").
+def _whole_pattern(locale: str) -> str:
+    """The locale's own currency pattern without its decimals ("¤#,##0", "#,##0 ¤")."""
+    pattern = Locale.parse(locale).currency_formats["standard"].pattern
+    return re.sub(r"\.[0#]+", "", pattern)
 
-    `whole=True` drops the minor unit when it is zero, for headline figures ("$12,000").
+
+def format_money(amount: int, currency: str, locale: str | None = None, *, whole: bool = False) -> str:
+    """Format minor units for display in `locale` (default: the current one) as Babel writes them:
+    "$25.50", "1 234,50 €", "US$25.00" in Chinese, "¥2,500".
+
+    `whole=True` drops the minor unit when it is zero, for headline figures ("$12,000", "12 000 €").
     """
+    locale = locale or current_locale()
     major = to_major(amount, currency)
     if whole and amount % 10 ** exponent(currency) == 0:
-        return format_currency(major, currency, locale=locale, format="¤#,##0", currency_digits=False)
+        return format_currency(major, currency, locale=locale, format=_whole_pattern(locale), currency_digits=False)
     return format_currency(major, currency, locale=locale)
 
 
@@ -136,7 +187,7 @@ class Money:
         value = (Decimal(self.amount) * Decimal(str(percent)) / 100).quantize(Decimal(1), rounding="ROUND_HALF_UP")
         return Money(int(value), self.currency)
 
-    def format(self, locale: str = "en") -> str:
+    def format(self, locale: str | None = None) -> str:
         return format_money(self.amount, self.currency, locale)
 
     def __str__(self) -> str:

@@ -1,4 +1,16 @@
 // Small progressive enhancements; every page works without them.
+
+// The browser's time zone, so that the server shows dates and deadlines in it from the next page on
+// (members can also choose one on their profile). Without it, times are shown in UTC.
+(() => {
+  try {
+    const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (tz && /^[A-Za-z0-9_+\-/]{1,64}$/.test(tz) && !document.cookie.split('; ').includes(`tz=${tz}`)) {
+      document.cookie = `tz=${tz}; path=/; max-age=31536000; SameSite=Lax`;
+    }
+  } catch (error) { /* no Intl: UTC it is */ }
+})();
+
 document.addEventListener('DOMContentLoaded', () => {
   // Ask before a destructive button submits its form.
   document.querySelectorAll('[data-confirm]').forEach((button) => {

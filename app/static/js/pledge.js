@@ -64,10 +64,16 @@
     }, true);
     // Choosing a reward raises the amount to at least its minimum.
     const amount = pledgeForm.querySelector('[name="amount"]');
+    // Amounts as the page's language writes them: "1,250.50", or "1 250,50" in French.
+    const commaDecimal = document.documentElement.lang.startsWith('fr');
+    const toNumber = (text) => {
+      const bare = String(text).replace(/[\s\u00a0\u202f]/g, '');
+      return parseFloat(commaDecimal ? bare.replace(',', '.') : bare.replace(/,/g, ''));
+    };
     pledgeForm.querySelectorAll('input[name="tier"]').forEach((radio) => {
       radio.addEventListener('change', () => {
-        const min = parseFloat(radio.dataset.min);
-        if (amount && (!amount.value || parseFloat(amount.value.replace(/,/g, '')) < min)) amount.value = radio.dataset.min;
+        const min = toNumber(radio.dataset.min);
+        if (amount && (!amount.value || toNumber(amount.value) < min)) amount.value = radio.dataset.min;
       });
     });
   }
