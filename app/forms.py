@@ -57,3 +57,12 @@ class BaseForm(FlaskForm):
 
         def get_translations(self, form):
             return _wtforms_translations(str(get_locale() or "en"))
+
+    def show_error(self, error: Exception) -> bool:
+        """Put a service's refusal next to the field it names (its `field` attribute); False when it
+        names none of this form's fields, for the caller to show it elsewhere."""
+        field = getattr(self, getattr(error, "field", None) or "", None)
+        if field is None or not hasattr(field, "errors"):
+            return False
+        field.errors = [*field.errors, str(error)]
+        return True

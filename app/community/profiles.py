@@ -62,10 +62,7 @@ def report(slug: str):
         try:
             _row, created = reports.report(campaign, current_user, form.reason.data, form.note.data)
         except reports.ReportError as error:
-            field = getattr(form, error.field, None) if error.field else None
-            if field is not None:
-                field.errors = [*field.errors, str(error)]
-            else:
+            if not form.show_error(error):
                 flash(str(error), "danger")
                 return redirect(url_for("campaigns.show", slug=slug))
         else:

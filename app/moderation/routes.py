@@ -122,10 +122,7 @@ def _render_review(
 
 def _refused(error: services.CampaignError, form, shown: bool) -> None:
     """Put a refusal next to its field when the form is on the page, else in a flash message."""
-    field = getattr(form, error.field, None) if error.field else None
-    if shown and field is not None:
-        field.errors = [*field.errors, str(error)]
-    else:
+    if not (shown and form.show_error(error)):
         flash(str(error), "danger")
 
 
@@ -241,10 +238,7 @@ def resolve_reports(slug: str):
                 closed = reports.dismiss(campaign, current_user, note)
         except (reports.ReportError, services.CampaignError) as error:
             db.session.rollback()
-            field = getattr(form, error.field, None) if error.field else None
-            if field is not None:
-                field.errors = [*field.errors, str(error)]
-            else:
+            if not form.show_error(error):
                 flash(str(error), "danger")
         else:
             if form.resolution.data == "suspended":
@@ -280,10 +274,7 @@ def refund(pledge_id: int):
         try:
             refunds.refund(pledge, current_user, form.note.data or "")
         except refunds.RefundError as error:
-            field = getattr(form, error.field, None) if error.field else None
-            if field is not None:
-                field.errors = [*field.errors, str(error)]
-            else:
+            if not form.show_error(error):
                 flash(str(error), "danger")
         else:
             flash(_("The pledge of %(name)s is refunded. They were told by email.", name=pledge.backer.display_name), "success")

@@ -37,10 +37,7 @@ def _form_error_response(form: PledgeForm, template: str, **context):
 
 
 def _refused(error, form: PledgeForm, template: str, **context):
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = [*field.errors, str(error)]
-    else:
+    if not form.show_error(error):
         form.form_errors.append(str(error))
         if _wants_json():
             return jsonify(errors={"_": [str(error)]}), 422
