@@ -185,14 +185,11 @@ def suspend(campaign: Campaign, moderator: User, reason: str) -> int:
     Raises `campaigns.services.CampaignError` when the suspension is refused (nothing is closed then).
     """
     reason = (reason or "").strip()
-    if moderator.is_moderator and reason and campaign.status == CampaignState.LIVE:
-        closed = _close_open(campaign, moderator, ReportResolution.SUSPENDED.value, reason)
-    else:
-        closed = 0  # the suspension below refuses with its own message
+    closed = _close_open(campaign, moderator, ReportResolution.SUSPENDED.value, reason)
     try:
         campaigns.suspend(campaign, moderator, reason)  # commits the closed reports with the transition
     except campaigns.CampaignError:
-        db.session.rollback()
+        db.session.rollback()  # a refused suspension closes nothing
         raise
     return closed
 
