@@ -13,6 +13,10 @@ reads it at most once per `PUBLIC_PAGE_VERSION_SECONDS` (default 1) and again af
 itself. A change made by another process therefore reaches visitors within that second (the staleness
 every micro-cache in front of a site accepts); a change made by this one, at once.
 Logged-in members, pages with a flash message and responses that set a cookie are never cached.
+
+Members' pages cannot be cached whole (their name, their CSRF token, their pledge), but the part of
+them that shows a campaign to everyone alike can: `cached_fragment`, a template block rendered once
+per key, language, time zone and campaigns' version, under the same rules.
 """
 from __future__ import annotations
 
@@ -24,13 +28,14 @@ from functools import wraps
 from flask import Response, current_app, request, session
 from flask_babel import get_locale, get_timezone
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from app.extensions import db
 
 _MAX_ENTRIES = 512
-_store: OrderedDict[tuple, tuple[float, bytes, int, list]] = OrderedDict()
+_store: OrderedDict[tuple, tuple[float, object]] = OrderedDict()  # key -> (expires, page or fragment)
 _lock = threading.Lock()
 
 
@@ -62,9 +67,41 @@ def clear() -> None:
     forget_version()
 
 
-def init_app(_app) -> None:
+def init_app(app) -> None:
+    app.add_template_global(cached_fragment, "cached_fragment")
     if not event.contains(Session, "after_commit", forget_version):
         event.listen(Session, "after_commit", forget_version)
+
+
+def _remember(key: tuple, value, ttl: float) -> None:
+    with _lock:
+        _store[key] = (time.monotonic() + ttl, value)
+        while len(_store) > _MAX_ENTRIES:
+            _store.popitem(last=False)
+
+
+def _recall(key: tuple):
+    with _lock:
+        hit = _store.get(key)
+        if hit and hit[0] > time.monotonic():
+            _store.move_to_end(key)
+            return hit[1]
+    return None
+
+
+def cached_fragment(*key, caller) -> Markup:
+    """`{% call cached_fragment('name', campaign.id, …) %}…{% endcall %}`: the block's HTML from the
+    cache while the campaigns are unchanged. The key names everything else the block shows; the
+    block must hold nothing of the member's own (no name, no CSRF token, no form errors)."""
+    ttl = current_app.config.get("PUBLIC_PAGE_CACHE_SECONDS", 10)
+    if not ttl:
+        return Markup(caller())
+    full_key = ("fragment", *key, str(get_locale()), str(get_timezone()), _version())
+    html = _recall(full_key)
+    if html is None:
+        html = Markup(caller())
+        _remember(full_key, html, ttl)
+    return html
 
 
 def public_page(view):
@@ -76,21 +113,15 @@ def public_page(view):
         if not ttl or request.method != "GET" or current_user.is_authenticated or session.get("_flashes"):
             return view(*args, **kwargs)
         # The same selectors as the pages (app.i18n): language and time zone change what a page says.
-        key = (request.full_path, str(get_locale()), str(get_timezone()), _version())
-        now = time.monotonic()
-        with _lock:
-            hit = _store.get(key)
-            if hit and hit[0] > now:
-                _store.move_to_end(key)
-                body, status, headers = hit[1], hit[2], hit[3]
-                return Response(body, status=status, headers=headers)
+        key = ("page", request.full_path, str(get_locale()), str(get_timezone()), _version())
+        hit = _recall(key)
+        if hit is not None:
+            body, headers = hit
+            return Response(body, status=200, headers=headers)
         response = current_app.make_response(view(*args, **kwargs))
         if response.status_code == 200 and not response.headers.get("Set-Cookie") and not response.direct_passthrough:
             headers = [(k, v) for k, v in response.headers.items() if k.lower() not in ("content-length", "set-cookie")]
-            with _lock:
-                _store[key] = (now + ttl, response.get_data(), response.status_code, headers)
-                while len(_store) > _MAX_ENTRIES:
-                    _store.popitem(last=False)
+            _remember(key, (response.get_data(), headers), ttl)
         return response
 
     return wrapped

@@ -13,8 +13,8 @@ from functools import lru_cache
 from zoneinfo import available_timezones
 
 from babel import Locale
-from flask import Blueprint, Flask, current_app, redirect, request, url_for
-from flask_babel import format_date, format_time, format_timedelta, get_locale
+from flask import Blueprint, Flask, current_app, g, redirect, request, url_for
+from flask_babel import format_date, format_time, format_timedelta, get_locale, get_translations
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -101,6 +101,7 @@ def select_timezone() -> str:
     return "UTC"
 
 
+@lru_cache(maxsize=16)
 def html_lang(locale: str) -> str:
     """The BCP 47 tag for `<html lang>`: en, fr, zh-Hans."""
     parsed = Locale.parse(locale)
@@ -215,8 +216,38 @@ def money_input(amount: int | None, currency: str) -> str:
 
 
 
+def _template_translations():
+    """The catalog for the strings a template translates, looked up once per request and language.
+
+    Flask-Babel's own template callables look it up again for every string (a dozen context
+    lookups and a locale name built each time), and a page translates dozens. The memo is
+    keyed on the locale object itself, so `force_locale` (emails in the recipient's language)
+    gets its own catalog and the page's comes back after it.
+    """
+    state = g.get("_flask_babel")
+    memo = g.get("_template_translations")
+    if memo is not None and state is not None and memo[0] is getattr(state, "babel_locale", None):
+        return memo[1]
+    translations = get_translations()
+    g._template_translations = (getattr(g.get("_flask_babel"), "babel_locale", None), translations)
+    return translations
+
+
+@lru_cache(maxsize=1)
+def _switcher_languages() -> tuple[tuple[str, str, str], ...]:
+    return tuple((code, name, html_lang(code)) for code, name in LANGUAGE_NAMES.items())
+
+
 def init_app(app: Flask) -> None:
+    """After Babel's own init_app: the template filters, the switcher, and faster template gettext."""
     app.register_blueprint(bp)
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: _template_translations().ugettext(s),
+        ngettext=lambda s, p, n: _template_translations().ungettext(s, p, n),
+        pgettext=lambda c, s: _template_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _template_translations().unpgettext(c, s, p, n),
+        newstyle=True,
+    )
     app.add_template_filter(timedelta_filter, "timedelta")
     app.add_template_filter(month_filter, "month")
     app.add_template_filter(money_filter, "money")
@@ -230,11 +261,7 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def _locale_context():
         locale = _locale()
-        return {
-            "current_locale": locale,
-            "html_lang": html_lang(locale),
-            "languages": [(code, name, html_lang(code)) for code, name in LANGUAGE_NAMES.items()],
-        }
+        return {"current_locale": locale, "html_lang": html_lang(locale), "languages": _switcher_languages()}
 
     @app.after_request
     def _vary(response):

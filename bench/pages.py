@@ -206,6 +206,7 @@ def main() -> int:
         cookie = login_cookie(base, data["member"])
         pages = [
             ("ceiling: bare template", "/_bench/ceiling", None),
+            ("member ceiling: bare template, logged in", "/_bench/ceiling", cookie),
             ("/", "/", None),
             ("/campaigns?sort=funded", "/campaigns?sort=funded", None),
             ("campaign page", f"/campaigns/{data['slug']}", None),

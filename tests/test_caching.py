@@ -1,6 +1,7 @@
 """The public page cache: visitors get cached pages until the data behind them changes."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -90,3 +91,54 @@ def test_the_version_is_read_once_a_window_and_again_after_a_local_commit(app, m
         db.session.commit()
         assert "Elsewhere Lantern" in _statements(visitor, "/")[1]
     caching.clear()
+
+
+def test_members_share_the_campaign_part_of_the_pledge_form_and_nothing_of_their_own(app, cached_app):
+    """The pledge form's tiers and summary are rendered once per campaign version, language, time
+    zone and chosen tier; each member still gets their own name, CSRF token and chosen reward."""
+    creator = make_user("creator@example.com")
+    campaign = make_campaign(creator, "live", title="Shared Lantern", tiers=2)
+    path = f"/campaigns/{campaign.slug}/pledge"
+    with cached_app.app_context():
+        first_tier, second_tier = (str(t.id) for t in campaigns.get_by_slug(campaign.slug).tiers)
+        ada, bo = cached_app.test_client(), cached_app.test_client()
+        make_user("ada@example.com", name="Ada")
+        make_user("bo@example.com", name="Bo")
+        login(ada, "ada@example.com")
+        login(bo, "bo@example.com")
+        ada_page = ada.get(path).get_data(as_text=True)
+        bo_page = bo.get(path).get_data(as_text=True)
+        assert "Ada" in ada_page and "Ada" not in bo_page and "Bo" in bo_page
+        tokens = {page: re.findall(r'name="csrf_token"[^>]*value="([^"]+)"', page) for page in (ada_page, bo_page)}
+        assert tokens[ada_page] and tokens[bo_page] and not set(tokens[ada_page]) & set(tokens[bo_page])
+        assert _fieldset(ada_page) == _fieldset(bo_page)  # the same campaign part, once rendered
+
+        # The reward chosen from the campaign page is part of the key: each sees their own checked.
+        assert f'value="{first_tier}"' in _checked(ada.get(f"{path}?tier={first_tier}").get_data(as_text=True))
+        assert f'value="{second_tier}"' in _checked(bo.get(f"{path}?tier={second_tier}").get_data(as_text=True))
+        assert 'value=""' in _checked(ada.get(f"{path}?tier=junk").get_data(as_text=True))
+
+        # Another language gets its own rendering.
+        french = cached_app.test_client()
+        make_user("fr@example.com", name="Flore")
+        login(french, "fr@example.com")
+        assert "Sans contrepartie, je veux simplement aider" in _fieldset(french.get(path, headers={"Accept-Language": "fr"}).get_data(as_text=True))
+
+    # A change to the campaign shows at once.
+    campaigns.update_content(campaign, creator, campaigns.CampaignInput(
+        "Renamed Shared Lantern", campaign.blurb, campaign.category, campaign.goal, campaign.currency,
+        campaign.duration_days, campaign.story, campaign.risks))
+    with cached_app.app_context():
+        assert "Renamed Shared Lantern" in _summary(ada.get(path).get_data(as_text=True))
+
+
+def _fieldset(page: str) -> str:
+    return page[page.index("<fieldset"):page.index("</fieldset>")]
+
+
+def _checked(page: str) -> str:
+    return " ".join(re.findall(r'<input[^>]*name="tier"[^>]*checked[^>]*>', _fieldset(page)))
+
+
+def _summary(page: str) -> str:
+    return page[page.index('<div class="col-lg-5">'):]

@@ -8,7 +8,7 @@ from flask import current_app, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import clock
@@ -91,16 +91,20 @@ def start_login_session(user: User) -> None:
     user.login_session_id = login.id
 
 
+#: Built once: every request of a member runs it, and building the statement cost more than running it.
+_SESSION_USER = (
+    select(User)
+    .join(LoginSession, LoginSession.user_id == User.id)
+    .where(User.id == bindparam("user_id"), LoginSession.id == bindparam("session_id"), LoginSession.revoked_at.is_(None))
+)
+
+
 def load_user(cookie_id: str) -> User | None:
     """The user named by a login cookie, only while its login session is open."""
     user_id, _sep, session_id = (cookie_id or "").partition(":")
     if not user_id.isdigit() or not session_id:
         return None
-    row = db.session.execute(
-        select(User)
-        .join(LoginSession, LoginSession.user_id == User.id)
-        .where(User.id == int(user_id), LoginSession.id == session_id, LoginSession.revoked_at.is_(None))
-    ).scalar_one_or_none()
+    row = db.session.execute(_SESSION_USER, {"user_id": int(user_id), "session_id": session_id}).scalar_one_or_none()
     if row is not None:
         row.login_session_id = session_id
     return row

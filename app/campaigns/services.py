@@ -17,7 +17,7 @@ from flask_babel import LazyString, get_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import clock
@@ -503,7 +503,8 @@ def get_by_slug(slug: str) -> Campaign | None:
     # Slugs are short ASCII; anything else (a NUL byte PostgreSQL refuses, 10 kB of junk) is no campaign.
     if not slug or len(slug) > 100 or not slug.isascii() or "\x00" in slug:
         return None
-    return db.session.scalar(select(Campaign).where(Campaign.slug == slug).options(selectinload(Campaign.tiers)))
+    # One round trip: the campaign, its creator and its tiers (a handful of rows) in one joined query.
+    return db.session.scalars(select(Campaign).where(Campaign.slug == slug).options(joinedload(Campaign.tiers))).unique().first()
 
 
 def get_visible(slug: str, user: User | None) -> Campaign | None:

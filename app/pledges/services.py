@@ -12,7 +12,7 @@ from datetime import timedelta
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import clock, money
@@ -119,11 +119,16 @@ def unclaim_tier(tier_id: int | None, count: int = 1) -> None:
 
 # --- checks shared by the forms --------------------------------------------------------------
 
+#: Built once: the pledge form asks it on every visit.
+_OPEN_PLEDGE = select(Pledge).where(
+    Pledge.campaign_id == bindparam("campaign_id"), Pledge.backer_id == bindparam("backer_id"),
+    Pledge.state.in_([s.value for s in HOLDING]),
+)
+
+
 def open_pledge(campaign: Campaign, backer: User) -> Pledge | None:
     """The backer's pledge that holds their place in this campaign, if any."""
-    return db.session.scalar(
-        select(Pledge).where(Pledge.campaign_id == campaign.id, Pledge.backer_id == backer.id, Pledge.state.in_([s.value for s in HOLDING]))
-    )
+    return db.session.scalar(_OPEN_PLEDGE, {"campaign_id": campaign.id, "backer_id": backer.id})
 
 
 def check_backer(campaign: Campaign, backer: User) -> None:
