@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+
+from tests import databases  # noqa: E402
 
 CONNECTIONS = 32
 
@@ -37,24 +38,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def fresh_database(base: str, name: str) -> str:
-    url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1) if base.startswith("postgresql://") else base)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(url_text: str) -> None:
-    url = make_url(url_text)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def generate(database_url: str, campaigns: int, pledges: int, seed: int = 7) -> dict:
@@ -186,7 +169,7 @@ def main() -> int:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install -y wrk")
-    url = fresh_database(os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"), "threshold_bench")
+    url = databases.create_fresh(os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"), "threshold_bench")
     env = dict(os.environ, DATABASE_URL=url, APP_ENV="development", RATELIMIT_ENABLED="false", BENCH_CEILING="1",
                STRIPE_API_BASE="http://127.0.0.1:9", SECRET_KEY="bench")
     bin_dir = Path(sys.executable).parent
@@ -223,7 +206,7 @@ def main() -> int:
         server.terminate()
         server.wait(10)
         if not args.keep:
-            drop_database(url)
+            databases.drop(url)
     ceiling = results[0][2]["rps"]
     rows = ["| page | req/s | p50 ms | p99 ms | ratio to ceiling | non-2xx |", "|---|---:|---:|---:|---:|---:|"]
     for name, _path, r in results:

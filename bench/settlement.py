@@ -49,6 +49,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests import databases  # noqa: E402
+
 RATE = 1000  # requests/s: the highest STRIPE_MAX_REQUESTS_PER_SECOND allows
 SECRET_KEY = "sk_test_bench"
 DB_NAME = "threshold_bench_settlement"
@@ -152,37 +154,19 @@ def card_pool(url: str, size: int) -> list[tuple[str, str]]:
 # --- the database ----------------------------------------------------------------------------
 
 def fresh_database(base: str | None, folder: Path) -> str:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
+    """A new SQLite file in `folder`, or a new PostgreSQL database on `base`'s server."""
     if not base:
         path = folder / "bench.db"
         path.unlink(missing_ok=True)
         return f"sqlite:///{path}"
-    for old, new in (("postgres://", "postgresql+psycopg://"), ("postgresql://", "postgresql+psycopg://")):
-        if base.startswith(old):
-            base = new + base[len(old):]
-    url = make_url(base)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
-    admin.dispose()
-    return url.set(database=DB_NAME).render_as_string(hide_password=False)
+    return databases.create_fresh(base, DB_NAME)
 
 
 def drop_database(url_text: str) -> None:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
     if url_text.startswith("sqlite"):
-        Path(make_url(url_text).database).unlink(missing_ok=True)
+        Path(url_text.removeprefix("sqlite:///")).unlink(missing_ok=True)
         return
-    url = make_url(url_text)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-    admin.dispose()
+    databases.drop(url_text)
 
 
 def make_app(database_url: str, stripe_url: str):

@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from app import clock, create_app
 from app.extensions import db
 from config import TestConfig
+from tests import databases
 
 pytest_plugins = ["tests.localstripe_fixture"]
 
@@ -28,36 +29,16 @@ TMP = Path(tempfile.mkdtemp(prefix="threshold-tests-"))
 WEBHOOK_SECRET = "whsec_threshold_tests"
 
 
-def _postgres_url(base: str, worker: str) -> str:
-    """Create a fresh database named after the base URL's and the worker; return its URL."""
-    url = make_url(base)
-    name = re.sub(r"\W", "_", f"{url.database or 'threshold'}_t{os.getpid()}_{worker}")
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_postgres(url_text: str) -> None:
-    url = make_url(url_text)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-    admin.dispose()
-
-
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     base = os.environ.get("DATABASE_URL", "")
     if base.startswith("postgres"):
-        base = base.replace("postgres://", "postgresql+psycopg://", 1)
-        if base.startswith("postgresql://"):
-            base = "postgresql+psycopg://" + base[len("postgresql://"):]
-        url = _postgres_url(base, os.environ.get("PYTEST_XDIST_WORKER", "main"))
+        # One database per run and per xdist worker, named after the one DATABASE_URL names.
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        named = make_url(databases.psycopg_url(base)).database or "threshold"
+        url = databases.create_fresh(base, re.sub(r"\W", "_", f"{named}_t{os.getpid()}_{worker}"))
         yield url
-        _drop_postgres(url)
+        databases.drop(url)
     else:
         yield f"sqlite:///{TMP / ('test-' + os.environ.get('PYTEST_XDIST_WORKER', 'main') + '.db')}"
 
