@@ -10,6 +10,8 @@ Session fixtures, bottom to top:
   built with ``flask --app wsgi db upgrade``;
 - ``server``: ``flask --app wsgi run`` on a free loopback port, ready once ``/healthz`` answers; it
   also runs other ``flask --app wsgi …`` commands (users create, settle) with the same environment;
+- ``own_server``: the three above for one test alone (the journey, once per language: its settlement
+  passes move the clock, and it counts every payment localstripe holds);
 - ``browser``: Chromium from /usr/bin/chromium with a fresh profile (a plain launch).
 
 None of them touches the root ``app`` fixture: these tests see the app only as a browser (and the
@@ -17,6 +19,7 @@ command line) does.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -31,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests import databases
 
 ROOT = Path(__file__).resolve().parents[2]
 FLASK = str(Path(sys.executable).parent / "flask")
@@ -55,33 +60,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _postgres_urls(url: str) -> tuple[str, str, str]:
-    """(URL of the server's `postgres` database, URL of our fresh database, its name)."""
-    from sqlalchemy.engine import make_url
-
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            url = "postgresql+psycopg://" + url[len(prefix):]
-    parsed, name = make_url(url), f"threshold_e2e_{os.getpid()}"
-    as_text = lambda u: u.render_as_string(hide_password=False)  # noqa: E731
-    return as_text(parsed.set(database="postgres")), as_text(parsed.set(database=name)), name
-
-
-def _postgres(admin_url: str, statement: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(statement))
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def e2e_stripe(e2e_tmp: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def localstripe_process(folder: Path) -> Iterator[str]:
     """Base URL of a localstripe process on 127.0.0.1 (a free port), keeping nothing on disk."""
-    log_path = e2e_tmp / "localstripe.log"
+    log_path = folder / "localstripe.log"
     with log_path.open("w") as log:  # a file, not a pipe nobody reads once it has started
         process = subprocess.Popen(
             [sys.executable, "-u", "-m", "app.payments.localstripe_server", "--port", "0"],
@@ -95,12 +77,22 @@ def e2e_stripe(e2e_tmp: Path) -> Iterator[str]:
             time.sleep(0.05)  # polling, bounded by the deadline above
         yield found.group(1)
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def e2e_stripe(e2e_tmp: Path) -> Iterator[str]:
+    with localstripe_process(e2e_tmp) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -108,18 +100,25 @@ def e2e_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("e2e")
 
 
-@pytest.fixture(scope="session")
-def e2e_database(e2e_tmp: Path) -> Iterator[str]:
-    """The URL of a fresh, empty database for this session (SQLite file, or a new PostgreSQL database)."""
+@contextlib.contextmanager
+def fresh_database(folder: Path, name: str) -> Iterator[str]:
+    """The URL of a fresh, empty database: an SQLite file in `folder`, or, when DATABASE_URL names
+    PostgreSQL, a new database `name` on that server, dropped at the end."""
     base = os.environ.get("DATABASE_URL", "")
     if base.startswith("postgres"):
-        admin, fresh, name = _postgres_urls(base)
-        _postgres(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        _postgres(admin, f'CREATE DATABASE "{name}"')
-        yield fresh
-        _postgres(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        url = databases.create_fresh(base, name)
+        try:
+            yield url
+        finally:
+            databases.drop(url)
     else:
-        yield f"sqlite:///{e2e_tmp / 'e2e.db'}"
+        yield f"sqlite:///{folder / (name + '.db')}"
+
+
+@pytest.fixture(scope="session")
+def e2e_database(e2e_tmp: Path) -> Iterator[str]:
+    with fresh_database(e2e_tmp, f"threshold_e2e_{os.getpid()}") as url:
+        yield url
 
 
 @dataclass
@@ -165,24 +164,24 @@ def _wait_healthy(url: str, process: subprocess.Popen, log_path: Path, timeout: 
     raise RuntimeError(f"the app did not answer /healthz within {timeout} s ({last}):\n{log_path.read_text(errors='replace')[-3000:]}")
 
 
-@pytest.fixture(scope="session")
-def server(e2e_stripe: str, e2e_database: str, e2e_tmp: Path) -> Iterator[Server]:
-    """The app in its own process on a free loopback port, over the fresh database and localstripe."""
+@contextlib.contextmanager
+def app_server(stripe_base: str, database_url: str, folder: Path) -> Iterator[Server]:
+    """The app in its own process on a free loopback port, over the database and localstripe given."""
     env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
     port = free_port()
     env.update(
         APP_ENV="development",
-        DATABASE_URL=e2e_database,
-        STRIPE_API_BASE=e2e_stripe,
+        DATABASE_URL=database_url,
+        STRIPE_API_BASE=stripe_base,
         STRIPE_SECRET_KEY="sk_test_e2e",
         STRIPE_PUBLISHABLE_KEY="pk_test_e2e",
         RATELIMIT_ENABLED="false",
-        UPLOAD_FOLDER=str(e2e_tmp / "uploads"),
+        UPLOAD_FOLDER=str(folder / "uploads"),
         BASE_URL=f"http://127.0.0.1:{port}",
         PYTHONUNBUFFERED="1",
     )
-    log_path = e2e_tmp / "server.log"
-    srv = Server(url=f"http://127.0.0.1:{port}", env=env, log_path=log_path, stripe_base=e2e_stripe)
+    log_path = folder / "server.log"
+    srv = Server(url=f"http://127.0.0.1:{port}", env=env, log_path=log_path, stripe_base=stripe_base)
     srv.flask("db", "upgrade")
     with log_path.open("w") as log:
         srv.process = subprocess.Popen(
@@ -193,12 +192,26 @@ def server(e2e_stripe: str, e2e_database: str, e2e_tmp: Path) -> Iterator[Server
         _wait_healthy(srv.url, srv.process, log_path)
         yield srv
     finally:
-        srv.process.terminate()
-        try:
-            srv.process.wait(10)
-        except subprocess.TimeoutExpired:
-            srv.process.kill()
-            srv.process.wait(10)
+        _stop(srv.process)
+
+
+@pytest.fixture(scope="session")
+def server(e2e_stripe: str, e2e_database: str, e2e_tmp: Path) -> Iterator[Server]:
+    """One app server for the session's browser tests (over one database and one localstripe)."""
+    with app_server(e2e_stripe, e2e_database, e2e_tmp) as srv:
+        yield srv
+
+
+@pytest.fixture
+def own_server(e2e_tmp: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """An app server with a database and a localstripe of its own, for a test that moves the clock
+    (its settlement passes stamp rows in the future) or counts every payment Stripe holds."""
+    folder = e2e_tmp / re.sub(r"\W", "_", request.node.name)
+    folder.mkdir()
+    with localstripe_process(folder) as stripe_base, \
+            fresh_database(folder, f"threshold_e2e_{os.getpid()}_{folder.name}".lower()[:60]) as database_url, \
+            app_server(stripe_base, database_url, folder) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="session")
@@ -221,6 +234,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     """When a browser test fails, show the end of the app's log next to the failure."""
     outcome = yield
     report = outcome.get_result()
-    srv = getattr(item, "funcargs", {}).get("server")
+    funcargs = getattr(item, "funcargs", {})
+    srv = funcargs.get("own_server") or funcargs.get("server")
     if report.when == "call" and report.failed and isinstance(srv, Server):
         report.sections.append(("app server log (last lines)", srv.log_tail()))

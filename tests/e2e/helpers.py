@@ -1,13 +1,17 @@
-"""What the journey does many times: one browser per person, the card element, money on a page,
-screenshots at two widths, and what localstripe recorded."""
+"""What the journey does many times: one browser per person, the words of the person's language,
+the card element, money on a page, screenshots at two widths, and what localstripe recorded."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import stripe
+from babel.support import NullTranslations, Translations
 from playwright.sync_api import Browser, Page, expect
+
+from app.money import format_money
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -22,18 +26,75 @@ CARD_OK = "4242 4242 4242 4242"
 CARD_AUTHENTICATE = "4000 0027 6000 3184"
 CARD_DECLINED = "4000 0000 0000 0002"
 
-_MONEY = re.compile(r"[-−]?\$[\d,]+(?:\.\d{2})?")
+
+@dataclass(frozen=True)
+class Language:
+    """A language the site speaks, as a browser asks for it, and its words as the site's catalog has them.
+
+    `T("msgid", name=…)` is the translation the page must show. For French and Chinese the msgid must
+    be in the compiled catalog (a typo or a fragment fails the test instead of passing in English).
+    """
+
+    code: str  # the catalog's name: en, fr, zh_Hans_CN
+    accept: str  # the browser's language (Accept-Language)
+    timezone: str  # where the people are
+    suffix: str = ""  # of screenshot names: "", "-fr", "-zh-Hans"
+
+    @cached_property
+    def _catalog(self) -> NullTranslations:
+        if self.code == "en":
+            return NullTranslations()
+        found = Translations.load(str(ROOT / "app" / "translations"), [self.code])
+        assert isinstance(found, Translations), f"no compiled catalog for {self.code} (make babel-compile)"
+        return found
+
+    def _known(self, key) -> None:
+        if self.code != "en":
+            assert self._catalog._catalog.get(key), f"{key!r} is not translated in the {self.code} catalog"
+
+    def __call__(self, msgid: str, **values) -> str:
+        self._known(msgid)
+        text = self._catalog.ugettext(msgid)
+        return text % values if values else text
+
+    def n(self, singular: str, plural: str, num: int, **values) -> str:
+        """ngettext as the templates call it (`num` filled in)."""
+        self._known((singular, 0))
+        return self._catalog.ungettext(singular, plural, num) % {"num": num, **values}
+
+    def before(self, msgid: str, placeholder: str) -> str:
+        """The translated words before `%(placeholder)s` (whose value the page fills in)."""
+        return self(msgid, **{placeholder: "\x00"}).split("\x00")[0].strip()
+
+    def money(self, amount: int, currency: str = "USD") -> str:
+        return format_money(amount, currency, self.code)
+
+    def cents(self, text: str) -> int:
+        """The first US-dollar amount in a text as this language writes it, in cents:
+        "$1,150.50" (en), "1 150,50 $US" (fr), "US$1,150.50" (zh) -> 115050."""
+        found = _MONEY[self.code].search(text)
+        assert found, f"no dollar amount in {text!r} ({self.code})"
+        value = re.sub(r"[^\d.,−-]", "", found.group(0)).replace("−", "-")
+        group, decimal = (".", ",") if self.code == "fr" else (",", ".")
+        value = value.replace(group, "").replace(decimal, ".")
+        negative = value.startswith("-")
+        whole, _dot, frac = value.lstrip("-").partition(".")
+        amount = int(whole) * 100 + int((frac or "0").ljust(2, "0"))
+        return -amount if negative else amount
+
+
+_MONEY = {
+    "en": re.compile(r"[-−]?\$[\d,]+(?:\.\d{2})?"),
+    "zh_Hans_CN": re.compile(r"[-−]?US\$[\d,]+(?:\.\d{2})?"),
+    "fr": re.compile(r"[-−]?\d[\d\u202f\u00a0 ]*(?:,\d{2})?[\u202f\u00a0 ]?\$US"),
+}
+ENGLISH = Language("en", "en-US", "UTC")
+LANGUAGES = [ENGLISH, Language("fr", "fr-FR", "Europe/Paris", "-fr"), Language("zh_Hans_CN", "zh-CN", "Asia/Shanghai", "-zh-Hans")]
 
 
 def cents(text: str) -> int:
-    """The first US-dollar amount in a text, in cents: "$1,150.50 pledged" -> 115050."""
-    found = _MONEY.search(text)
-    assert found, f"no dollar amount in {text!r}"
-    value = found.group(0).replace("−", "-").replace("$", "").replace(",", "")
-    negative = value.startswith("-")
-    whole, _dot, frac = value.lstrip("-").partition(".")
-    amount = int(whole) * 100 + int((frac or "0").ljust(2, "0"))
-    return -amount if negative else amount
+    """The first US-dollar amount in an English text, in cents: "$1,150.50 pledged" -> 115050."""
+    return ENGLISH.cents(text)
 
 
 @dataclass
@@ -43,16 +104,17 @@ class Person:
     name: str
     email: str
     page: Page
+    language: Language = ENGLISH
     problems: list[str] = field(default_factory=list)
 
 
-def open_browser(browser: Browser, base_url: str, name: str, email: str) -> Person:
-    """A fresh browser context for one person: desktop size, English, UTC, dialogs answered "OK"."""
-    context = browser.new_context(base_url=base_url, viewport=DESKTOP, locale="en-US", timezone_id="UTC")
+def open_browser(browser: Browser, base_url: str, name: str, email: str, language: Language = ENGLISH) -> Person:
+    """A fresh browser context for one person: desktop size, their language and time zone, dialogs answered "OK"."""
+    context = browser.new_context(base_url=base_url, viewport=DESKTOP, locale=language.accept, timezone_id=language.timezone)
     context.set_default_timeout(TIMEOUT_MS)
     context.set_default_navigation_timeout(TIMEOUT_MS)
     page = context.new_page()
-    person = Person(name=name, email=email, page=page)
+    person = Person(name=name, email=email, page=page, language=language)
     # Our destructive buttons ask window.confirm(); a person clicks OK (Playwright would dismiss it).
     page.on("dialog", lambda dialog: dialog.accept())
     # A script error or a refused resource (CSP) is a bug the person would hit: collect them.
@@ -63,25 +125,25 @@ def open_browser(browser: Browser, base_url: str, name: str, email: str) -> Pers
 
 def register(person: Person) -> None:
     """Sign up through the form, as a new visitor does."""
-    page = person.page
+    page, T = person.page, person.language
     page.goto("/")
-    page.get_by_role("link", name="Sign up").click()
+    page.get_by_role("link", name=T("Sign up")).click()
     expect(page).to_have_url(re.compile(r"/auth/register$"))
     page.fill("input[name=email]", person.email)
     page.fill("input[name=display_name]", person.name)
     page.fill("input[name=password]", PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    expect(page.locator(".alert-success")).to_contain_text(f"Welcome, {person.name}!")
+    page.get_by_role("button", name=T("Create account")).click()
+    expect(page.locator(".alert-success")).to_contain_text(T("Welcome, %(name)s! Your account is ready.", name=person.name))
     expect(page.locator("nav.navbar")).to_contain_text(person.name)
 
 
 def log_in(person: Person, password: str = PASSWORD) -> None:
-    page = person.page
+    page, T = person.page, person.language
     page.goto("/")
-    page.get_by_role("link", name="Log in").click()
+    page.get_by_role("link", name=T("Log in")).click()
     page.fill("input[name=email]", person.email)
     page.fill("input[name=password]", password)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name=T("Log in")).click()
     expect(page.locator("nav.navbar")).to_contain_text(person.name)
 
 
@@ -117,7 +179,8 @@ def progress_ratio(box) -> float:
 
 
 def shoot(page: Page, name: str) -> None:
-    """docs/screenshots/<name>-desktop.png (1280 wide) and <name>-phone.png (390 wide), whole pages."""
+    """docs/screenshots/<name>-desktop.png (1280 wide) and <name>-phone.png (390 wide), whole pages
+    (name with the language's suffix: campaign-fr, campaign-zh-Hans)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     size = page.viewport_size or DESKTOP
     try:

@@ -1,4 +1,5 @@
-"""The whole journey in a browser, page by page, as the people click it (issue #6).
+"""The whole journey in a browser, page by page, as the people click it (issue #6), once in each of
+the site's languages (issue #9): English, French and Simplified Chinese.
 
 A creator drafts a campaign with a cover and two tiers, a moderator asks for changes then approves,
 the creator launches; three backers pledge through the card form (a card that succeeds, one that
@@ -10,6 +11,11 @@ A second campaign misses its goal: nobody is charged, its pledges are released.
 Nothing goes through the database: every step is a page, a form, a click — or the command line the
 operators use (`users create --moderator`, `settle`). Money is checked twice: what the people see,
 and what localstripe (our Stripe) recorded.
+
+In each language the people's browsers ask for it (Accept-Language) from its time zone, write their
+campaigns, comments and notes in it, and every word the test looks for is that language's translation
+from the compiled catalog; amounts are read as that language writes dollars. The screenshots of each
+run go to docs/screenshots/ (`campaign-desktop.png`, `campaign-fr-desktop.png`, `campaign-zh-Hans-…`).
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ import contextlib
 import re
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from PIL import Image, ImageDraw
@@ -26,9 +33,10 @@ from tests.e2e.helpers import (
     CARD_AUTHENTICATE,
     CARD_DECLINED,
     CARD_OK,
+    LANGUAGES,
     PASSWORD,
+    Language,
     Person,
-    cents,
     fill_card,
     flash,
     intents_for,
@@ -44,9 +52,91 @@ from tests.e2e.helpers import (
 pytestmark = pytest.mark.e2e
 
 DAY = 24 * 3600
-RECORDER = "Tidewater Field Recorder"
-ZINE = "Night Market Zine"
-CHANGES_NOTE = "Please tell backers when the recorders ship, and how you will handle a late parts order."
+#: What the backer reads under the card when the bank declines it.
+DECLINED = {code: re.compile("declined", re.I) for code in ("en", "fr", "zh_Hans_CN")}
+
+#: What the people write, in their own language: two campaigns with their tiers, a moderator's note,
+#: a comment and its reply, an update, a report and its dismissal; `search` finds the first campaign.
+WORDS = {
+    "en": {
+        "recorder": "Tidewater Field Recorder",
+        "recorder_blurb": "A pocket recorder for rivers, reefs and rain, built by field biologists.",
+        "story": "## What we are making\n\nA **waterproof** recorder with two hydrophones.\n\n- 40 hours of battery\n- open file formats",
+        "story_heading": "What we are making", "story_bold": "waterproof",
+        "risks": "Parts can arrive late; we keep two suppliers for every chip.",
+        "early": "Early bird recorder", "early_description": "One recorder, at the early price.",
+        "kit": "Field kit", "kit_description": "A recorder, a hydrophone and a case.",
+        "shipping": "Ships worldwide",
+        "changes_note": "Please tell backers when the recorders ship, and how you will handle a late parts order.",
+        "story_more": "\n\n## When it ships\n\nRecorders ship six months after the campaign ends.",
+        "story_more_text": "Recorders ship six months after the campaign ends.",
+        "risks_more": " If an order is late we tell backers at once and ship the field kits first.",
+        "zine": "Night Market Zine",
+        "zine_blurb": "Forty pages of stalls, recipes and portraits from the night market.",
+        "zine_story": "A risograph zine about the people who run the night market.",
+        "zine_risks": "Printing could take longer.",
+        "zine_tier": "A copy of the zine", "zine_tier_description": "One printed copy.",
+        "search": "field recorder",
+        "comment": "Does the field kit include a windscreen?", "comment_words": "windscreen",
+        "reply": "Yes: a foam windscreen, and a furry one for windy days.", "reply_words": "furry one",
+        "update_title": "The first prototypes are in",
+        "update_body": "We recorded **three** prototypes in the rain.", "update_words": "three prototypes in the rain",
+        "report_note": "The page says forty pages; the sample shows twelve.", "report_words": "forty pages",
+        "dismiss_note": "The sample is an excerpt: nothing misleading.",
+    },
+    "fr": {
+        "recorder": "Enregistreur de terrain Marée-Haute",
+        "recorder_blurb": "Un enregistreur de poche pour les rivières, les récifs et la pluie, conçu par des biologistes de terrain.",
+        "story": "## Ce que nous fabriquons\n\nUn enregistreur **étanche** avec deux hydrophones.\n\n- 40 heures d’autonomie\n- des formats de fichier ouverts",
+        "story_heading": "Ce que nous fabriquons", "story_bold": "étanche",
+        "risks": "Les composants peuvent arriver en retard ; nous avons deux fournisseurs pour chaque puce.",
+        "early": "Enregistreur lève-tôt", "early_description": "Un enregistreur, au prix de lancement.",
+        "kit": "Kit de terrain", "kit_description": "Un enregistreur, un hydrophone et un étui.",
+        "shipping": "Livraison dans le monde entier",
+        "changes_note": "Merci d’indiquer aux contributeurs quand les enregistreurs partiront, et ce que vous ferez si une commande de pièces a du retard.",
+        "story_more": "\n\n## Expédition\n\nLes enregistreurs partent six mois après la fin de la campagne.",
+        "story_more_text": "Les enregistreurs partent six mois après la fin de la campagne.",
+        "risks_more": " Si une commande a du retard, nous prévenons aussitôt les contributeurs et expédions d’abord les kits.",
+        "zine": "Fanzine du marché de nuit",
+        "zine_blurb": "Quarante pages d’étals, de recettes et de portraits du marché de nuit.",
+        "zine_story": "Un fanzine en risographie sur celles et ceux qui font vivre le marché de nuit.",
+        "zine_risks": "L’impression pourrait prendre plus de temps.",
+        "zine_tier": "Un exemplaire du fanzine", "zine_tier_description": "Un exemplaire imprimé.",
+        "search": "enregistreur de terrain",
+        "comment": "Le kit de terrain comprend-il une bonnette ?", "comment_words": "bonnette",
+        "reply": "Oui : une bonnette en mousse, et une à poils pour les jours de vent.", "reply_words": "à poils",
+        "update_title": "Les premiers prototypes sont arrivés",
+        "update_body": "Nous avons enregistré **trois** prototypes sous la pluie.", "update_words": "trois prototypes sous la pluie",
+        "report_note": "La page annonce quarante pages ; l’extrait en montre douze.", "report_words": "quarante pages",
+        "dismiss_note": "L’extrait n’est qu’une partie : rien de trompeur.",
+    },
+    "zh_Hans_CN": {
+        "recorder": "潮汐野外录音机",
+        "recorder_blurb": "为河流、珊瑚礁和雨声打造的口袋录音机，由野外生物学家设计。",
+        "story": "## 我们在做什么\n\n一台带两个水听器的**防水**录音机。\n\n- 40 小时续航\n- 开放的文件格式",
+        "story_heading": "我们在做什么", "story_bold": "防水",
+        "risks": "零件可能延迟到货；每颗芯片我们都有两家供应商。",
+        "early": "早鸟录音机", "early_description": "一台录音机，享早鸟价。",
+        "kit": "野外套装", "kit_description": "一台录音机、一个水听器和一个收纳盒。",
+        "shipping": "全球发货",
+        "changes_note": "请告诉支持者录音机何时发货，以及零件订单延迟时你们会如何处理。",
+        "story_more": "\n\n## 发货时间\n\n录音机将在众筹结束六个月后发货。",
+        "story_more_text": "录音机将在众筹结束六个月后发货。",
+        "risks_more": "如果订单延迟，我们会立即通知支持者，并优先寄出野外套装。",
+        "zine": "夜市小志",
+        "zine_blurb": "四十页的摊位、食谱和夜市人物肖像。",
+        "zine_story": "一本关于经营夜市的人们的孔版印刷小志。",
+        "zine_risks": "印刷可能需要更长时间。",
+        "zine_tier": "一本小志", "zine_tier_description": "一本印刷版。",
+        "search": "野外录音机",
+        "comment": "野外套装包含防风罩吗？", "comment_words": "防风罩",
+        "reply": "包含：一个泡沫防风罩，还有一个大风天用的毛毛防风罩。", "reply_words": "毛毛防风罩",
+        "update_title": "首批样机到了",
+        "update_body": "我们在雨中录制了**三台**样机。", "update_words": "雨中录制了三台样机",
+        "report_note": "页面写着四十页，样张只有十二页。", "report_words": "四十页",
+        "dismiss_note": "样张只是节选：没有误导。",
+    },
+}
 
 
 # --- what the people make -------------------------------------------------------------------------
@@ -90,8 +180,8 @@ def delivery_month(months_ahead: int) -> str:
 def draft_campaign(creator: Person, *, title: str, blurb: str, category: str, goal: str, days: int, story: str,
                    risks: str, cover: Path) -> str:
     """Fill the new-campaign form (with a cover upload); returns the campaign's slug."""
-    page = creator.page
-    nav(page, "Start a campaign")
+    page, T = creator.page, creator.language
+    nav(page, T("Start a campaign"))
     expect(page).to_have_url(re.compile(r"/campaigns/new$"))
     page.fill("input[name=title]", title)
     page.fill("input[name=blurb]", blurb)
@@ -102,42 +192,43 @@ def draft_campaign(creator: Person, *, title: str, blurb: str, category: str, go
     page.fill("textarea[name=story]", story)
     page.fill("textarea[name=risks]", risks)
     page.set_input_files("input[name=cover]", str(cover))
-    page.get_by_role("button", name="Save draft").click()
-    expect(flash(page)).to_contain_text("Draft saved")
+    page.get_by_role("button", name=T("Save draft")).click()
+    expect(flash(page)).to_contain_text(T("Draft saved. Add at least one funding tier, then submit it for review."))
     match = re.search(r"/campaigns/([^/]+)/edit", page.url)
     assert match, page.url
     # The cover was checked, re-encoded and stored: it is shown back, and the browser can draw it.
     thumb = page.locator("img.img-thumbnail")
     expect(thumb).to_be_visible()
     assert thumb.evaluate("img => img.complete && img.naturalWidth") > 0
-    expect(page.locator(".status-panel .missing")).to_contain_text("at least one funding tier")
+    expect(page.locator(".status-panel .missing")).to_contain_text(T("at least one funding tier"))
     return match.group(1)
 
 
-def add_tier(creator: Person, *, title: str, description: str, amount: str, limit: str = "", months_ahead: int = 6) -> None:
-    page = creator.page
-    page.get_by_role("link", name="Add a tier").click()
+def add_tier(creator: Person, *, title: str, description: str, amount: str, shipping: str, limit: str = "",
+             months_ahead: int = 6) -> None:
+    page, T = creator.page, creator.language
+    page.get_by_role("link", name=T("Add a tier")).click()
     page.fill("input[name=title]", title)
     page.fill("textarea[name=description]", description)
     page.fill("input[name=amount]", amount)
     page.fill("input[name=quantity_limit]", limit)
     page.fill("input[name=estimated_delivery]", delivery_month(months_ahead))
-    page.fill("input[name=shipping_note]", "Ships worldwide")
-    page.get_by_role("button", name="Save tier").click()
-    expect(flash(page)).to_contain_text("Tier added.")
+    page.fill("input[name=shipping_note]", shipping)
+    page.get_by_role("button", name=T("Save tier")).click()
+    expect(flash(page)).to_contain_text(T("Tier added."))
     expect(page.locator(".tier-row", has_text=title)).to_be_visible()
 
 
 def submit_for_review(creator: Person) -> None:
-    page = creator.page
-    page.locator(".status-panel").get_by_role("button", name="Submit for review").click()
-    expect(flash(page)).to_contain_text("Submitted for review")
-    expect(page.locator(".status-panel .state-badge")).to_have_text("In review")
+    page, T = creator.page, creator.language
+    page.locator(".status-panel").get_by_role("button", name=T("Submit for review")).click()
+    expect(flash(page)).to_contain_text(T("Submitted for review. A moderator will look at it soon."))
+    expect(page.locator(".status-panel .state-badge")).to_have_text(T("In review"))
 
 
 def open_review(moderator: Person, title: str) -> Page:
     page = moderator.page
-    nav(page, "Moderation")
+    nav(page, moderator.language("Moderation"))
     item = page.locator(".review-queue .queue-item", has_text=title)
     expect(item).to_be_visible()
     item.get_by_role("link", name=title).click()
@@ -146,12 +237,15 @@ def open_review(moderator: Person, title: str) -> Page:
 
 
 def decide(moderator: Person, title: str, decision: str, note: str = "") -> None:
+    """`decision`: "Approve" or "Request changes" (the English label; the form shows its translation)."""
+    T = moderator.language
     page = open_review(moderator, title)
     form = page.locator("form.decision-form")
-    form.get_by_label(decision, exact=True).check()
+    form.get_by_label(T(decision), exact=True).check()
     form.locator("textarea[name=note]").fill(note)
-    form.get_by_role("button", name="Send decision").click()
-    said = {"Approve": f"“{title}” is approved.", "Request changes": f"Changes requested for “{title}”."}[decision]
+    form.get_by_role("button", name=T("Send decision")).click()
+    said = {"Approve": T("“%(title)s” is approved. The creator was told by email.", title=title),
+            "Request changes": T("Changes requested for “%(title)s”. The creator was told by email.", title=title)}[decision]
     expect(flash(page)).to_contain_text(said)
     expect(page).to_have_url(re.compile(r"/moderation$"))  # back to the queue, where it is no longer waiting
     expect(page.locator(".review-queue .queue-item", has_text=title)).to_have_count(0)
@@ -159,25 +253,25 @@ def decide(moderator: Person, title: str, decision: str, note: str = "") -> None
 
 def launch(creator: Person, title: str) -> str:
     """From the dashboard: Manage, then Launch now (and OK the confirmation); returns the public page URL."""
-    page = creator.page
-    nav(page, "My campaigns")
+    page, T = creator.page, creator.language
+    nav(page, T("My campaigns"))
     card = page.locator(".my-campaign", has_text=title)
     expect(card).to_have_attribute("data-state", "approved")
-    expect(card.locator(".next-step")).to_contain_text("launch it when you are ready")
-    card.get_by_role("link", name="Manage").click()
-    page.locator(".status-panel").get_by_role("button", name="Launch now").click()
-    expect(flash(page)).to_contain_text("Your campaign is live!")
+    expect(card.locator(".next-step")).to_contain_text(T("launch it when you are ready."))
+    card.get_by_role("link", name=T("Manage")).click()
+    page.locator(".status-panel").get_by_role("button", name=T("Launch now")).click()
+    expect(flash(page)).to_contain_text(T("Your campaign is live!"))
     expect(page.locator("h1")).to_have_text(title)
     return page.url
 
 
 # --- the campaign page as anyone sees it -----------------------------------------------------------
 
-def expect_funding(page: Page, *, pledged: int, percent: int, backers: int) -> None:
+def expect_funding(someone: Person, *, pledged: int, percent: int, backers: int) -> None:
     """The funding box: pledged amount, % funded, backers, and a bar as wide as the percentage (capped)."""
-    box = page.locator(".funding-box")
+    box = someone.page.locator(".funding-box")
     expect(box.locator(".pledged")).to_be_visible()
-    assert cents(box.locator(".pledged").inner_text()) == pledged
+    assert someone.language.cents(box.locator(".pledged").inner_text()) == pledged
     expect(box.locator(".percent-funded")).to_have_text(f"{percent}%")
     expect(box.locator(".backers")).to_have_text(str(backers))
     width = min(percent, 100)
@@ -202,70 +296,78 @@ def pledge(backer: Person, campaign_url: str, *, tier: str | None, amount: str |
     """From the campaign page: choose a reward (or none), type the amount and the card, pledge.
 
     Returns the pledge's id (from the address of the pledge page the backer lands on)."""
-    page = backer.page
+    page, T = backer.page, backer.language
     page.goto(campaign_url)
     if tier:
-        tier_card(page, tier).get_by_role("link", name="Select this reward").click()
+        tier_card(page, tier).get_by_role("link", name=T("Select this reward")).click()
         expect(page.locator("input[name=tier]:checked")).to_have_count(1)
         chosen = page.locator("label.tier-choice", has=page.locator("input[name=tier]:checked"))
         expect(chosen).to_contain_text(tier)
     else:
-        page.locator(".funding-box").get_by_role("link", name="Back this project").click()
-        page.locator("label.tier-choice", has_text="No reward").locator("input[name=tier]").check()
-    expect(page.locator("h1")).to_have_text("Back this project")
+        page.locator(".funding-box").get_by_role("link", name=T("Back this project")).click()
+        page.locator("label.tier-choice", has_text=T("No reward, I just want to help")).locator("input[name=tier]").check()
+    expect(page.locator("h1")).to_have_text(T("Back this project"))
     expect(page.locator(".test-mode-notice")).to_contain_text("4242 4242 4242 4242")
     if amount is not None:
         page.fill("input[name=amount]", amount)
     fill_card(page, card)
     if screenshot:
-        shoot(page, screenshot)
+        shoot(page, screenshot + T.suffix)
     page.locator("#pledge-submit").click()
     if authenticate:
-        # localstripe's Stripe.js shows its 3-D Secure dialog; the backer completes it.
+        # localstripe's Stripe.js shows its 3-D Secure dialog (Stripe's, in English); the backer completes it.
         page.get_by_role("button", name="Complete authentication").click()
-    expect(flash(page)).to_contain_text("Thank you! Your pledge is in.")
-    expect(page.locator(".pledge-state")).to_have_text("Active")
+    expect(flash(page)).to_contain_text(T("Thank you! Your pledge is in. You will be charged only if the campaign reaches its goal."))
+    expect(page.locator(".pledge-state")).to_have_text(T("Active"))
     return pledge_id_from(page)
 
 
 def expect_pledge_page(backer: Person, pledge_id: int, *, state: str, amount: int, explains: str) -> None:
-    page = backer.page
+    """The backer's pledge page: its state (the English name, shown translated), amount and explanation."""
+    page, T = backer.page, backer.language
     page.goto(f"/pledges/{pledge_id}")
-    expect(page.locator(".pledge-state")).to_have_text(state)
-    assert cents(page.locator(".pledge-amount").inner_text()) == amount
-    expect(page.locator("main")).to_contain_text(explains)
+    expect(page.locator(".pledge-state")).to_have_text(T(state))
+    assert T.cents(page.locator(".pledge-amount").inner_text()) == amount
+    expect(page.locator("main")).to_contain_text(T(explains))
 
 
 def my_pledge_row(backer: Person, title: str, state: str):
-    page = backer.page
-    nav(page, "My pledges")
+    page, T = backer.page, backer.language
+    nav(page, T("My pledges"))
     expect(page).to_have_url(re.compile(r"/me/pledges$"))
     row = page.locator(".my-pledge", has=page.get_by_role("link", name=title)).filter(
-        has=page.locator(f".pledge-state:text-is('{state}')"))
+        has=page.locator(f".pledge-state:text-is('{T(state)}')"))
     expect(row).to_have_count(1)
     return row
 
 
 # --- the journey ------------------------------------------------------------------------------------
 
-def test_journey(server, browser, e2e_tmp: Path) -> None:
+@pytest.mark.parametrize("language", LANGUAGES, ids=[lang.suffix.lstrip("-") or "en" for lang in LANGUAGES])
+def test_journey(own_server, browser, e2e_tmp: Path, language: Language) -> None:
     people: list[Person] = []
     try:
-        journey(server, browser, e2e_tmp, people)
+        journey(own_server, browser, e2e_tmp, people, language)
     except BaseException:
         # What each person was looking at when it failed, next to the app's log.
         for someone in people:
             with contextlib.suppress(Exception):
-                someone.page.screenshot(path=str(e2e_tmp / f"failed-{someone.name.split()[0].lower()}.png"), full_page=True)
-        print(f"screenshots of every person's page at the failure: {e2e_tmp}/failed-*.png")
+                someone.page.screenshot(path=str(e2e_tmp / f"failed{language.suffix}-{someone.name.split()[0].lower()}.png"), full_page=True)
+        print(f"screenshots of every person's page at the failure: {e2e_tmp}/failed{language.suffix}-*.png")
         raise
+    finally:
+        for someone in people:
+            with contextlib.suppress(Exception):
+                someone.page.context.close()
 
 
-def journey(server, browser, e2e_tmp: Path, people: list[Person]) -> None:
-    base = server.url
+def journey(server, browser, e2e_tmp: Path, people: list[Person], T: Language) -> None:
+    base, W = server.url, WORDS[T.code]
+    RECORDER, ZINE = W["recorder"], W["zine"]
+    EARLY, KIT = W["early"], W["kit"]
 
     def person(name: str, email: str) -> Person:
-        new = open_browser(browser, base, name, email)
+        new = open_browser(browser, base, name, email, T)
         people.append(new)
         return new
 
@@ -279,30 +381,28 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person]) -> None:
     # 1. The creator registers, drafts a campaign with a cover and two tiers, previews it, submits it.
     register(creator)
     cover = make_cover(e2e_tmp / "tidewater.png", (22, 78, 99), (142, 202, 190), (250, 204, 21))
-    draft_campaign(
-        creator, title=RECORDER, blurb="A pocket recorder for rivers, reefs and rain, built by field biologists.",
-        category="technology", goal="100", days=1, cover=cover,
-        story="## What we are making\n\nA **waterproof** recorder with two hydrophones.\n\n- 40 hours of battery\n- open file formats",
-        risks="Parts can arrive late; we keep two suppliers for every chip.",
-    )
+    draft_campaign(creator, title=RECORDER, blurb=W["recorder_blurb"], category="technology", goal="100", days=1,
+                   cover=cover, story=W["story"], risks=W["risks"])
     page = creator.page
-    add_tier(creator, title="Early bird recorder", description="One recorder, at the early price.", amount="40", limit="2")
-    add_tier(creator, title="Field kit", description="A recorder, a hydrophone and a case.", amount="60")
-    expect(page.locator(".tier-row", has_text="Early bird recorder")).to_contain_text("0 of 2 claimed")
-    expect(page.locator(".tier-row", has_text="Field kit")).to_contain_text("Unlimited")
-    expect(page.locator(".status-panel")).to_contain_text("Everything needed is here")
+    add_tier(creator, title=EARLY, description=W["early_description"], amount="40", limit="2", shipping=W["shipping"])
+    add_tier(creator, title=KIT, description=W["kit_description"], amount="60", shipping=W["shipping"])
+    expect(page.locator(".tier-row", has_text=EARLY)).to_contain_text(T("%(claimed)d of %(limit)d claimed", claimed=0, limit=2))
+    expect(page.locator(".tier-row", has_text=KIT)).to_contain_text(T("Unlimited"))
+    expect(page.locator(".status-panel")).to_contain_text(
+        T("Everything needed is here. Submit it for review; it cannot be edited while a moderator looks at it."))
 
-    page.locator(".status-panel").get_by_role("link", name="Preview").click()
-    expect(page.locator(".preview-banner")).to_contain_text("this is how the public will see your campaign")
+    page.locator(".status-panel").get_by_role("link", name=T("Preview")).click()
+    expect(page.locator(".preview-banner")).to_contain_text(
+        T.before("this is how the public will see your campaign. It is %(state)s.", "state"))
     expect(page.locator("h1")).to_have_text(RECORDER)
-    expect(page.locator(".story h2")).to_have_text("What we are making")  # the Markdown is rendered
-    expect(page.locator(".story strong")).to_have_text("waterproof")
+    expect(page.locator(".story h2")).to_have_text(W["story_heading"])  # the Markdown is rendered
+    expect(page.locator(".story strong")).to_have_text(W["story_bold"])
     assert page.locator("img.object-fit-cover").evaluate("img => img.complete && img.naturalWidth") > 0
-    expect(tier_card(page, "Early bird recorder")).to_contain_text("Pledge $40.00 or more")
-    expect(tier_card(page, "Early bird recorder").locator(".remaining")).to_have_text("2 of 2 left")
-    expect(page.get_by_role("link", name="Back this project")).to_have_count(0)  # not open to pledges yet
-    expect_funding(page, pledged=0, percent=0, backers=0)
-    page.get_by_role("link", name="Back to editing").click()
+    expect(tier_card(page, EARLY)).to_contain_text(T("Pledge %(amount)s or more", amount=T.money(4000)))
+    expect(tier_card(page, EARLY).locator(".remaining")).to_have_text(T("%(left)d of %(limit)d left", left=2, limit=2))
+    expect(page.get_by_role("link", name=T("Back this project"))).to_have_count(0)  # not open to pledges yet
+    expect_funding(creator, pledged=0, percent=0, backers=0)
+    page.get_by_role("link", name=T("Back to editing")).click()
     submit_for_review(creator)
 
     # 2. A moderator (made on the command line) asks for changes with a note; the creator sees it on
@@ -312,43 +412,38 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person]) -> None:
     log_in(moderator)
     review = open_review(moderator, RECORDER)
     expect(review.locator(".creator-card")).to_contain_text(creator.email)
-    expect(review.locator(".public-view")).to_contain_text("Early bird recorder")
-    shoot(review, "moderation-review")
-    decide(moderator, RECORDER, "Request changes", CHANGES_NOTE)
+    expect(review.locator(".public-view")).to_contain_text(EARLY)
+    shoot(review, "moderation-review" + T.suffix)
+    decide(moderator, RECORDER, "Request changes", W["changes_note"])
 
-    nav(page, "My campaigns")
+    nav(page, T("My campaigns"))
     mine = page.locator(".my-campaign", has_text=RECORDER)
     expect(mine).to_have_attribute("data-state", "changes_requested")
-    expect(mine.locator(".moderator-note")).to_contain_text(CHANGES_NOTE)
-    expect(mine.locator(".next-step")).to_contain_text("make the changes asked for")
-    mine.get_by_role("link", name="Manage").click()
-    expect(page.locator(".status-panel .moderator-note")).to_contain_text(CHANGES_NOTE)
-    page.fill("textarea[name=story]", page.input_value("textarea[name=story]")
-              + "\n\n## When it ships\n\nRecorders ship six months after the campaign ends.")
-    page.fill("textarea[name=risks]", page.input_value("textarea[name=risks]")
-              + " If an order is late we tell backers at once and ship the field kits first.")
-    page.get_by_role("button", name="Save draft").click()
-    expect(flash(page)).to_contain_text("Changes saved.")
+    expect(mine.locator(".moderator-note")).to_contain_text(W["changes_note"])
+    expect(mine.locator(".next-step")).to_contain_text(T("make the changes asked for, then submit again."))
+    mine.get_by_role("link", name=T("Manage")).click()
+    expect(page.locator(".status-panel .moderator-note")).to_contain_text(W["changes_note"])
+    page.fill("textarea[name=story]", page.input_value("textarea[name=story]") + W["story_more"])
+    page.fill("textarea[name=risks]", page.input_value("textarea[name=risks]") + W["risks_more"])
+    page.get_by_role("button", name=T("Save draft")).click()
+    expect(flash(page)).to_contain_text(T("Changes saved."))
     submit_for_review(creator)
 
     review = open_review(moderator, RECORDER)
-    expect(review.locator(".story")).to_contain_text(["Recorders ship six months after the campaign ends."])
-    expect(review.locator(".history-row[data-action=request_changes]")).to_contain_text(CHANGES_NOTE)
+    expect(review.locator(".story")).to_contain_text([W["story_more_text"]])
+    expect(review.locator(".history-row[data-action=request_changes]")).to_contain_text(W["changes_note"])
     decide(moderator, RECORDER, "Approve")
 
     # 3. The creator launches: the campaign is on the home page and in search. A second campaign
     #    (two days long, with a goal nobody will reach) goes through review and launches too.
     recorder_url = launch(creator, RECORDER)
     expect(page.locator(".time-left")).to_be_visible()
-    expect_funding(page, pledged=0, percent=0, backers=0)
+    expect_funding(creator, pledged=0, percent=0, backers=0)
 
     zine_cover = make_cover(e2e_tmp / "zine.png", (49, 27, 94), (236, 120, 84), (255, 236, 179), motif="lanterns")
-    draft_campaign(
-        creator, title=ZINE, blurb="Forty pages of stalls, recipes and portraits from the night market.",
-        category="publishing", goal="500", days=2, cover=zine_cover,
-        story="A risograph zine about the people who run the night market.", risks="Printing could take longer.",
-    )
-    add_tier(creator, title="A copy of the zine", description="One printed copy.", amount="15")
+    draft_campaign(creator, title=ZINE, blurb=W["zine_blurb"], category="publishing", goal="500", days=2,
+                   cover=zine_cover, story=W["zine_story"], risks=W["zine_risks"])
+    add_tier(creator, title=W["zine_tier"], description=W["zine_tier_description"], amount="15", shipping=W["shipping"])
     submit_for_review(creator)
     decide(moderator, ZINE, "Approve")
     zine_url = launch(creator, ZINE)
@@ -357,140 +452,141 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person]) -> None:
     vpage.goto("/")
     for title in (RECORDER, ZINE):
         expect(vpage.locator(".campaign-card", has_text=title).first).to_be_visible()
-    vpage.fill("#home-q", "field recorder")
-    vpage.locator(".hero").get_by_role("button", name="Search").click()
-    expect(vpage).to_have_url(re.compile(r"/campaigns\?q=field\+recorder"))
+    vpage.fill("#home-q", W["search"])
+    vpage.locator(".hero").get_by_role("button", name=T("Search")).click()
+    expect(vpage).to_have_url(re.compile(r"/campaigns\?" + re.escape(urlencode({"q": W["search"]})) + "$"))
     expect(vpage.locator(".campaign-card")).to_have_count(1)
     expect(vpage.locator(".campaign-card")).to_contain_text(RECORDER)
-    expect(vpage.locator("main")).to_contain_text("1 campaign")
+    expect(vpage.locator("main")).to_contain_text(T.n("%(num)d campaign", "%(num)d campaigns", 1))
     vpage.locator(".campaign-card").get_by_role("link", name=RECORDER).click()
     expect(vpage).to_have_url(recorder_url)
 
     # 4. Three backers pledge through the card form.
     #    Alice: 4242 on the limited tier.
+    saved = "Your card is saved, not charged. It will be charged only if the campaign reaches its goal by the deadline."
     register(alice)
-    alice_recorder = pledge(alice, recorder_url, tier="Early bird recorder", amount=None, card=CARD_OK, screenshot="pledge-form")
-    expect_pledge_page(alice, alice_recorder, state="Active", amount=4000, explains="Your card is saved, not charged.")
+    alice_recorder = pledge(alice, recorder_url, tier=EARLY, amount=None, card=CARD_OK, screenshot="pledge-form")
+    expect_pledge_page(alice, alice_recorder, state="Active", amount=4000, explains=saved)
     expect(alice.page.locator(".pledge-card")).to_contain_text("4242")
     vpage.goto(recorder_url)
-    expect_funding(vpage, pledged=4000, percent=40, backers=1)
-    expect(tier_card(vpage, "Early bird recorder").locator(".remaining")).to_have_text("1 of 2 left")
+    expect_funding(visitor, pledged=4000, percent=40, backers=1)
+    expect(tier_card(vpage, EARLY).locator(".remaining")).to_have_text(T("%(left)d of %(limit)d left", left=1, limit=2))
     # The card is saved, not charged: Stripe holds no payment yet.
     assert payment_intents(server.stripe_base) == []
 
     #    Bob: the card that asks for 3-D Secure; he completes the authentication dialog.
     register(bob)
-    bob_recorder = pledge(bob, recorder_url, tier="Field kit", amount=None, card=CARD_AUTHENTICATE, authenticate=True)
-    expect_pledge_page(bob, bob_recorder, state="Active", amount=6000, explains="Your card is saved, not charged.")
+    bob_recorder = pledge(bob, recorder_url, tier=KIT, amount=None, card=CARD_AUTHENTICATE, authenticate=True)
+    expect_pledge_page(bob, bob_recorder, state="Active", amount=6000, explains=saved)
 
     #    Carol: a declined card — the message shows next to the card, nothing is pledged; she types
     #    another card; later she cancels, and pledges again for the last early-bird recorder.
     register(carol)
     cpage = carol.page
     cpage.goto(recorder_url)
-    cpage.locator(".funding-box").get_by_role("link", name="Back this project").click()
-    cpage.locator("label.tier-choice", has_text="No reward").locator("input[name=tier]").check()
+    cpage.locator(".funding-box").get_by_role("link", name=T("Back this project")).click()
+    cpage.locator("label.tier-choice", has_text=T("No reward, I just want to help")).locator("input[name=tier]").check()
     cpage.fill("input[name=amount]", "25")
     fill_card(cpage, CARD_DECLINED)
     cpage.locator("#pledge-submit").click()
-    expect(cpage.locator("#card-errors")).to_have_text(re.compile("declined", re.I))
+    expect(cpage.locator("#card-errors")).to_have_text(DECLINED[T.code])
     expect(cpage.locator("#card-errors")).to_be_visible()
     expect(cpage.locator("#pledge-submit")).to_be_enabled()
     expect(cpage).to_have_url(re.compile(r"/pledge$"))
     card_box, errors_box = cpage.locator("#card-element").bounding_box(), cpage.locator("#card-errors").bounding_box()
     assert 0 <= errors_box["y"] - (card_box["y"] + card_box["height"]) < 40, "the decline is shown right under the card"
     vpage.goto(recorder_url)
-    expect_funding(vpage, pledged=4000 + 6000, percent=100, backers=2)  # the declined card pledged nothing
+    expect_funding(visitor, pledged=4000 + 6000, percent=100, backers=2)  # the declined card pledged nothing
     fill_card(cpage, CARD_OK)
     cpage.locator("#pledge-submit").click()
-    expect(flash(cpage)).to_contain_text("Thank you! Your pledge is in.")
+    expect(flash(cpage)).to_contain_text(T("Thank you! Your pledge is in. You will be charged only if the campaign reaches its goal."))
     carol_first = pledge_id_from(cpage)
-    expect_pledge_page(carol, carol_first, state="Active", amount=2500, explains="Your card is saved, not charged.")
-    cpage.get_by_role("button", name="Cancel pledge").click()  # and OK in the confirmation
-    expect(flash(cpage)).to_contain_text("Your pledge is canceled. You will not be charged.")
-    expect(cpage.locator(".pledge-state")).to_have_text("Canceled")
-    carol_recorder = pledge(carol, recorder_url, tier="Early bird recorder", amount=None, card=CARD_OK)
+    expect_pledge_page(carol, carol_first, state="Active", amount=2500, explains=saved)
+    cpage.get_by_role("button", name=T("Cancel pledge")).click()  # and OK in the confirmation
+    expect(flash(cpage)).to_contain_text(T("Your pledge is canceled. You will not be charged."))
+    expect(cpage.locator(".pledge-state")).to_have_text(T("Canceled"))
+    carol_recorder = pledge(carol, recorder_url, tier=EARLY, amount=None, card=CARD_OK)
     assert carol_recorder != carol_first
 
     #    Alice raises her pledge (same reward, more support).
     apage = alice.page
     apage.goto(f"/pledges/{alice_recorder}")
-    apage.get_by_role("link", name="Change reward or amount").click()
+    apage.get_by_role("link", name=T("Change reward or amount")).click()
     expect(apage.locator("input[name=tier]:checked")).to_have_attribute("id", re.compile(r"tier-\d+"))
     apage.fill("input[name=amount]", "50")
-    apage.get_by_role("button", name="Save changes").click()
-    expect(flash(apage)).to_contain_text("Your pledge is updated.")
-    assert cents(apage.locator(".pledge-amount").inner_text()) == 5000
+    apage.get_by_role("button", name=T("Save changes")).click()
+    expect(flash(apage)).to_contain_text(T("Your pledge is updated."))
+    assert T.cents(apage.locator(".pledge-amount").inner_text()) == 5000
 
     #    Alice and Carol also back the zine, which will not reach its goal.
-    alice_zine = pledge(alice, zine_url, tier="A copy of the zine", amount="20", card=CARD_OK)
+    alice_zine = pledge(alice, zine_url, tier=W["zine_tier"], amount="20", card=CARD_OK)
     carol_zine = pledge(carol, zine_url, tier=None, amount="30", card=CARD_OK)
 
     #    What everyone now sees: $150 of $100, three backers, the early-bird tier sold out.
     vpage.goto(recorder_url)
-    expect_funding(vpage, pledged=15000, percent=150, backers=3)
-    expect(tier_card(vpage, "Early bird recorder")).to_contain_text("Sold out")
-    expect(tier_card(vpage, "Early bird recorder").get_by_role("link", name="Select this reward")).to_have_count(0)
-    shoot(vpage, "campaign")
+    expect_funding(visitor, pledged=15000, percent=150, backers=3)
+    expect(tier_card(vpage, EARLY)).to_contain_text(T("Sold out"))
+    expect(tier_card(vpage, EARLY).get_by_role("link", name=T("Select this reward"))).to_have_count(0)
+    shoot(vpage, "campaign" + T.suffix)
     vpage.goto(zine_url)
-    expect_funding(vpage, pledged=5000, percent=10, backers=2)
+    expect_funding(visitor, pledged=5000, percent=10, backers=2)
     vpage.goto("/")
     recorder_card = vpage.locator(".campaign-card", has_text=RECORDER).first
-    expect(recorder_card).to_contain_text("150% funded")
-    shoot(vpage, "discover")
+    expect(recorder_card).to_contain_text(T("%(pct)d%% funded", pct=150))
+    shoot(vpage, "discover" + T.suffix)
     assert payment_intents(server.stripe_base) == [], "pledging never charges a card"
 
     #    Talking (issue 8): Bob asks in the comments; the creator replies (marked as the creator) and
     #    posts an update for backers only; a visitor sees its title and count, Bob reads it.
     bpage = bob.page
     bpage.goto(recorder_url)
-    bpage.fill("#comment-body", "Does the field kit include a windscreen?")
-    bpage.get_by_role("button", name="Post comment").click()
-    expect(flash(bpage)).to_contain_text("Comment posted.")
-    expect(bpage.locator(".comment-thread", has_text="windscreen")).to_contain_text("Bob Nakamura")
+    bpage.fill("#comment-body", W["comment"])
+    bpage.get_by_role("button", name=T("Post comment")).click()
+    expect(flash(bpage)).to_contain_text(T("Comment posted."))
+    expect(bpage.locator(".comment-thread", has_text=W["comment_words"])).to_contain_text(bob.name)
     page.goto(recorder_url)
-    thread = page.locator(".comment-thread", has_text="windscreen")
-    thread.locator("summary", has_text="Reply").click()
-    thread.locator("textarea[name=body]").fill("Yes: a foam windscreen, and a furry one for windy days.")
-    thread.get_by_role("button", name="Reply").click()
-    expect(flash(page)).to_contain_text("Comment posted.")
-    reply = page.locator(".comment-thread", has_text="windscreen").locator(".comment-reply")
-    expect(reply).to_contain_text("furry one")
-    expect(reply.locator(".creator-badge")).to_have_text("Creator")
-    page.get_by_role("link", name="Post an update").click()
-    page.fill("input[name=title]", "The first prototypes are in")
-    page.fill("textarea[name=body]", "We recorded **three** prototypes in the rain.")
-    page.get_by_label("For backers only").check()
-    page.get_by_role("button", name="Post update").click()
-    expect(flash(page)).to_contain_text("Update posted. Backers will get it by email shortly.")
+    thread = page.locator(".comment-thread", has_text=W["comment_words"])
+    thread.locator("summary", has_text=T("Reply")).click()
+    thread.locator("textarea[name=body]").fill(W["reply"])
+    thread.get_by_role("button", name=T("Reply")).click()
+    expect(flash(page)).to_contain_text(T("Comment posted."))
+    reply = page.locator(".comment-thread", has_text=W["comment_words"]).locator(".comment-reply")
+    expect(reply).to_contain_text(W["reply_words"])
+    expect(reply.locator(".creator-badge")).to_have_text(T("Creator"))
+    page.get_by_role("link", name=T("Post an update")).click()
+    page.fill("input[name=title]", W["update_title"])
+    page.fill("textarea[name=body]", W["update_body"])
+    page.get_by_label(T("For backers only")).check()
+    page.get_by_role("button", name=T("Post update")).click()
+    expect(flash(page)).to_contain_text(T("Update posted. Backers will get it by email shortly."))
     vpage.goto(recorder_url)
     expect(vpage.locator(".updates-count")).to_have_text("1")
     expect(vpage.locator(".comments-count")).to_have_text("2")
-    expect(vpage.locator(".campaign-update")).to_contain_text("The first prototypes are in")
-    expect(vpage.locator(".campaign-update .backers-only-note")).to_have_text("This update is for backers only.")
-    expect(vpage.locator(".comment-reply .creator-badge")).to_have_text("Creator")
+    expect(vpage.locator(".campaign-update")).to_contain_text(W["update_title"])
+    expect(vpage.locator(".campaign-update .backers-only-note")).to_have_text(T("This update is for backers only."))
+    expect(vpage.locator(".comment-reply .creator-badge")).to_have_text(T("Creator"))
     bpage.goto(recorder_url)
-    expect(bpage.locator(".update-excerpt")).to_contain_text("three prototypes in the rain")
+    expect(bpage.locator(".update-excerpt")).to_contain_text(W["update_words"])
 
     #    Alice reports the zine to the moderators (issue 8); the moderator finds it in the queue's
     #    Reported section, reads the report and dismisses it with a note.
     apage.goto(zine_url)
-    apage.get_by_role("link", name="Report this project to the moderators").click()
-    apage.get_by_label("Misleading or false claims").check()
-    apage.fill("textarea[name=note]", "The page says forty pages; the sample shows twelve.")
-    apage.get_by_role("button", name="Send report").click()
-    expect(flash(apage)).to_contain_text("A moderator will look at this campaign.")
+    apage.get_by_role("link", name=T("Report this project to the moderators")).click()
+    apage.get_by_label(T("Misleading or false claims")).check()
+    apage.fill("textarea[name=note]", W["report_note"])
+    apage.get_by_role("button", name=T("Send report")).click()
+    expect(flash(apage)).to_contain_text(T("Thank you for telling us. A moderator will look at this campaign."))
     mpage = moderator.page
     mpage.goto("/moderation")
     reported = mpage.locator(".reported-item", has_text=ZINE)
-    expect(reported).to_contain_text("1 open report")
+    expect(reported).to_contain_text(T.n("%(num)d open report", "%(num)d open reports", 1))
     reported.get_by_role("link", name=ZINE).click()
-    expect(mpage.locator(".open-report")).to_contain_text("forty pages")
+    expect(mpage.locator(".open-report")).to_contain_text(W["report_words"])
     resolve = mpage.locator(".resolve-form")
-    resolve.get_by_label("Dismiss the reports: the campaign stays as it is").check()
-    resolve.locator("textarea[name=note]").fill("The sample is an excerpt: nothing misleading.")
-    resolve.get_by_role("button", name="Resolve reports").click()
-    expect(flash(mpage)).to_contain_text("1 report on")
+    resolve.get_by_label(T("Dismiss the reports: the campaign stays as it is")).check()
+    resolve.locator("textarea[name=note]").fill(W["dismiss_note"])
+    resolve.get_by_role("button", name=T("Resolve reports")).click()
+    expect(flash(mpage)).to_contain_text(T.n("%(num)d report on “%(title)s” is dismissed.", "%(num)d reports on “%(title)s” are dismissed.", 1, title=ZINE))
     expect(mpage.locator(".reported-item")).to_have_count(0)
 
     # 5. The deadline passes: one settlement pass, run by the operators' command with its clock moved
@@ -500,9 +596,9 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person]) -> None:
     assert re.search(r"\bsuccessful", output), output
 
     vpage.goto(recorder_url)
-    expect(vpage.locator(".funding-box .outcome")).to_have_text("Funded")
-    expect_funding(vpage, pledged=15000, percent=150, backers=3)  # the total at the deadline
-    expect(vpage.get_by_role("link", name="Back this project")).to_have_count(0)
+    expect(vpage.locator(".funding-box .outcome")).to_have_text(T("Funded"))
+    expect_funding(visitor, pledged=15000, percent=150, backers=3)  # the total at the deadline
+    expect(vpage.get_by_role("link", name=T("Back this project"))).to_have_count(0)
     vpage.goto(zine_url)
     expect(vpage.locator(".funding-box .outcome")).to_have_count(0)  # still running
 
@@ -517,64 +613,68 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person]) -> None:
     assert len(intents) == 3
 
     #    What the backers see on their pledges.
-    expect_pledge_page(alice, alice_recorder, state="Collected", amount=5000, explains="your payment was collected")
-    expect_pledge_page(carol, carol_recorder, state="Collected", amount=4000, explains="your payment was collected")
-    expect_pledge_page(carol, carol_first, state="Canceled", amount=2500, explains="You will not be charged.")
+    collected = "The campaign was funded and your payment was collected. Thank you!"
+    expect_pledge_page(alice, alice_recorder, state="Collected", amount=5000, explains=collected)
+    expect_pledge_page(carol, carol_recorder, state="Collected", amount=4000, explains=collected)
+    expect_pledge_page(carol, carol_first, state="Canceled", amount=2500, explains="You canceled this pledge. You will not be charged.")
     my_pledge_row(carol, RECORDER, "Collected")
     my_pledge_row(carol, RECORDER, "Canceled")
     my_pledge_row(alice, RECORDER, "Collected")
     my_pledge_row(alice, ZINE, "Active")
 
     #    The creator's dashboard: funded, the chart, and the money report — with Bob's payment failed.
-    nav(page, "My campaigns")
+    nav(page, T("My campaigns"))
     mine = page.locator(".my-campaign", has_text=RECORDER)
     expect(mine).to_have_attribute("data-state", "successful")
-    expect(mine.locator(".next-step")).to_contain_text("funded!")
-    expect(mine).to_contain_text("$150.00 pledged by 3 backers")
+    expect(mine.locator(".next-step")).to_contain_text(T("funded! Deliver the rewards to your backers."))
+    expect(mine).to_contain_text(T("%(pledged)s pledged by %(n)d backers", pledged=T.money(15000), n=3))
     expect(mine.locator("figure svg")).to_be_visible()  # the pledges-over-time chart
-    expect_money_report(mine, pledged=15000, backers=3, collected=9000, errored=6000, charge_count=2)
+    expect_money_report(creator, mine, pledged=15000, backers=3, collected=9000, errored=6000, charge_count=2)
 
     #    Bob's bank wants him to confirm the charge: he does it from his pledge page.
-    expect_pledge_page(bob, bob_recorder, state="Payment failed", amount=6000, explains="your payment did not go through")
+    expect_pledge_page(bob, bob_recorder, state="Payment failed", amount=6000,
+                       explains="The campaign was funded, but your payment did not go through. Please fix it below.")
     fix = bpage.locator(".fix-payment")
-    expect(fix).to_contain_text("Fix your payment")
-    fix.get_by_role("button", name="Confirm payment").click()
+    expect(fix).to_contain_text(T("Fix your payment"))
+    fix.get_by_role("button", name=T("Confirm payment")).click()
     bpage.get_by_role("button", name="Complete authentication").click()
-    expect(flash(bpage)).to_contain_text("Your payment went through and your pledge is collected.")
-    expect(bpage.locator(".pledge-state")).to_have_text("Collected")
+    expect(flash(bpage)).to_contain_text(T("Thank you! Your payment went through and your pledge is collected."))
+    expect(bpage.locator(".pledge-state")).to_have_text(T("Collected"))
     expect(bpage.locator(".fix-payment")).to_have_count(0)
     intents = payment_intents(server.stripe_base)
     assert charges(intents, bob_recorder) == [(6000, "usd", "succeeded")]
     assert sum(i["amount"] for i in intents if i["status"] == "succeeded") == 15000
 
-    nav(page, "My campaigns")
-    expect_money_report(page.locator(".my-campaign", has_text=RECORDER), pledged=15000, backers=3, collected=15000,
-                        errored=0, charge_count=3)
+    nav(page, T("My campaigns"))
+    expect_money_report(creator, page.locator(".my-campaign", has_text=RECORDER), pledged=15000, backers=3,
+                        collected=15000, errored=0, charge_count=3)
 
     # 6. The zine misses its goal: a pass with the clock past its deadline releases every pledge.
     output = server.flask("settle", clock_offset_seconds=2 * DAY + 1800)
     assert "unsuccessful" in output, output
     vpage.goto(zine_url)
-    expect(vpage.locator(".funding-box .outcome")).to_have_text("Not funded")
-    expect_funding(vpage, pledged=5000, percent=10, backers=2)
-    expect(vpage.get_by_role("link", name="Back this project")).to_have_count(0)
-    expect_pledge_page(alice, alice_zine, state="Released", amount=2000, explains="you were not charged")
-    expect_pledge_page(carol, carol_zine, state="Released", amount=3000, explains="you were not charged")
-    expect(my_pledge_row(carol, ZINE, "Released")).to_contain_text("you were not charged")
-    expect(my_pledge_row(alice, RECORDER, "Collected")).to_contain_text("your payment was collected")
-    expect(my_pledge_row(alice, ZINE, "Released")).to_contain_text("The campaign did not go ahead")
-    shoot(alice.page, "backer-dashboard")
+    expect(vpage.locator(".funding-box .outcome")).to_have_text(T("Not funded"))
+    expect_funding(visitor, pledged=5000, percent=10, backers=2)
+    expect(vpage.get_by_role("link", name=T("Back this project"))).to_have_count(0)
+    released = "The campaign did not go ahead, so your card was released and you were not charged."
+    expect_pledge_page(alice, alice_zine, state="Released", amount=2000, explains=released)
+    expect_pledge_page(carol, carol_zine, state="Released", amount=3000, explains=released)
+    not_charged = "The campaign did not go ahead: you were not charged."
+    expect(my_pledge_row(carol, ZINE, "Released")).to_contain_text(T(not_charged))
+    expect(my_pledge_row(alice, RECORDER, "Collected")).to_contain_text(T("The campaign was funded: your payment was collected."))
+    expect(my_pledge_row(alice, ZINE, "Released")).to_contain_text(T(not_charged))
+    shoot(alice.page, "backer-dashboard" + T.suffix)
 
-    nav(page, "My campaigns")
+    nav(page, T("My campaigns"))
     mine = page.locator(".my-campaign", has_text=ZINE)
     expect(mine).to_have_attribute("data-state", "unsuccessful")
-    expect(mine.locator(".next-step")).to_contain_text("not funded: nobody was charged.")
+    expect(mine.locator(".next-step")).to_contain_text(T("not funded: nobody was charged."))
     report = mine.locator(".money-report")
     expect(report).to_have_attribute("data-funded", "false")
-    expect(report).to_contain_text("nobody was charged")
-    assert cents(report.locator("tr.pledged-at-deadline").inner_text()) == 5000
+    expect(report).to_contain_text(T("The goal was not reached by the deadline: nobody was charged and nothing is paid out."))
+    assert T.cents(report.locator("tr.pledged-at-deadline").inner_text()) == 5000
     expect(report.locator("tr.collected, tr.net-payout")).to_have_count(0)
-    shoot(page, "creator-dashboard")
+    shoot(page, "creator-dashboard" + T.suffix)
 
     intents = payment_intents(server.stripe_base)
     assert charges(intents, alice_zine) == charges(intents, carol_zine) == [], "nobody is charged for the zine"
@@ -592,29 +692,31 @@ def charges(intents: list[dict], pledge_id: int) -> list[tuple[int, str, str]]:
     return [(i["amount"], i["currency"], i["status"]) for i in intents_for(intents, pledge_id)]
 
 
-def expect_money_report(card, *, pledged: int, backers: int, collected: int, errored: int, charge_count: int) -> None:
+def expect_money_report(creator: Person, card, *, pledged: int, backers: int, collected: int, errored: int,
+                        charge_count: int) -> None:
     """The creator's money report for a funded campaign, and that it adds up.
 
     Pledged at the deadline = collected + failed (+ dropped, being collected: none here); the platform
     fee is its percentage of what was collected; the net payout is collected − refunds − fees. When
     Stripe reports no fee (localstripe does not), the report says its Stripe fee is an estimate.
     """
+    T = creator.language
     report = card.locator(".money-report")
     expect(report).to_be_visible()
     expect(report).to_have_attribute("data-funded", "true")
 
     def row(name: str) -> int:
-        return cents(report.locator(f"tr.{name} td").first.inner_text())
+        return T.cents(report.locator(f"tr.{name} td").first.inner_text())
 
     assert row("pledged-at-deadline") == pledged
-    expect(report.locator("tr.pledged-at-deadline")).to_contain_text(f"{backers} backers")
+    expect(report.locator("tr.pledged-at-deadline")).to_contain_text(T.n("%(num)d backer", "%(num)d backers", backers))
     assert row("collected") == collected
     assert row("errored") == errored
     assert row("dropped") == 0
     assert row("refunded") == 0
     assert report.locator("tr.charging").count() == 0
     assert row("collected") + row("errored") + row("dropped") == row("pledged-at-deadline")
-    expect(report.locator("tr.platform-fee")).to_contain_text("Platform fee (5%)")
+    expect(report.locator("tr.platform-fee")).to_contain_text(T("Platform fee (%(percent)s%%)", percent="5"))
     assert row("platform-fee") == collected * 5 // 100
     stripe_fee = row("stripe-fee")
     if report.locator(".stripe-fee-estimate").count():

@@ -3,7 +3,7 @@
 A visitor whose browser speaks French (in Paris) or Chinese (in Shanghai) reads the demo's pages in
 their language: `<html lang>`, the words, the money as their language writes it, the deadline in
 their own time zone with the exact UTC on hover, long Chinese titles that wrap on a phone; then the
-footer switcher takes them to English on the same page. Screenshots go to docs/screenshots/.
+footer switcher takes them to English on the same page. Screenshots go to docs/screenshots/demo-*.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def test_a_visitor_reads_the_site_in_their_language(demo, browser, accept, zone,
         # app.js told the server the browser's time zone: from now on, times are shown in it.
         assert {c["name"]: c["value"] for c in context.cookies()}.get("tz") == zone
         page.reload()
-        shoot(page, f"discover-{lang}")
+        shoot(page, f"demo-discover-{lang}")
 
         page.get_by_role("link", name="Tiny Press Zine").first.click()
         expect(page.locator("html")).to_have_attribute("lang", lang)
@@ -58,7 +58,7 @@ def test_a_visitor_reads_the_site_in_their_language(demo, browser, accept, zone,
         utc_hour = re.search(r"(\d{2}):\d{2} UTC", deadline.get_attribute("title")).group(1)
         local_hour = re.search(r"(\d{1,2}):\d{2}", deadline.inner_text()).group(1)
         assert int(local_hour) != int(utc_hour), "the deadline is shown in the visitor's zone, not UTC"
-        shoot(page, f"campaign-{lang}")
+        shoot(page, f"demo-campaign-{lang}")
 
         # A long Chinese title wraps inside the page on a phone (no sideways scrolling).
         page.set_viewport_size(PHONE)
