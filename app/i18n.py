@@ -14,7 +14,7 @@ from zoneinfo import available_timezones
 
 from babel import Locale
 from flask import Blueprint, Flask, current_app, g, redirect, request, url_for
-from flask_babel import format_date, format_time, format_timedelta, get_locale, get_translations
+from flask_babel import format_date, format_time, format_timedelta, get_locale, get_timezone, get_translations
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -178,6 +178,15 @@ def deadline_filter(value: datetime | None, fmt: str = "medium") -> Markup:
     )
 
 
+def local_and_utc_filter(value: datetime | None) -> str:
+    """A time in plain text (an email): in the reader's zone as their language writes it, with the
+    exact UTC in brackets when their zone is not UTC."""
+    if value is None:
+        return ""
+    local = datetime_filter(value, "long")
+    return local if str(get_timezone()) == "UTC" else f"{local} ({utc_filter(value)})"
+
+
 def date_filter(value: datetime | date | None, fmt: str = "medium") -> str:
     """A day as the visitor's language writes it ("Dec 23, 2026", "23 déc. 2026", "2026年12月23日")."""
     if value is None:
@@ -255,6 +264,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(date_filter, "date")
     app.add_template_filter(deadline_filter, "deadline")
     app.add_template_filter(utc_filter, "utc")
+    app.add_template_filter(local_and_utc_filter, "local_and_utc")
     app.add_template_global(money_input, "money_input")
     app.add_template_global(money.MIN_CHARGE.__getitem__, "min_charge")
 

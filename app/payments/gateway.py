@@ -37,6 +37,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from app import money
+from app.payments import declines
 
 T = TypeVar("T")
 
@@ -109,7 +110,8 @@ class SetupResult:
     card_brand: str | None
     card_last4: str | None
     customer_id: str | None
-    error_message: str | None
+    error_message: str | None  # Stripe's own words, for the log
+    decline_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -326,7 +328,7 @@ def _translate(exc: stripe.StripeError) -> GatewayError:
     detail = data.get("message") or str(exc)
     if isinstance(exc, stripe.CardError):
         code = data.get("decline_code") or data.get("code") or "card_declined"
-        return CardDeclined(data.get("message"), code, detail)
+        return CardDeclined(declines.message_for(code), code, detail)
     if exc.http_status == 404:
         return GatewayError(_l("That payment record was not found."), "not_found", detail)
     if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
@@ -420,6 +422,7 @@ def read_setup(setup_intent_id: str, expected_customer_id: str) -> SetupResult:
         card_last4=card.get("last4"),
         customer_id=intent.get("customer"),
         error_message=error.get("message"),
+        decline_code=error.get("decline_code") or error.get("code"),
     )
 
 

@@ -8,10 +8,12 @@ from flask_login import current_user, login_required
 from app import clock, money
 from app.campaigns import services as campaigns
 from app.extensions import limiter
-from app.payments import gateway
+from app.payments import declines, gateway
 from app.pledges import bp, services
 from app.pledges.forms import ConfirmForm, PledgeForm
 from app.pledges.models import PledgeState
+
+bp.add_app_template_global(declines.for_script, "decline_messages")
 
 
 def _wants_json() -> bool:

@@ -22,7 +22,7 @@ from app.campaigns import totals
 from app.campaigns.models import Campaign, CampaignState, Tier
 from app.extensions import db
 from app.notifications import services as mail
-from app.payments import gateway
+from app.payments import declines, gateway
 from app.pledges.models import HOLDING, TRANSITIONS, Pledge, PledgeEvent, PledgeState
 
 P = PledgeState
@@ -204,7 +204,8 @@ def _saved_card(setup_intent_id: str, backer: User) -> gateway.SetupResult:
     except gateway.GatewayError as error:
         raise PledgeError(error.message) from None
     if not result.succeeded:
-        raise PledgeError(result.error_message or _("Your card was not saved. Please try again or use another card."))
+        raise PledgeError(declines.message_for(result.decline_code) if result.decline_code
+                          else _("Your card was not saved. Please try again or use another card."))
     return result
 
 

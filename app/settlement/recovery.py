@@ -14,7 +14,7 @@ from flask import current_app
 
 from app import clock
 from app.accounts.models import User
-from app.payments import gateway
+from app.payments import declines, gateway
 from app.pledges import services as pledges
 from app.pledges.models import Pledge, PledgeState
 from app.settlement import services
@@ -28,7 +28,7 @@ class PaymentFix:
     """What the backer's pledge page shows for an errored pledge."""
 
     #: The bank's words (or Stripe's), when it gave any.
-    message: str | None
+    message: str | None  # why the bank refused, in the backer's language
     decline_code: str | None
     #: The end of the retry window: after it, the pledge is dropped.
     retry_until: datetime
@@ -63,7 +63,9 @@ def payment_fix(pledge: Pledge) -> PaymentFix | None:
             log.warning("pledge %s: no authentication secret: %s", pledge.id, error)
             unavailable = True
     return PaymentFix(
-        message=(last.error_message if last else None), decline_code=(last.decline_code if last else None),
+        # Authentication asked by the bank is explained by the page's confirm button, not as a refusal.
+        message=declines.message_for(last.decline_code) if last and last.decline_code != "authentication_required" else None,
+        decline_code=(last.decline_code if last else None),
         retry_until=until, can_fix=can_fix, client_secret=secret, payment_method_id=pledge.payment_method_id,
         stripe_unavailable=unavailable,
     )

@@ -26,7 +26,7 @@ from app.campaigns import services as campaigns
 from app.campaigns.models import Campaign, CampaignState, Tier
 from app.extensions import db
 from app.notifications import services as mail
-from app.payments import gateway
+from app.payments import declines, gateway
 from app.pledges import services as pledges
 from app.pledges.models import Pledge, PledgeState
 from app.settlement.models import AttemptStatus, ChargeAttempt
@@ -428,7 +428,7 @@ def _record(pledge: Pledge, attempt: ChargeAttempt, state: gateway.ChargeState, 
             deadline = pledge.failed_at + timedelta(days=current_app.config["PAYMENT_RETRY_DAYS"])
             mail.queue_mail(pledge.backer, _l("Action needed: your pledge to “%(title)s” could not be collected", title=campaign.title),
                             "pledge_errored", pledge=pledge, campaign=campaign, needs_action=state.needs_action,
-                            reason=state.error_message or "", deadline=deadline)
+                            reason=declines.lazy_message_for(state.decline_code), deadline=deadline)
         outcome = "errored"
     else:  # processing: look again later
         _release_lease(pledge, now + LOOK_AGAIN)

@@ -3,7 +3,9 @@
 (() => {
   const keyHolder = document.querySelector('[data-stripe-key]');
   if (!keyHolder || typeof Stripe === 'undefined') return;
-  const stripe = Stripe(keyHolder.dataset.stripeKey);
+  // Stripe.js speaks the page's language where it can ("zh-Hans" is its "zh").
+  const lang = document.documentElement.lang || 'en';
+  const stripe = Stripe(keyHolder.dataset.stripeKey, { locale: lang.startsWith('zh') ? 'zh' : lang.split('-')[0] });
   const mount = document.getElementById('card-element');
   let card = null;
   if (mount) {
@@ -12,6 +14,11 @@
   }
   const cardErrors = document.getElementById('card-errors');
   const confirmForm = document.getElementById('confirm-form');
+  // A bank's refusal in the backer's language, by Stripe's code (our server's words); anything else
+  // (an incomplete number, say) as Stripe.js wrote it.
+  const declines = JSON.parse((cardErrors && cardErrors.dataset.declines) || '{}');
+  const refusal = (error) => declines[error.decline_code] || declines[error.code]
+    || (error.type === 'card_error' && declines.card_declined) || error.message || String(error);
 
   const showErrors = (form, errors) => {
     form.querySelectorAll('[data-errors-for]').forEach((el) => { el.textContent = ''; });
@@ -45,7 +52,7 @@
       if (!response.ok) { showErrors(form, data.errors); setBusy(button, false); return; }
       showErrors(form, {});
       const result = await stripe.confirmCardSetup(data.client_secret, { payment_method: { card } });
-      if (result.error) { cardErrors.textContent = result.error.message; setBusy(button, false); return; }
+      if (result.error) { cardErrors.textContent = refusal(result.error); setBusy(button, false); return; }
       confirmForm.action = data.confirm_url;
       confirmForm.querySelector('[name="setup_intent"]').value = result.setupIntent.id;
       confirmForm.submit();
@@ -93,7 +100,7 @@
         const method = authForm.dataset.paymentMethod;
         const result = await stripe.confirmCardPayment(authForm.dataset.clientSecret, method ? { payment_method: method } : undefined);
         if (result.error) {
-          if (authErrors) authErrors.textContent = result.error.message || String(result.error);
+          if (authErrors) authErrors.textContent = refusal(result.error);
           setBusy(button, false);
           return;
         }
