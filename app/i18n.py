@@ -13,6 +13,7 @@ from functools import lru_cache
 from zoneinfo import available_timezones
 
 from babel import Locale
+from babel.numbers import format_percent
 from flask import Blueprint, Flask, current_app, g, redirect, request, url_for
 from flask_babel import format_date, format_time, format_timedelta, get_locale, get_timezone, get_translations
 from flask_login import current_user
@@ -219,6 +220,13 @@ def month_filter(value: date | None) -> str:
     return format_skeleton("yMMMM", value, locale=_locale())
 
 
+def percent_filter(value: int | None) -> str:
+    """A whole percentage as the visitor's language writes it ("45%", "45 %" in French)."""
+    if value is None:
+        return ""
+    return format_percent(value / 100, locale=_locale())
+
+
 def money_input(amount: int | None, currency: str) -> str:
     """An amount as the visitor would type it into a form ("25.50", "25,50" in French)."""
     return money.to_input(amount, currency, _locale())
@@ -260,6 +268,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(timedelta_filter, "timedelta")
     app.add_template_filter(month_filter, "month")
     app.add_template_filter(money_filter, "money")
+    app.add_template_filter(percent_filter, "percent")
     app.add_template_filter(datetime_filter, "datetime")
     app.add_template_filter(date_filter, "date")
     app.add_template_filter(deadline_filter, "deadline")

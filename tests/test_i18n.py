@@ -514,6 +514,7 @@ def test_dates_and_durations_in_each_language(app):
             assert i18n.datetime_filter(when).startswith("23 déc. 2026")
             assert i18n.month_filter(date(2027, 3, 1)) == "mars 2027"
             assert i18n.timedelta_filter(timedelta(days=5)) == f"5{NBSP}jours"
+            assert i18n.percent_filter(150) == f"150{NBSP}%"
         with force_locale("zh_Hans_CN"):
             assert i18n.datetime_filter(when).startswith("2026年12月23日")
             assert i18n.month_filter(date(2027, 3, 1)) == "2027年3月"
@@ -521,6 +522,7 @@ def test_dates_and_durations_in_each_language(app):
         with force_locale("en"):
             assert i18n.datetime_filter(when) == f"Dec 23, 2026, 12:00{NNBSP}PM UTC"
             assert i18n.month_filter(date(2027, 3, 1)) == "March 2027"
+            assert i18n.percent_filter(150) == "150%"
         assert i18n.utc_filter(when) == "2026-12-23 12:00 UTC"
 
 

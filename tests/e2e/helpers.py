@@ -8,6 +8,7 @@ from functools import cached_property
 from pathlib import Path
 
 import stripe
+from babel.numbers import format_percent
 from babel.support import NullTranslations, Translations
 from playwright.sync_api import Browser, Page, expect
 
@@ -69,6 +70,10 @@ class Language:
     def money(self, amount: int, currency: str = "USD") -> str:
         return format_money(amount, currency, self.code)
 
+    def percent(self, whole: int) -> str:
+        """45 -> "45%", "45 %" in French."""
+        return format_percent(whole / 100, locale=self.code)
+
     def cents(self, text: str) -> int:
         """The first US-dollar amount in a text as this language writes it, in cents:
         "$1,150.50" (en), "1 150,50 $US" (fr), "US$1,150.50" (zh) -> 115050."""
@@ -90,11 +95,6 @@ _MONEY = {
 }
 ENGLISH = Language("en", "en-US", "UTC")
 LANGUAGES = [ENGLISH, Language("fr", "fr-FR", "Europe/Paris", "-fr"), Language("zh_Hans_CN", "zh-CN", "Asia/Shanghai", "-zh-Hans")]
-
-
-def cents(text: str) -> int:
-    """The first US-dollar amount in an English text, in cents: "$1,150.50 pledged" -> 115050."""
-    return ENGLISH.cents(text)
 
 
 @dataclass

@@ -270,7 +270,7 @@ def expect_funding(someone: Person, *, pledged: int, percent: int, backers: int)
     box = someone.page.locator(".funding-box")
     expect(box.locator(".pledged")).to_be_visible()
     assert someone.language.cents(box.locator(".pledged").inner_text()) == pledged
-    expect(box.locator(".percent-funded")).to_have_text(f"{percent}%")
+    expect(box.locator(".percent-funded")).to_have_text(someone.language.percent(percent))
     expect(box.locator(".backers")).to_have_text(str(backers))
     width = min(percent, 100)
     expect(box.locator(".progress-bar")).to_have_attribute("style", re.compile(rf"width:\s*{width}%"))
