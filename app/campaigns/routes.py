@@ -9,21 +9,10 @@ from app import clock
 from app.caching import public_page
 from app.campaigns import bp, services, totals
 from app.campaigns.forms import CampaignForm, TierForm, category_choices, category_names
+from app.campaigns.lookups import own_or_403, visible_or_404
 from app.campaigns.models import CATEGORIES, CampaignState
 from app.content import images
 from app.content.markdown import render_markdown
-
-
-def _visible_or_404(slug: str):
-    return services.get_visible(slug, current_user) or abort(404)
-
-
-def _own_or_abort(slug: str):
-    """The campaign if the current member created it: 404 when they cannot see it, 403 when they can."""
-    campaign = _visible_or_404(slug)
-    if not services.is_creator(campaign, current_user):
-        abort(403)
-    return campaign
 
 
 def _cover_folder() -> str:
@@ -94,7 +83,7 @@ def browse():
 @bp.route("/campaigns/<slug>")
 @public_page
 def show(slug: str):
-    campaign = _visible_or_404(slug)
+    campaign = visible_or_404(slug)
     if not campaign.is_public:
         return redirect(url_for("campaigns.preview", slug=slug))
     return render_template("campaigns/show.html", **_page_context(campaign))
@@ -103,7 +92,7 @@ def show(slug: str):
 @bp.route("/campaigns/<slug>/preview")
 @login_required
 def preview(slug: str):
-    campaign = _visible_or_404(slug)
+    campaign = visible_or_404(slug)
     if not services.can_preview(campaign, current_user):
         return redirect(url_for("campaigns.show", slug=slug))
     return render_template("campaigns/show.html", **_page_context(campaign, preview=True))
@@ -136,7 +125,7 @@ def new():
 @bp.route("/campaigns/<slug>/edit", methods=["GET", "POST"])
 @login_required
 def edit(slug: str):
-    campaign = _own_or_abort(slug)
+    campaign = own_or_403(slug)
     form = CampaignForm()
     editable = campaign.is_editable or campaign.status == CampaignState.LIVE
     if request.method == "GET":
@@ -175,7 +164,7 @@ def _tiers_closed(campaign):
 @bp.route("/campaigns/<slug>/tiers/new", methods=["GET", "POST"])
 @login_required
 def new_tier(slug: str):
-    campaign = _own_or_abort(slug)
+    campaign = own_or_403(slug)
     if (refused := _tiers_closed(campaign)) is not None:
         return refused
     form = TierForm(currency=campaign.currency)
@@ -193,7 +182,7 @@ def new_tier(slug: str):
 @bp.route("/campaigns/<slug>/tiers/<int:tier_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_tier(slug: str, tier_id: int):
-    campaign = _own_or_abort(slug)
+    campaign = own_or_403(slug)
     tier = services.get_tier(campaign, tier_id) or abort(404)
     if (refused := _tiers_closed(campaign)) is not None:
         return refused
@@ -214,7 +203,7 @@ def edit_tier(slug: str, tier_id: int):
 @bp.route("/campaigns/<slug>/tiers/<int:tier_id>/delete", methods=["POST"])
 @login_required
 def delete_tier(slug: str, tier_id: int):
-    campaign = _own_or_abort(slug)
+    campaign = own_or_403(slug)
     tier = services.get_tier(campaign, tier_id) or abort(404)
     try:
         services.delete_tier(campaign, current_user, tier)
@@ -226,7 +215,7 @@ def delete_tier(slug: str, tier_id: int):
 
 
 def _creator_transition(slug: str, action, success: str, target: str = "campaigns.edit"):
-    campaign = _own_or_abort(slug)
+    campaign = own_or_403(slug)
     try:
         action(campaign, current_user)
     except services.CampaignError as error:

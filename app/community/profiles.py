@@ -8,8 +8,8 @@ from flask_login import current_user, login_required
 from app import clock
 from app.accounts.models import User
 from app.caching import public_page
-from app.campaigns import services as campaigns
 from app.campaigns import totals
+from app.campaigns.lookups import visible_or_404
 from app.community import bp, reports, track_record, transparency
 from app.community.report_forms import ReportForm
 from app.extensions import db
@@ -17,10 +17,6 @@ from app.extensions import db
 # The campaign page (and the preview and moderators' review, which share its body) call these.
 bp.add_app_template_global(track_record.track_record, "creator_track_record")
 bp.add_app_template_global(transparency.ended_figures, "ended_figures")
-
-
-def _visible_or_404(slug: str):
-    return campaigns.get_visible(slug, current_user) or abort(404)
 
 
 # --- the creator's public profile ------------------------------------------------------------
@@ -51,7 +47,7 @@ def creator(user_id: int):
 @login_required
 def report(slug: str):
     """Report a live campaign to the moderators (one open report per member: a second one updates it)."""
-    campaign = _visible_or_404(slug)
+    campaign = visible_or_404(slug)
     problem = reports.refusal(campaign, current_user)
     if problem:
         flash(problem, "warning")

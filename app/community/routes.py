@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.caching import public_page
-from app.campaigns import services as campaigns
+from app.campaigns.lookups import own_or_403, visible_or_404
 from app.community import bp, services
 from app.community.forms import AnswerForm, AskForm, CommentForm, FaqForm, HideCommentForm, MoveForm, UpdateForm
 from app.content.markdown import plain_excerpt, render_markdown
@@ -28,18 +28,6 @@ def _per_member() -> str:
     return request.remote_addr or "unknown"
 
 
-def _campaign(slug: str):
-    """A campaign the current person may see, else 404 (drafts are nobody's business)."""
-    return campaigns.get_visible(slug, current_user) or abort(404)
-
-
-def _own(slug: str):
-    campaign = _campaign(slug)
-    if not services.is_creator(campaign, current_user):
-        abort(403)
-    return campaign
-
-
 def _page_number() -> int:
     text = request.args.get("page", "").strip()
     if not (text.isascii() and text.isdigit()) or len(text) > 6:
@@ -56,7 +44,7 @@ def _back_to(campaign, anchor: str) -> str:
 @bp.route("/campaigns/<slug>/updates")
 @public_page
 def updates(slug: str):
-    campaign = _campaign(slug)
+    campaign = visible_or_404(slug)
     page = _page_number()
     items, total = services.list_updates(campaign, page)
     readable = services.can_read_backer_content(campaign, current_user)
@@ -68,7 +56,7 @@ def updates(slug: str):
 @bp.route("/campaigns/<slug>/updates/<int:update_id>")
 @public_page
 def update(slug: str, update_id: int):
-    campaign = _campaign(slug)
+    campaign = visible_or_404(slug)
     item = services.get_update(campaign, update_id) or abort(404)
     readable = not item.backers_only or services.can_read_backer_content(campaign, current_user)
     return render_template("community/update.html", campaign=campaign, item=item, readable=readable,
@@ -79,7 +67,7 @@ def update(slug: str, update_id: int):
 @bp.route("/campaigns/<slug>/updates/new", methods=["GET", "POST"])
 @login_required
 def new_update(slug: str):
-    campaign = _own(slug)
+    campaign = own_or_403(slug)
     if not services.is_open(campaign):
         flash(_("Updates can be posted once the campaign is live, and after it ends."), "warning")
         return redirect(url_for("campaigns.show", slug=slug))
@@ -98,7 +86,7 @@ def new_update(slug: str):
 @bp.route("/campaigns/<slug>/updates/<int:update_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_update(slug: str, update_id: int):
-    campaign = _own(slug)
+    campaign = own_or_403(slug)
     item = services.get_update(campaign, update_id) or abort(404)
     form = UpdateForm(obj=item) if request.method == "GET" else UpdateForm()
     if form.validate_on_submit():
@@ -118,7 +106,7 @@ def _before() -> int | None:
 @bp.route("/campaigns/<slug>/comments")
 @public_page
 def comments(slug: str):
-    campaign = _campaign(slug)
+    campaign = visible_or_404(slug)
     listing = services.comment_threads(campaign, _before())
     section = services.Section(is_creator=services.is_creator(campaign, current_user),
                                is_moderator=services.is_moderator(current_user))
@@ -131,7 +119,7 @@ def comments(slug: str):
 @login_required
 @limiter.limit(_comment_limit, key_func=_per_member, methods=["POST"])
 def comment(slug: str):
-    campaign = _campaign(slug)
+    campaign = visible_or_404(slug)
     if not services.can_comment(campaign, current_user):
         if services.is_open(campaign):
             abort(403)
@@ -160,7 +148,7 @@ def _comment_of(campaign, comment_id: int):
 @bp.route("/campaigns/<slug>/comments/<int:comment_id>/delete", methods=["POST"])
 @login_required
 def delete_comment(slug: str, comment_id: int):
-    campaign = _campaign(slug)
+    campaign = visible_or_404(slug)
     target = _comment_of(campaign, comment_id)
     try:
         services.delete_comment(campaign, target, current_user)
@@ -173,7 +161,7 @@ def delete_comment(slug: str, comment_id: int):
 @bp.route("/campaigns/<slug>/comments/<int:comment_id>/hide", methods=["GET", "POST"])
 @login_required
 def hide_comment(slug: str, comment_id: int):
-    campaign = _campaign(slug)
+    campaign = visible_or_404(slug)
     if not services.is_moderator(current_user):
         abort(403)
     target = _comment_of(campaign, comment_id)
@@ -190,7 +178,7 @@ def hide_comment(slug: str, comment_id: int):
 @bp.route("/campaigns/<slug>/faq/new", methods=["GET", "POST"])
 @login_required
 def new_faq(slug: str):
-    campaign = _own(slug)
+    campaign = own_or_403(slug)
     form = FaqForm()
     if form.validate_on_submit():
         services.add_faq(campaign, current_user, form.question.data, form.answer.data)
@@ -202,7 +190,7 @@ def new_faq(slug: str):
 @bp.route("/campaigns/<slug>/faq/<int:entry_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_faq(slug: str, entry_id: int):
-    campaign = _own(slug)
+    campaign = own_or_403(slug)
     entry = services.get_faq(campaign, entry_id) or abort(404)
     form = FaqForm(obj=entry) if request.method == "GET" else FaqForm()
     if form.validate_on_submit():
@@ -215,7 +203,7 @@ def edit_faq(slug: str, entry_id: int):
 @bp.route("/campaigns/<slug>/faq/<int:entry_id>/delete", methods=["POST"])
 @login_required
 def delete_faq(slug: str, entry_id: int):
-    campaign = _own(slug)
+    campaign = own_or_403(slug)
     entry = services.get_faq(campaign, entry_id) or abort(404)
     services.delete_faq(campaign, entry, current_user)
     flash(_("FAQ entry deleted."), "success")
@@ -225,7 +213,7 @@ def delete_faq(slug: str, entry_id: int):
 @bp.route("/campaigns/<slug>/faq/<int:entry_id>/move", methods=["POST"])
 @login_required
 def move_faq(slug: str, entry_id: int):
-    campaign = _own(slug)
+    campaign = own_or_403(slug)
     entry = services.get_faq(campaign, entry_id) or abort(404)
     form = MoveForm()
     if not form.validate_on_submit():
@@ -240,7 +228,7 @@ def move_faq(slug: str, entry_id: int):
 @login_required
 @limiter.limit(_comment_limit, key_func=_per_member, methods=["POST"])
 def ask(slug: str):
-    campaign = _campaign(slug)
+    campaign = visible_or_404(slug)
     if not services.can_ask(campaign, current_user):
         abort(403)
     form = AskForm()
@@ -254,7 +242,7 @@ def ask(slug: str):
 @bp.route("/campaigns/<slug>/questions")
 @login_required
 def questions(slug: str):
-    campaign = _own(slug)
+    campaign = own_or_403(slug)
     page = _page_number()
     items, total = services.list_questions(campaign, page)
     return render_template("community/questions.html", campaign=campaign, items=items, total=total, page=page,
@@ -264,7 +252,7 @@ def questions(slug: str):
 @bp.route("/campaigns/<slug>/questions/<int:question_id>/answer", methods=["GET", "POST"])
 @login_required
 def answer(slug: str, question_id: int):
-    campaign = _own(slug)
+    campaign = own_or_403(slug)
     question = services.get_question(campaign, question_id) or abort(404)
     form = AnswerForm()
     if request.method == "GET":

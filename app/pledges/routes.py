@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app import clock, money
-from app.campaigns import services as campaigns
+from app.campaigns.lookups import visible_or_404
 from app.extensions import limiter
 from app.payments import declines, gateway
 from app.pledges import bp, services
@@ -18,10 +18,6 @@ bp.add_app_template_global(declines.for_script, "decline_messages")
 
 def _wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json"
-
-
-def _campaign_or_404(slug: str):
-    return campaigns.get_visible(slug, current_user) or abort(404)
 
 
 def _own_pledge_or_404(pledge_id: int):
@@ -51,7 +47,7 @@ def _refused(error, form: PledgeForm, template: str, **context):
 @limiter.limit("30 per minute", methods=["POST"])
 def create(slug: str):
     """The pledge form. A POST (from the page's script) starts the card setup and answers with its secret."""
-    campaign = _campaign_or_404(slug)
+    campaign = visible_or_404(slug)
     existing = services.open_pledge(campaign, current_user)
     if request.method == "GET" and existing is not None and existing.state != PledgeState.PENDING.value:
         flash(_("You already back this campaign. You can change your pledge here."), "info")
