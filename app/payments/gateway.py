@@ -74,7 +74,7 @@ class GatewayError(Exception):
 class CardDeclined(GatewayError):
     """The card was refused (declined, or the bank wants the cardholder to authenticate)."""
 
-    default_message = _l("Your card was declined.")
+    default_message = declines.DECLINED
 
 
 class StripeUnavailable(GatewayError):

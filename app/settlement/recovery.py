@@ -27,9 +27,8 @@ log = logging.getLogger("threshold.settlement")
 class PaymentFix:
     """What the backer's pledge page shows for an errored pledge."""
 
-    #: The bank's words (or Stripe's), when it gave any.
-    message: str | None  # why the bank refused, in the backer's language
-    decline_code: str | None
+    #: Why the bank refused, in the backer's language (None when it asks for authentication instead).
+    message: str | None
     #: The end of the retry window: after it, the pledge is dropped.
     retry_until: datetime
     #: The window is still open.
@@ -65,7 +64,6 @@ def payment_fix(pledge: Pledge) -> PaymentFix | None:
     return PaymentFix(
         # Authentication asked by the bank is explained by the page's confirm button, not as a refusal.
         message=declines.message_for(last.decline_code) if last and last.decline_code != "authentication_required" else None,
-        decline_code=(last.decline_code if last else None),
         retry_until=until, can_fix=can_fix, client_secret=secret, payment_method_id=pledge.payment_method_id,
         stripe_unavailable=unavailable,
     )
