@@ -29,6 +29,19 @@ TMP = Path(tempfile.mkdtemp(prefix="threshold-tests-"))
 WEBHOOK_SECRET = "whsec_threshold_tests"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Freeze the clock before any fixture other than `app` runs.
+
+    A fixture that makes people or campaigns before `frozen_clock` stamps them with the real date,
+    so a test's ages and "waiting N hours" would depend on the day the suite runs.
+    """
+    for item in items:
+        names = getattr(item, "fixturenames", None)
+        if names and "frozen_clock" in names:
+            names.remove("frozen_clock")
+            names.insert(0, "frozen_clock")
+
+
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     base = os.environ.get("DATABASE_URL", "")
@@ -153,8 +166,12 @@ def runner(app: Flask):
 
 
 @pytest.fixture
-def frozen_clock():
-    """Freeze the app clock at a fixed time; tests move it with clock.advance()."""
+def frozen_clock(app: Flask):
+    """Freeze the app clock at a fixed time; tests move it with clock.advance().
+
+    It runs right after `app` (which resets the clock) and before every other fixture of the test
+    (see pytest_collection_modifyitems), so nothing a test makes is stamped with the real date.
+    """
     from datetime import datetime
 
     start = datetime(2026, 11, 23, 12, 0, 0)
