@@ -6,6 +6,11 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
 LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_", "pk_live_")
+ENVIRONMENTS = ("development", "production")
+#: Signs development sessions so that they survive a restart of the demo; published, so never in production.
+DEV_SECRET_KEY = "dev-only-not-secret"
+#: The shortest SECRET_KEY production accepts (256 bits, as `secrets.token_hex(32)` gives).
+MIN_SECRET_KEY_BYTES = 32
 
 
 class ConfigError(RuntimeError):
@@ -68,8 +73,13 @@ class Config:
 
     def __init__(self) -> None:
         env = os.environ.get("APP_ENV") or os.environ.get("FLASK_ENV") or "development"
+        if env not in ENVIRONMENTS:
+            # Fail closed: "prod" or "Production" must not quietly start a development server.
+            raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, got {env!r}")
         self.APP_ENV = env
         self.PRODUCTION = env == "production"
+        #: What `flask run --debug` (or FLASK_DEBUG=1) asks for: the Werkzeug debugger, never in production.
+        self.DEBUG = _bool("FLASK_DEBUG", False)
         self.SECRET_KEY = os.environ.get("SECRET_KEY") or ""
         self.SQLALCHEMY_DATABASE_URI = _database_url()
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
@@ -149,11 +159,17 @@ class Config:
         if self.PRODUCTION:
             if not self.SECRET_KEY:
                 raise ConfigError("SECRET_KEY must be set when APP_ENV is production")
+            if self.SECRET_KEY == DEV_SECRET_KEY:
+                raise ConfigError("SECRET_KEY is the published development key; set a secret one in production")
+            if len(self.SECRET_KEY.encode()) < MIN_SECRET_KEY_BYTES:
+                raise ConfigError(f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes in production "
+                                  "(e.g. python3 -c 'import secrets; print(secrets.token_hex(32))')")
+            if self.DEBUG:
+                raise ConfigError("FLASK_DEBUG (debug mode) cannot be on in production: it serves the Werkzeug debugger")
             if self.CLOCK_OFFSET_SECONDS:
                 raise ConfigError("CLOCK_OFFSET_SECONDS is for demos and tests; it cannot be set in production")
         if not self.SECRET_KEY:
-            # Development only: a fixed key keeps sessions across restarts of the demo.
-            self.SECRET_KEY = "dev-only-not-secret"
+            self.SECRET_KEY = DEV_SECRET_KEY
         try:
             from limits import parse_many
 

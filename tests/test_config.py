@@ -84,3 +84,40 @@ def test_the_start_stops_with_one_clear_line():
     assert result.returncode != 0
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     assert lines == ["Threshold cannot start: STRIPE_SECRET_KEY is a live Stripe key; Threshold runs in Stripe test mode only"]
+
+
+# --- issue 14, finding 7: configuration fails closed ------------------------------------------
+
+@pytest.mark.parametrize(
+    "env,message",
+    [
+        ({"APP_ENV": "Production"}, "APP_ENV must be one of development, production, got 'Production'"),
+        ({"APP_ENV": "prod"}, "APP_ENV must be one of development, production, got 'prod'"),
+        ({"APP_ENV": "", "FLASK_ENV": "staging"}, "got 'staging'"),
+        ({"APP_ENV": "production", "SECRET_KEY": "a"}, "at least 32 bytes"),
+        ({"APP_ENV": "production", "SECRET_KEY": "s" * 31}, "at least 32 bytes"),
+        ({"APP_ENV": "production", "SECRET_KEY": "dev-only-not-secret"}, "published development key"),
+        ({"APP_ENV": "production", "SECRET_KEY": "s" * 32, "FLASK_DEBUG": "1"}, "cannot be on in production"),
+        ({"APP_ENV": "production", "SECRET_KEY": "s" * 32, "FLASK_DEBUG": "true"}, "cannot be on in production"),
+    ],
+)
+def test_finding_7_configuration_fails_closed(monkeypatch, env, message):
+    with pytest.raises(ConfigError, match=message):
+        _config(monkeypatch, **env).validate()
+
+
+def test_finding_7_production_with_a_real_key_starts(monkeypatch):
+    config = _config(monkeypatch, APP_ENV="production", SECRET_KEY="é" * 16, FLASK_DEBUG="0")  # 32 bytes in UTF-8
+    config.validate()
+    assert config.PRODUCTION and not config.DEBUG
+
+
+@pytest.mark.parametrize("env", [{"APP_ENV": "prod"}, {"APP_ENV": "production", "SECRET_KEY": "s" * 40, "FLASK_DEBUG": "1"}])
+def test_finding_7_a_refused_environment_is_one_line_at_start(env):
+    """`flask run --debug` in production or a misspelt APP_ENV never reaches the dev server."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("APP_ENV", "FLASK_ENV", "FLASK_DEBUG", "SECRET_KEY")}
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "routes"], cwd=ROOT, env={**clean, **env},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Threshold cannot start: ")
