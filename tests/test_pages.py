@@ -78,6 +78,38 @@ def test_csp_admits_the_configured_stripe_origin(make_app):
 
 
 def test_production_adds_hsts_and_secure_cookies(make_app):
-    app = make_app(PRODUCTION=True, SESSION_COOKIE_SECURE=True)
+    app = make_app(PRODUCTION=True, SESSION_COOKIE_SECURE=True, SECRET_KEY="s" * 32)
     response = app.test_client().get("/")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_no_inline_style_so_the_csp_needs_no_unsafe_inline(app, client):
+    """Issue 14: `style-src` is 'self' only, so no page may carry a style attribute or element
+    (the browser journey fails on the console error a blocked one would raise)."""
+    import re
+
+    from app.community import services as community
+    from tests.factories import make_campaign
+
+    creator = make_user("cat@example.com", name="Cat")
+    backer = make_user("bea@example.com", name="Bea")
+    moderator = make_user("mod@example.com", moderator=True)
+    story = "| Item | Cost |\n|:-----|-----:|\n| Kettle | 25 |\n\nLine one\nline two"
+    campaign = make_campaign(creator, "live", story=story)
+    draft = make_campaign(creator, "submitted")
+    community.add_comment(campaign, creator, "First\nline breaks kept")
+    pages = {None: ["/", "/campaigns", f"/campaigns/{campaign.slug}", "/no/such/page"],
+             backer: [f"/campaigns/{campaign.slug}/pledge", "/me/pledges"],
+             creator: ["/me/campaigns", f"/campaigns/{campaign.slug}/edit", f"/campaigns/{draft.slug}"],
+             moderator: ["/moderation", f"/moderation/campaigns/{draft.slug}"]}
+    for person, paths in pages.items():
+        browser = app.test_client()
+        if person:
+            login(browser, person.email)
+        for path in paths:
+            response = browser.get(path, follow_redirects=True)
+            page = response.get_data(as_text=True)
+            assert response.status_code in (200, 404), (path, response.status_code)
+            assert not re.search(r"<[^>]+\sstyle=|<style", page), path
+            assert "'unsafe-inline'" not in response.headers["Content-Security-Policy"]
+    assert 'class="text-end"' in client.get(f"/campaigns/{campaign.slug}").get_data(as_text=True)

@@ -7,8 +7,8 @@ Two layers, so that a bug in one is not a hole:
    ``javascript:``, ``vbscript:``, ``file:`` and ``data:`` destinations.
 2. nh3 (ammonia) then cleans the HTML against an explicit allow-list: only the tags Markdown makes,
    only ``href``/``title`` on links, only http/https/mailto (or same-site relative) URLs, every link
-   gets ``rel="nofollow noopener ugc"``; comments, ``target``, ``style`` (but three exact table
-   alignments), ``on*`` attributes and ``<script>``-like elements with their content are dropped.
+   gets ``rel="nofollow noopener ugc"``; comments, ``target``, ``style``, ``class`` (but three exact
+   table-alignment classes), ``on*`` attributes and ``<script>``-like elements with their content are dropped.
 
 Decisions:
 
@@ -58,7 +58,8 @@ _ALLOWED_TAGS = {
     "ul", "ol", "li", "code", "pre", "a", "img",
     "table", "thead", "tbody", "tr", "th", "td",
 }
-_ALIGN = {"text-align:left", "text-align:center", "text-align:right"}
+# Table alignment as Bootstrap classes, not style attributes: the CSP admits no inline style.
+_ALIGN_CLASS = {"text-align:left": "text-start", "text-align:center": "text-center", "text-align:right": "text-end"}
 # Elements removed together with everything inside them (raw HTML is off in the parser, so these
 # can only appear if a future change lets HTML through; then their content is not text either).
 _DROP_WITH_CONTENT = {
@@ -79,6 +80,13 @@ def _clamp_headings(state) -> None:
             token.tag = f"h{level}"
 
 
+def _align_as_class(state) -> None:
+    """Core rule: a table cell's ``style="text-align:…"`` becomes the matching class."""
+    for token in state.tokens:
+        if token.type in ("th_open", "td_open") and token.attrs.get("style") in _ALIGN_CLASS:
+            token.attrSet("class", _ALIGN_CLASS[str(token.attrs.pop("style"))])
+
+
 def _render_image(self, tokens: list[Token], idx: int, options, env) -> str:
     """Our own uploads render as <img>; any other image becomes its alt text."""
     token = tokens[idx]
@@ -95,6 +103,7 @@ def _parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.enable(["table", "strikethrough"])
     md.core.ruler.push("threshold_clamp_headings", _clamp_headings)
+    md.core.ruler.push("threshold_align_as_class", _align_as_class)
     md.add_render_rule("image", _render_image)
     return md
 
@@ -130,7 +139,7 @@ _CLEANER = nh3.Cleaner(
     tags=_ALLOWED_TAGS,
     clean_content_tags=_DROP_WITH_CONTENT,
     attributes={"a": {"href", "title"}, "img": {"src", "alt", "title"}, "ol": {"start"}},
-    tag_attribute_values={"th": {"style": _ALIGN}, "td": {"style": _ALIGN}},
+    tag_attribute_values={"th": {"class": set(_ALIGN_CLASS.values())}, "td": {"class": set(_ALIGN_CLASS.values())}},
     set_tag_attribute_values={"img": {"loading": "lazy"}},
     attribute_filter=_filter_attribute,
     strip_comments=True,
