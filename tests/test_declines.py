@@ -79,7 +79,8 @@ def test_a_code_nobody_listed_reads_as_a_plain_decline(app):
 
 
 @pytest.mark.parametrize("locale,timezone,local,utc_in_brackets", [
-    ("fr", "Europe/Paris", "heure normale d’Europe centrale", True),
+    # The campaign's deadline is 30 days from the real date: winter or summer time, whichever it falls in.
+    ("fr", "Europe/Paris", re.compile("heure (normale|d’été) d’Europe centrale"), True),
     ("zh_Hans_CN", "Asia/Shanghai", "中国标准时间", True),
     ("en", None, "Coordinated Universal Time", False),
 ])
@@ -88,7 +89,7 @@ def test_the_pledge_mail_gives_the_deadline_in_the_backers_zone(app, localstripe
     pledge_with_card(client, localstripe, campaign, card=CARD_OK)
     body = _mail(user, "pledge_confirmed").body
     utc = campaign.deadline.strftime("%Y-%m-%d %H:%M UTC")
-    assert local in body
+    assert local.search(body) if isinstance(local, re.Pattern) else local in body, body
     assert (f"({utc})" in body) is utc_in_brackets, body
 
 
@@ -103,4 +104,4 @@ def test_a_charge_refused_at_the_deadline_is_explained_in_french_on_the_page_and
     assert f'<p class="mb-2 bank-message">{DECLINED["fr"]}</p>' in page
     body = _mail(user, "pledge_errored").body
     assert DECLINED["fr"] in body and "Your card was declined" not in body
-    assert "heure normale d’Europe centrale" in body and " UTC)" in body
+    assert re.search("heure (normale|d’été) d’Europe centrale", body) and " UTC)" in body
