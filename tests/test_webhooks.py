@@ -226,6 +226,24 @@ def test_what_is_not_an_event_is_refused(app, server, secret):
     assert count(StripeEvent) == 0
 
 
+@pytest.mark.parametrize("event_id,type_,object_id", [
+    ("evt_" + "a" * 300, "customer.created", "cus_1"),   # longer than the id column
+    ("evt_a\u0000b", "customer.created", "cus_1"),        # a NUL (PostgreSQL refuses it in text)
+    ("evt_a b", "customer.created", "cus_1"),
+    ("nope", "customer.created", "cus_1"),
+    ("evt_ok", "customer.created" + ".x" * 60, "cus_1"),  # longer than the type column
+    ("evt_ok", "customer\u0000.created", "cus_1"),
+    ("evt_ok", "customer.created", "cus_" + "b" * 300),
+    ("evt_ok", "customer.created", "cus_\u0000"),
+])
+def test_finding_8_odd_event_id_is_400(app, server, secret, event_id, type_, object_id):
+    """Issue 14: a signed event whose id, type or object id cannot be stored is refused, not a 500."""
+    payload = event(type_, {"id": object_id, "object": "customer"}, event_id=event_id)
+    status, body = post(server, payload, sign(payload, secret))
+    assert (status, body) == (400, {"error": "not a Stripe event"})
+    assert count(StripeEvent) == 0
+
+
 def test_a_live_mode_event_is_refused(app, server, secret):
     for payload in (event("customer.created", {"id": "cus_live", "object": "customer"}, livemode=True),
                     event("customer.created", {"id": "cus_live", "object": "customer", "livemode": True})):

@@ -620,6 +620,12 @@ def read_refunds(payment_intent_id: str) -> list[RefundResult]:
 
 # --- Webhooks ---------------------------------------------------------------------------------------------
 
+#: The shapes of what an event names (Stripe's ids are a prefix, "_" and letters and digits).
+_EVENT_ID = re.compile(r"evt_[A-Za-z0-9_]{1,251}")
+_EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)+")
+_OBJECT_ID = re.compile(r"[a-z]{2,8}_[A-Za-z0-9_]{1,240}")
+
+
 def verify_webhook(payload: bytes, sig_header: str | None) -> Event:
     """Check a webhook's Stripe-Signature against STRIPE_WEBHOOK_SECRET and read its event.
 
@@ -638,6 +644,11 @@ def verify_webhook(payload: bytes, sig_header: str | None) -> Event:
     obj = data.get("data", {}).get("object") if isinstance(data, dict) and isinstance(data.get("data"), dict) else None
     if not (isinstance(obj, dict) and isinstance(data.get("id"), str) and isinstance(data.get("type"), str)):
         raise GatewayError(code="bad_payload", detail="not a Stripe event")
+    # Signed is not well-formed: ids and types are stored in bounded columns (and PostgreSQL refuses NUL).
+    if not (_EVENT_ID.fullmatch(data["id"]) and len(data["type"]) <= 100 and _EVENT_TYPE.fullmatch(data["type"])):
+        raise GatewayError(code="bad_payload", detail="event id or type of an unknown shape")
+    if "id" in obj and not (isinstance(obj["id"], str) and _OBJECT_ID.fullmatch(obj["id"])):
+        raise GatewayError(code="bad_payload", detail="object id of an unknown shape")
     if data.get("livemode") is True or obj.get("livemode") is True:
         raise GatewayError(code="livemode", detail=f"live-mode event {data['id']}")
     return Event(id=data["id"], type=data["type"], object=obj, livemode=False)
