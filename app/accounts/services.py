@@ -15,6 +15,7 @@ from app import clock
 from app.accounts.models import LoginSession, User
 from app.accounts.passwords import hash_password, needs_rehash, verify_password
 from app.extensions import db
+from app.ids import parse_id
 from app.notifications import services as mail
 
 PASSWORD_MIN = 8
@@ -101,10 +102,11 @@ _SESSION_USER = (
 
 def load_user(cookie_id: str) -> User | None:
     """The user named by a login cookie, only while its login session is open."""
-    user_id, _sep, session_id = (cookie_id or "").partition(":")
-    if not user_id.isdigit() or not session_id:
+    text, _sep, session_id = (cookie_id or "").partition(":")
+    user_id = parse_id(text)
+    if user_id is None or not session_id:
         return None
-    row = db.session.execute(_SESSION_USER, {"user_id": int(user_id), "session_id": session_id}).scalar_one_or_none()
+    row = db.session.execute(_SESSION_USER, {"user_id": user_id, "session_id": session_id}).scalar_one_or_none()
     if row is not None:
         row.login_session_id = session_id
     return row

@@ -179,7 +179,7 @@ def new_tier(slug: str):
     return render_template("campaigns/tier_form.html", form=form, campaign=campaign, tier=None), 422 if form.errors else 200
 
 
-@bp.route("/campaigns/<slug>/tiers/<int:tier_id>/edit", methods=["GET", "POST"])
+@bp.route("/campaigns/<slug>/tiers/<id:tier_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_tier(slug: str, tier_id: int):
     campaign = own_or_403(slug)
@@ -200,7 +200,7 @@ def edit_tier(slug: str, tier_id: int):
     return render_template("campaigns/tier_form.html", form=form, campaign=campaign, tier=tier), 422 if form.errors else 200
 
 
-@bp.route("/campaigns/<slug>/tiers/<int:tier_id>/delete", methods=["POST"])
+@bp.route("/campaigns/<slug>/tiers/<id:tier_id>/delete", methods=["POST"])
 @login_required
 def delete_tier(slug: str, tier_id: int):
     campaign = own_or_403(slug)

@@ -7,6 +7,7 @@ from wtforms.validators import DataRequired, Length, ValidationError
 
 from app.content.markdown import MAX_MARKDOWN_LENGTH
 from app.forms import BaseForm, multi_line, one_line, trimmed
+from app.ids import parse_id
 
 UPDATE_TITLE_MAX = 120
 COMMENT_MAX = 5_000
@@ -35,9 +36,9 @@ class CommentForm(BaseForm):
         if value in (None, ""):
             field.data = None
             return
-        if not (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 9):
+        field.data = parse_id(value)
+        if field.data is None:
             raise ValidationError(_l("That comment cannot be replied to."))
-        field.data = int(value)
 
 
 class HideCommentForm(BaseForm):

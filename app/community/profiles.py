@@ -21,7 +21,7 @@ bp.add_app_template_global(transparency.ended_figures, "ended_figures")
 
 # --- the creator's public profile ------------------------------------------------------------
 
-@bp.route("/creators/<int:user_id>")
+@bp.route("/creators/<id:user_id>")
 @public_page
 def creator(user_id: int):
     """A creator's public campaigns and track record. Members who never launched a public campaign

@@ -12,6 +12,7 @@ from app.community import bp, services
 from app.community.forms import AnswerForm, AskForm, CommentForm, FaqForm, HideCommentForm, MoveForm, UpdateForm
 from app.content.markdown import plain_excerpt, render_markdown
 from app.extensions import limiter
+from app.ids import parse_id
 
 bp.add_app_template_global(services.campaign_section, "community_section")
 bp.add_app_template_global(render_markdown, "render_markdown")
@@ -53,7 +54,7 @@ def updates(slug: str):
                            excerpts={u.id: plain_excerpt(u.body, 240) for u in items if readable or not u.backers_only})
 
 
-@bp.route("/campaigns/<slug>/updates/<int:update_id>")
+@bp.route("/campaigns/<slug>/updates/<id:update_id>")
 @public_page
 def update(slug: str, update_id: int):
     campaign = visible_or_404(slug)
@@ -83,7 +84,7 @@ def new_update(slug: str):
     return render_template("community/update_form.html", campaign=campaign, form=form, item=None), 422 if form.errors else 200
 
 
-@bp.route("/campaigns/<slug>/updates/<int:update_id>/edit", methods=["GET", "POST"])
+@bp.route("/campaigns/<slug>/updates/<id:update_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_update(slug: str, update_id: int):
     campaign = own_or_403(slug)
@@ -99,8 +100,7 @@ def edit_update(slug: str, update_id: int):
 # --- comments --------------------------------------------------------------------------------
 
 def _before() -> int | None:
-    text = request.args.get("before", "").strip()
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
+    return parse_id(request.args.get("before", "").strip())
 
 
 @bp.route("/campaigns/<slug>/comments")
@@ -145,7 +145,7 @@ def _comment_of(campaign, comment_id: int):
     return services.get_comment(campaign, comment_id) or abort(404)
 
 
-@bp.route("/campaigns/<slug>/comments/<int:comment_id>/delete", methods=["POST"])
+@bp.route("/campaigns/<slug>/comments/<id:comment_id>/delete", methods=["POST"])
 @login_required
 def delete_comment(slug: str, comment_id: int):
     campaign = visible_or_404(slug)
@@ -158,7 +158,7 @@ def delete_comment(slug: str, comment_id: int):
     return redirect(_back_to(campaign, f"comment-{target.id}"))
 
 
-@bp.route("/campaigns/<slug>/comments/<int:comment_id>/hide", methods=["GET", "POST"])
+@bp.route("/campaigns/<slug>/comments/<id:comment_id>/hide", methods=["GET", "POST"])
 @login_required
 def hide_comment(slug: str, comment_id: int):
     campaign = visible_or_404(slug)
@@ -187,7 +187,7 @@ def new_faq(slug: str):
     return render_template("community/faq_form.html", campaign=campaign, form=form, entry=None), 422 if form.errors else 200
 
 
-@bp.route("/campaigns/<slug>/faq/<int:entry_id>/edit", methods=["GET", "POST"])
+@bp.route("/campaigns/<slug>/faq/<id:entry_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_faq(slug: str, entry_id: int):
     campaign = own_or_403(slug)
@@ -200,7 +200,7 @@ def edit_faq(slug: str, entry_id: int):
     return render_template("community/faq_form.html", campaign=campaign, form=form, entry=entry), 422 if form.errors else 200
 
 
-@bp.route("/campaigns/<slug>/faq/<int:entry_id>/delete", methods=["POST"])
+@bp.route("/campaigns/<slug>/faq/<id:entry_id>/delete", methods=["POST"])
 @login_required
 def delete_faq(slug: str, entry_id: int):
     campaign = own_or_403(slug)
@@ -210,7 +210,7 @@ def delete_faq(slug: str, entry_id: int):
     return redirect(_back_to(campaign, "faq"))
 
 
-@bp.route("/campaigns/<slug>/faq/<int:entry_id>/move", methods=["POST"])
+@bp.route("/campaigns/<slug>/faq/<id:entry_id>/move", methods=["POST"])
 @login_required
 def move_faq(slug: str, entry_id: int):
     campaign = own_or_403(slug)
@@ -249,7 +249,7 @@ def questions(slug: str):
                            per_page=services.QUESTIONS_PER_PAGE)
 
 
-@bp.route("/campaigns/<slug>/questions/<int:question_id>/answer", methods=["GET", "POST"])
+@bp.route("/campaigns/<slug>/questions/<id:question_id>/answer", methods=["GET", "POST"])
 @login_required
 def answer(slug: str, question_id: int):
     campaign = own_or_403(slug)

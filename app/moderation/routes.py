@@ -262,7 +262,7 @@ def _render_refund(pledge: Pledge, form: RefundForm, status: int = 200):
     ), status
 
 
-@bp.route("/pledges/<int:pledge_id>/refund", methods=["GET", "POST"])
+@bp.route("/pledges/<id:pledge_id>/refund", methods=["GET", "POST"])
 @moderator_required
 def refund(pledge_id: int):
     """Refund a collected pledge in full, with a note kept in the audit log; the backer is emailed."""

@@ -87,7 +87,7 @@ def create(slug: str):
     return render_template("pledges/form.html", form=form, **_payment_context(**context))
 
 
-@bp.route("/pledges/<int:pledge_id>/confirm", methods=["POST"])
+@bp.route("/pledges/<id:pledge_id>/confirm", methods=["POST"])
 @login_required
 def confirm(pledge_id: int):
     """After Stripe.js confirmed the card: read the setup back from Stripe and activate the pledge."""
@@ -104,7 +104,7 @@ def confirm(pledge_id: int):
     return redirect(url_for("pledges.show", pledge_id=pledge.id))
 
 
-@bp.route("/pledges/<int:pledge_id>")
+@bp.route("/pledges/<id:pledge_id>")
 @login_required
 def show(pledge_id: int):
     pledge = _own_pledge_or_404(pledge_id)
@@ -114,7 +114,7 @@ def show(pledge_id: int):
     )
 
 
-@bp.route("/pledges/<int:pledge_id>/edit", methods=["GET", "POST"])
+@bp.route("/pledges/<id:pledge_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(pledge_id: int):
     pledge = _own_pledge_or_404(pledge_id)
@@ -135,7 +135,7 @@ def edit(pledge_id: int):
     return render_template("pledges/edit.html", form=form, campaign=campaign, pledge=pledge, **_payment_context())
 
 
-@bp.route("/pledges/<int:pledge_id>/card", methods=["POST"])
+@bp.route("/pledges/<id:pledge_id>/card", methods=["POST"])
 @login_required
 def card(pledge_id: int):
     """Start replacing the card of an active pledge (answers the script with a setup secret)."""
@@ -147,7 +147,7 @@ def card(pledge_id: int):
     return jsonify(client_secret=client_secret, confirm_url=url_for("pledges.card_confirm", pledge_id=pledge.id))
 
 
-@bp.route("/pledges/<int:pledge_id>/card/confirm", methods=["POST"])
+@bp.route("/pledges/<id:pledge_id>/card/confirm", methods=["POST"])
 @login_required
 def card_confirm(pledge_id: int):
     pledge = _own_pledge_or_404(pledge_id)
@@ -163,7 +163,7 @@ def card_confirm(pledge_id: int):
     return redirect(url_for("pledges.show", pledge_id=pledge.id))
 
 
-@bp.route("/pledges/<int:pledge_id>/cancel", methods=["POST"])
+@bp.route("/pledges/<id:pledge_id>/cancel", methods=["POST"])
 @login_required
 def cancel(pledge_id: int):
     pledge = _own_pledge_or_404(pledge_id)

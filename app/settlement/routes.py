@@ -72,7 +72,7 @@ def _flash_outcome(pledge, outcome: str | None, *, new_card: bool) -> None:
         flash(_("The payment is not confirmed yet. If you completed your bank’s check, look again in a minute."), "warning")
 
 
-@bp.route("/pledges/<int:pledge_id>/payment", methods=["POST"])
+@bp.route("/pledges/<id:pledge_id>/payment", methods=["POST"])
 @login_required
 @limiter.limit("30 per minute")
 def payment(pledge_id: int):
@@ -90,7 +90,7 @@ def payment(pledge_id: int):
     return _back_to(pledge)
 
 
-@bp.route("/pledges/<int:pledge_id>/fix-card", methods=["POST"])
+@bp.route("/pledges/<id:pledge_id>/fix-card", methods=["POST"])
 @login_required
 @limiter.limit("30 per minute")
 def fix_card(pledge_id: int):
@@ -103,7 +103,7 @@ def fix_card(pledge_id: int):
     return jsonify(client_secret=client_secret, confirm_url=url_for("settlement.fix_card_confirm", pledge_id=pledge.id))
 
 
-@bp.route("/pledges/<int:pledge_id>/fix-card/confirm", methods=["POST"])
+@bp.route("/pledges/<id:pledge_id>/fix-card/confirm", methods=["POST"])
 @login_required
 def fix_card_confirm(pledge_id: int):
     """The new card is confirmed by Stripe.js: save it (read back from Stripe), then charge it at once."""
