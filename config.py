@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent
 LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_", "pk_live_")
@@ -52,6 +53,11 @@ def _bool(name: str, default: bool) -> bool:
     if raw.lower() in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _list(name: str) -> list[str]:
+    """A comma-separated setting as a list, blanks dropped."""
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
 
 def _database_url() -> str:
@@ -104,8 +110,14 @@ class Config:
         self.SETTLE_BATCH_SIZE = _int("SETTLE_BATCH_SIZE", 50, 1, 1000)
         #: Stripe requests in flight at once while settling a batch (the database work stays in one thread).
         self.SETTLE_CONCURRENCY = _int("SETTLE_CONCURRENCY", 4, 1, 64)
-        #: Where the site is reached, for links in emails sent outside a request (worker, CLI).
+        #: Where the site is reached: every link that leaves it (mail, unsubscribe headers) is built from this.
         self.BASE_URL = (os.environ.get("BASE_URL") or f"http://127.0.0.1:{os.environ.get('PORT') or 5000}").rstrip("/")
+        self._base_url_given = bool(os.environ.get("BASE_URL"))
+        #: Host names the site answers to (any port); a request for another Host is refused with 400.
+        #: A leading dot admits subdomains (".example.org"). Default: the host of BASE_URL.
+        self.TRUSTED_HOSTS = _list("TRUSTED_HOSTS") or [urlsplit(self.BASE_URL).hostname or ""]
+        #: How many reverse proxies stand in front of the app (their X-Forwarded-For/-Proto are believed).
+        self.TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0, 0, 5)
         #: How long a public page may be served from the cache to visitors (0 turns the cache off).
         self.PUBLIC_PAGE_CACHE_SECONDS = _int("PUBLIC_PAGE_CACHE_SECONDS", 10, 0, 3600)
         #: How often each process rereads the campaigns' version behind that cache (changes made by
@@ -168,6 +180,11 @@ class Config:
                 raise ConfigError("FLASK_DEBUG (debug mode) cannot be on in production: it serves the Werkzeug debugger")
             if self.CLOCK_OFFSET_SECONDS:
                 raise ConfigError("CLOCK_OFFSET_SECONDS is for demos and tests; it cannot be set in production")
+            if not self._base_url_given:
+                raise ConfigError("BASE_URL must be set in production: links in mail are built from it")
+        base = urlsplit(self.BASE_URL)
+        if base.scheme not in ("http", "https") or not base.hostname or base.query or base.fragment:
+            raise ConfigError(f"BASE_URL must read like https://example.org, got {self.BASE_URL!r}")
         if not self.SECRET_KEY:
             self.SECRET_KEY = DEV_SECRET_KEY
         try:
@@ -193,6 +210,9 @@ class TestConfig(Config):
         self.RATELIMIT_STORAGE_URI = "memory://"
         self.MAIL_SERVER = ""
         self.SERVER_NAME = "localhost"
+        self.BASE_URL = "http://localhost"
+        self._base_url_given = True
+        self.TRUSTED_HOSTS = ["localhost"]
         # localstripe on loopback has no rate limit; pacing has its own tests.
         self.STRIPE_MAX_REQUESTS_PER_SECOND = 1000.0
         # Tests freeze the clock, and the page cache keys on update times: it has tests of its own.

@@ -16,6 +16,13 @@ def create_app(config: Config | None = None) -> Flask:
 
     app = Flask(__name__, instance_relative_config=False)
     app.config.from_object(config)
+    if app.config["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # The client's address and scheme as the proxies saw them (rate limits per client, not per
+        # proxy). Not X-Forwarded-Host: the Host header itself must pass TRUSTED_HOSTS.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     from app.ids import IdConverter
 
     app.url_map.converters["id"] = IdConverter
@@ -27,7 +34,7 @@ def create_app(config: Config | None = None) -> Flask:
     if app.config["CLOCK_OFFSET_SECONDS"]:
         clock.set_offset(timedelta(seconds=app.config["CLOCK_OFFSET_SECONDS"]))
 
-    from app import caching, errors, i18n, security
+    from app import caching, errors, i18n, links, security
     from app.extensions import babel, bootstrap, csrf, db, limiter, login_manager, mail, migrate
 
     db.init_app(app)
@@ -42,6 +49,7 @@ def create_app(config: Config | None = None) -> Flask:
     security.init_app(app)
     caching.init_app(app)
     errors.init_app(app)
+    links.init_app(app)
 
     from app.accounts import bp as accounts_bp
     from app.accounts.cli import users_cli

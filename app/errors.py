@@ -1,12 +1,21 @@
-"""Styled error pages; a database error never leaves the session unusable."""
+"""Styled error pages that cannot fail: no URL adapter, no database, no session needed.
+
+An error page is drawn when something else broke: the Host header was malformed (no URL adapter,
+so no url_for), the database is gone (so no member, and no member's language), the session cookie
+is bad. So it is its own small template — links by path, the language from the request alone —
+and the security headers are added by the same after_request hook as every page.
+"""
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, request
+from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
+from app.i18n import html_lang, visitor_locale
 
 
 def _titles() -> dict[int, tuple[str, str]]:
@@ -22,16 +31,23 @@ def _titles() -> dict[int, tuple[str, str]]:
 
 
 def render_error(code: int, message: str | None = None):
-    title, default = _titles().get(code, (_("Error"), _("Something went wrong.")))
-    if request.path.startswith("/stripe/") or request.accept_mimetypes.best == "application/json":
-        return {"error": title, "message": message or default}, code
-    return render_template("errors/error.html", code=code, title=title, message=message or default), code
+    """The error page (or JSON for Stripe and API clients) in the visitor's language."""
+    locale = visitor_locale()
+    with force_locale(locale):
+        title, default = _titles().get(code, (_("Error"), _("Something went wrong.")))
+        text = str(message) if message else default
+        if request.path.startswith("/stripe/") or request.accept_mimetypes.best == "application/json":
+            return {"error": title, "message": text}, code
+        # Straight from the environment: the context processors would load the member (the database).
+        template = current_app.jinja_env.get_template("errors/error.html")
+        return template.render(code=code, title=title, message=text, root=request.script_root,
+                               error_lang=html_lang(locale)), code
 
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf(error: CSRFError):
-        return render_error(400, _("Your form expired or was sent from elsewhere. Please reload the page and try again."))
+        return render_error(400, _l("Your form expired or was sent from elsewhere. Please reload the page and try again."))
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException):
@@ -39,6 +55,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
-        db.session.rollback()
+        try:
+            db.session.rollback()
+        except Exception:  # the database may be what failed; the page must still be drawn
+            app.logger.warning("rollback failed after an error", exc_info=True)
         app.logger.exception("Unhandled error on %s %s", request.method, request.path)
         return render_error(500)

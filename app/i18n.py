@@ -84,6 +84,12 @@ def select_locale() -> str:
     member = _member()
     if member is not None and getattr(member, "locale", None) in languages:
         return member.locale
+    return visitor_locale()
+
+
+def visitor_locale() -> str:
+    """The language from the request alone (switcher cookie, Accept-Language): no member, no database."""
+    languages = current_app.config["LANGUAGES"]
     if request:
         chosen = request.cookies.get(LOCALE_COOKIE)
         if chosen in languages:

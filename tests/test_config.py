@@ -40,7 +40,7 @@ def test_production_needs_a_secret_key(monkeypatch):
     monkeypatch.delenv("SECRET_KEY", raising=False)
     with pytest.raises(ConfigError, match="SECRET_KEY must be set"):
         _config(monkeypatch, APP_ENV="production").validate()
-    config = _config(monkeypatch, APP_ENV="production", SECRET_KEY="s" * 32)
+    config = _config(monkeypatch, APP_ENV="production", SECRET_KEY="s" * 32, BASE_URL="https://threshold.example")
     config.validate()
     assert config.SESSION_COOKIE_SECURE and config.REMEMBER_COOKIE_SECURE
 
@@ -107,7 +107,8 @@ def test_finding_7_configuration_fails_closed(monkeypatch, env, message):
 
 
 def test_finding_7_production_with_a_real_key_starts(monkeypatch):
-    config = _config(monkeypatch, APP_ENV="production", SECRET_KEY="é" * 16, FLASK_DEBUG="0")  # 32 bytes in UTF-8
+    config = _config(monkeypatch, APP_ENV="production", SECRET_KEY="é" * 16, FLASK_DEBUG="0",  # 32 bytes in UTF-8
+                     BASE_URL="https://threshold.example")
     config.validate()
     assert config.PRODUCTION and not config.DEBUG
 
@@ -121,3 +122,18 @@ def test_finding_7_a_refused_environment_is_one_line_at_start(env):
     assert result.returncode != 0
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Threshold cannot start: ")
+
+
+def test_base_url_and_trusted_hosts(monkeypatch):
+    monkeypatch.delenv("TRUSTED_HOSTS", raising=False)
+    config = _config(monkeypatch, BASE_URL="https://threshold.example:8443/site/")
+    config.validate()
+    assert config.BASE_URL == "https://threshold.example:8443/site" and config.TRUSTED_HOSTS == ["threshold.example"]
+    config = _config(monkeypatch, TRUSTED_HOSTS=" a.example, .b.example ,")
+    assert config.TRUSTED_HOSTS == ["a.example", ".b.example"]
+    for bad in ("threshold.example", "ftp://threshold.example", "https://", "https://x.example/?a=1"):
+        with pytest.raises(ConfigError, match="BASE_URL must read like"):
+            _config(monkeypatch, BASE_URL=bad).validate()
+    monkeypatch.delenv("BASE_URL")
+    with pytest.raises(ConfigError, match="BASE_URL must be set in production"):
+        _config(monkeypatch, APP_ENV="production", SECRET_KEY="s" * 32).validate()

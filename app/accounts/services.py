@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from flask import current_app, url_for
+from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -16,6 +16,7 @@ from app.accounts.models import LoginSession, User
 from app.accounts.passwords import hash_password, needs_rehash, verify_password
 from app.extensions import db
 from app.ids import parse_id
+from app.links import external_url
 from app.notifications import services as mail
 
 PASSWORD_MIN = 8
@@ -172,7 +173,7 @@ def request_password_reset(email: str) -> None:
     user = find_by_email(email)
     if user is None:
         return
-    link = url_for("accounts.reset_password", token=reset_token(user), _external=True)
+    link = external_url("accounts.reset_password", token=reset_token(user))
     minutes = current_app.config["PASSWORD_RESET_MAX_AGE"] // 60
     mail.queue_mail(user, _l("Reset your Threshold password"), "reset_password", user=user, link=link, minutes=minutes)
     db.session.commit()

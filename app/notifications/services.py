@@ -12,7 +12,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from babel.dates import get_timezone as babel_timezone
-from flask import current_app, g, has_request_context, url_for
+from flask import current_app, g, has_request_context
 from flask_babel import force_locale, get_locale
 from flask_login import current_user
 from flask_mail import Message
@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from app import clock
 from app.extensions import db, mail
+from app.links import external_url
 from app.notifications.models import OutboxMessage
 
 log = logging.getLogger("threshold.mail")
@@ -122,11 +123,11 @@ def _render_for_user(user: Any, subject: Any, template: str, category: str | Non
     if user.id is None:  # a member made in this transaction (the welcome mail): the token needs the id
         db.session.flush()
     token = unsubscribe_token(user.id, category or TRANSACTIONAL)
-    link = url_for("accounts.unsubscribe", token=token, _external=True)
+    link = external_url("accounts.unsubscribe", token=token)
     with _as_seen_by(user):
         body = _render(template, **context)
         body = body.rstrip("\n") + "\n\n" + _render("_unsubscribe", link=link, category=category,
-                                                            preferences=url_for("accounts.notifications", _external=True))
+                                                            preferences=external_url("accounts.notifications"))
         subject_text = str(subject)
     headers = {"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
     return subject_text, body, headers

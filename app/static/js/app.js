@@ -6,7 +6,9 @@
   try {
     const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
     if (tz && /^[A-Za-z0-9_+\-/]{1,64}$/.test(tz) && !document.cookie.split('; ').includes(`tz=${tz}`)) {
-      document.cookie = `tz=${tz}; path=/; max-age=31536000; SameSite=Lax`;
+      // Secure wherever the site is served over HTTPS (production), so the cookie never travels in clear.
+      const secure = location.protocol === 'https:' ? '; Secure' : '';
+      document.cookie = `tz=${tz}; path=/; max-age=31536000; SameSite=Lax${secure}`;
     }
   } catch (error) { /* no Intl: UTC it is */ }
 })();
