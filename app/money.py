@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from babel import Locale
-from babel.numbers import format_currency, get_decimal_symbol
+from babel.numbers import format_currency, get_currency_symbol, get_decimal_symbol
 
 #: Supported currencies and the number of digits of their minor unit (JPY has none).
 EXPONENTS: dict[str, int] = {"USD": 2, "EUR": 2, "GBP": 2, "CNY": 2, "JPY": 0}
@@ -74,6 +74,53 @@ def max_goal(currency: str) -> int:
     return MAX_GOAL_MAJOR * 10 ** exponent(currency)
 
 
+def _currency_markers() -> dict[str, frozenset[str]]:
+    """Each symbol or ISO code a person may type beside an amount, with the currencies it can mean.
+
+    From Babel's data for the languages our members write in ("$", "US$", "$US" are dollars; "¥" is
+    both yuan and yen; "CN¥", "JP¥" are not), so no table of symbols is kept by hand.
+    """
+    markers: dict[str, set[str]] = {}
+    for currency in CURRENCIES:
+        markers.setdefault(currency, set()).add(currency)
+        for locale in _MARKER_LOCALES:
+            symbol = "".join(ch for ch in get_currency_symbol(currency, locale) if not ch.isspace()).upper()
+            for form in (symbol, unicodedata.normalize("NFKC", symbol)):  # "￥" as typed, and as "¥"
+                markers.setdefault(form, set()).add(currency)
+    return {marker: frozenset(currencies) for marker, currencies in markers.items()}
+
+
+_MARKER_LOCALES = ("en", "en_US", "en_GB", "en_CA", "en_AU", "fr", "fr_CA", "zh_Hans_CN", "zh_Hant", "ja")
+_MARKERS = _currency_markers()
+_MARKERS_LONGEST_FIRST = sorted(_MARKERS, key=len, reverse=True)
+#: An ISO code left beside the digits once ours are taken away: "CHF25", "25chf".
+_FOREIGN_CODE = re.compile(r"^[A-Z]{3}(?=[\d.,])|(?<=[\d.,])[A-Z]{3}$")
+
+
+def _other_currency(currency: str) -> MoneyError:
+    return MoneyError(f"Enter the amount in {currency}.", "other_currency", currency=currency)
+
+
+def _without_currency(text: str, currency: str) -> str:
+    """`text` without the symbols and codes around the number; another currency's is refused.
+
+    "£25", "25 GBP", "GBP 25" are fine on a GBP campaign; "¥2500", "$25", "25 USD" or "₹25" are not
+    (they used to be dropped silently, so ¥2,500 became £2,500).
+    """
+    cleaned = text.upper()
+    stripped = True
+    while stripped:
+        stripped = False
+        for marker in _MARKERS_LONGEST_FIRST:
+            if cleaned.startswith(marker) or cleaned.endswith(marker):
+                if currency not in _MARKERS[marker]:
+                    raise _other_currency(currency)
+                cleaned, stripped = cleaned.removeprefix(marker).removesuffix(marker), True
+    if cleaned and (_FOREIGN_CODE.search(cleaned) or "Sc" in (unicodedata.category(cleaned[0]), unicodedata.category(cleaned[-1]))):
+        raise _other_currency(currency)
+    return cleaned
+
+
 def parse(text: str | None, currency: str, locale: str | None = None) -> int:
     """Read an amount typed in major units as minor units, the way `locale` writes numbers.
 
@@ -90,11 +137,7 @@ def parse(text: str | None, currency: str, locale: str | None = None) -> int:
         cleaned = unicodedata.normalize("NFKC", cleaned)
     for space in _SPACES:
         cleaned = cleaned.replace(space, "")
-    previous = None
-    while previous != cleaned:  # "$US", "US$", "CN¥", "25 €" …
-        previous = cleaned
-        for symbol in ("USD", "EUR", "GBP", "CNY", "JPY", "US", "CN", "GB", "$", "€", "£", "¥", "元"):
-            cleaned = cleaned.removeprefix(symbol).removesuffix(symbol)
+    cleaned = _without_currency(cleaned, currency)
     if not cleaned:
         raise MoneyError("Enter an amount.", "empty")
     if cleaned.startswith("-"):

@@ -1,6 +1,9 @@
 """Issue 14: what an outside attack found, each pinned by a test named after its finding."""
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from sqlalchemy import select
 
@@ -66,3 +69,148 @@ def test_finding_2_a_login_cookie_with_a_huge_user_id_is_a_visitor(app):
     response = client.get("/me/pledges")
     assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
     assert db.session.scalar(select(Pledge)) is None
+
+
+# --- findings 1, 3, 4: hosts, links that leave the site, error pages that cannot fail ---------------
+
+def _outbox(kind: str):
+    from app.notifications.models import OutboxMessage
+
+    return db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == kind)).all()
+
+
+def test_finding_1_untrusted_host_refused(app, client):
+    make_user("ann@example.com")
+    response = client.post("/auth/reset", data={"email": "ann@example.com"}, headers={"Host": "evil.example"})
+    assert response.status_code == 400 and "Bad request" in response.get_data(as_text=True)
+    assert response.headers["X-Frame-Options"] == "DENY" and "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert _outbox("reset_password") == []
+    assert client.get("/", headers={"Host": "localhost:8123"}).status_code == 200  # any port of a trusted host
+
+
+def test_finding_1_reset_link_from_base_url(make_app):
+    """Even from a host the site answers to, every link in mail is built from BASE_URL."""
+    app = make_app(BASE_URL="https://threshold.example/site", TRUSTED_HOSTS=["localhost", "www.threshold.example"])
+    with app.app_context():
+        make_user("ann@example.com")
+        client = app.test_client()
+        response = client.post("/auth/reset", data={"email": "ann@example.com"}, headers={"Host": "www.threshold.example"})
+        assert response.status_code == 302
+        [mail] = _outbox("reset_password")
+        links = re.findall(r"https?://\S+", mail.body)
+        assert links and all(link.startswith("https://threshold.example/site/auth/") for link in links), links
+        assert any("/site/auth/reset/" in link for link in links)
+        assert mail.headers["List-Unsubscribe"].startswith("<https://threshold.example/site/auth/unsubscribe/")
+        assert "www.threshold.example" not in mail.body + str(mail.headers)
+
+
+def test_no_link_that_leaves_the_site_is_built_from_the_request():
+    """Mail templates and services use external_url (BASE_URL); url_for(_external=True) uses the Host."""
+    root = Path(__file__).resolve().parent.parent / "app"
+    offenders = [str(path) for path in root.rglob("*") if path.suffix in (".py", ".html", ".txt")
+                 and path.name != "links.py" and "_external" in path.read_text(encoding="utf-8")]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("host", ["a" * 64, "a..b", "exa mple.org", "host:99999", "[::1", "localhost\x00"])
+def test_finding_3_malformed_host_gets_styled_400(client, host):
+    response = client.get("/campaigns", headers={"Host": host})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400, (host, response.status_code)
+    assert "Bad request" in page and "/bootstrap/static/css/bootstrap.min.css" in page and "<title>" in page
+    assert response.headers["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_finding_4_error_page_without_database(make_app, tmp_path):
+    """The database is gone while a member's cookie arrives: a styled 500 with the security headers,
+    in the member's browser language, drawn without touching the database."""
+    from flask_migrate import upgrade
+
+    working = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'gone.db'}")
+    with working.app_context():
+        upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+        make_user("ann@example.com")
+        member = working.test_client()
+        assert login(member, "ann@example.com").status_code == 302
+        assert member.get("/me/pledges").status_code == 200
+    broken = make_app(SQLALCHEMY_DATABASE_URI="postgresql+psycopg://postgres@127.0.0.1:1/gone")  # nothing listens
+    client = broken.test_client()
+    for cookie in ("session", "remember_token"):
+        if (found := member.get_cookie(cookie)) is not None:
+            client.set_cookie(cookie, found.value)
+    with broken.app_context():
+        response = client.get("/me/pledges", headers={"Accept-Language": "fr"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "Une erreur" in page or "erreur" in page.lower(), page
+    assert '<html lang="fr">' in page and "/static/css/app.css" in page
+    assert response.headers["X-Frame-Options"] == "DENY" and "default-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_error_pages_render_without_a_url_adapter(app):
+    """render_error itself needs no url_for: it works in a request whose routing failed."""
+    from app.errors import render_error
+
+    with app.test_request_context("/", headers={"Host": "a..b"}):
+        body, code = render_error(404)
+    assert code == 404 and "Page not found" in body
+
+
+# --- behind a reverse proxy --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("proxies,separate", [(1, True), (0, False)])
+def test_trusted_proxies_give_each_client_its_own_rate_limit(make_app, proxies, separate):
+    app = make_app(TRUSTED_PROXIES=proxies, RATELIMIT_ENABLED=True, AUTH_RATE_LIMIT="2 per minute")
+    client = app.test_client()
+    with app.app_context():
+        def attempt(forwarded_for: str) -> int:
+            return client.post("/auth/login", data={"email": "x@example.com", "password": "wrong password"},
+                               headers={"X-Forwarded-For": forwarded_for}).status_code
+        assert [attempt("198.51.100.1") for _ in range(3)][-1] == 429
+        assert (attempt("198.51.100.2") != 429) is separate
+
+
+# --- finding 6: another currency's symbol or code is refused, not ignored ------------------------------
+
+@pytest.mark.parametrize("typed,accepted", [
+    ("¥2500", False), ("$25", False), ("25 USD", False), ("€25", False), ("CHF 25", False), ("₹25", False),
+    ("£25", True), ("25 GBP", True), ("GBP 25", True), ("25 gbp", True), ("£GB25", True), ("25", True),
+])
+def test_finding_6_other_currency_symbol_refused(app, typed, accepted):
+    from html import unescape
+
+    from sqlalchemy import func
+
+    creator = make_user("cat@example.com")
+    campaign = make_campaign(creator, "live", currency="GBP", goal=500_000)
+    backer = make_user("bea@example.com")
+    client = app.test_client()
+    login(client, backer.email)
+    response = client.post(f"/campaigns/{campaign.slug}/pledge", data={"tier": "", "amount": typed})
+    if accepted:  # what the page's script sends before Stripe.js confirms the card
+        response = client.post(f"/campaigns/{campaign.slug}/pledge", data={"tier": "", "amount": typed},
+                               headers={"Accept": "application/json"})
+        assert response.status_code == 200, (typed, response.get_json())
+        assert db.session.scalar(select(Pledge.amount)) == 2500
+        return
+    page = unescape(response.get_data(as_text=True))
+    assert response.status_code == 422
+    assert "Enter the amount in British Pound (GBP)" in page and f'value="{typed}"' in page
+    assert db.session.scalar(select(func.count(Pledge.id))) == 0
+
+
+def test_finding_6_goal_and_tier_amounts_in_the_campaigns_currency(app):
+    from html import unescape
+
+    creator = make_user("cat@example.com")
+    client = app.test_client()
+    login(client, creator.email)
+    data = {"title": "Euro Lamp", "blurb": "A lamp.", "category": "design", "goal": "$5000", "currency": "EUR",
+            "duration_days": "30", "story": "Story.", "risks": "Risks."}
+    page = unescape(client.post("/campaigns/new", data=data).get_data(as_text=True))
+    assert "Enter the amount in Euro (EUR)" in page
+    assert client.post("/campaigns/new", data={**data, "goal": "5000 €"}).status_code == 302
+    campaign = make_campaign(creator, "draft", currency="JPY", goal=100_000)
+    tier = {"title": "Yen tier", "description": "x", "amount": "£25", "quantity_limit": "", "estimated_delivery": "", "shipping_note": ""}
+    page = unescape(client.post(f"/campaigns/{campaign.slug}/tiers/new", data=tier).get_data(as_text=True))
+    assert "Enter the amount in Japanese Yen (JPY)" in page

@@ -111,3 +111,22 @@ def test_bounds():
     assert money.max_goal("JPY") == 100_000_000
     assert money.MIN_CHARGE["JPY"] == 50
     assert money.exponent("JPY") == 0
+
+
+@pytest.mark.parametrize("text,currency,locale,expected", [
+    ("¥2500", "JPY", "en", 2500), ("¥2500", "CNY", "zh_Hans_CN", 250000), ("￥2500", "JPY", "en", 2500),
+    ("2500元", "CNY", "zh_Hans_CN", 250000), ("JP¥2500", "JPY", "en", 2500), ("CN¥25", "CNY", "en", 2500),
+    ("25,50 $US", "USD", "fr", 2550), ("US$25", "USD", "en", 2500), ("25 usd", "USD", "en", 2500),
+    ("1 234,50 €", "EUR", "fr", 123450), ("EUR 25", "EUR", "en", 2500), ("£GB 25", "GBP", "en", 2500),
+    ("CN¥25", "JPY", "en", None), ("JP¥25", "CNY", "en", None), ("$25", "EUR", "en", None),
+    ("25 $US", "GBP", "fr", None), ("¥2500", "GBP", "en", None), ("25 USD", "GBP", "en", None),
+    ("CHF25", "EUR", "en", None), ("25chf", "EUR", "en", None), ("₹25", "USD", "en", None), ("€€25", "USD", "en", None),
+])
+def test_another_currencys_sign_or_code_is_refused(text, currency, locale, expected):
+    """Issue 14, finding 6: a sign or code is accepted only when it can mean the campaign's currency."""
+    if expected is None:
+        with pytest.raises(money.MoneyError) as caught:
+            money.parse(text, currency, locale)
+        assert caught.value.code == "other_currency" and caught.value.params == {"currency": currency}
+    else:
+        assert money.parse(text, currency, locale) == expected

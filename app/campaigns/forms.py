@@ -5,6 +5,7 @@ import re
 from datetime import date
 from functools import lru_cache
 
+from babel.numbers import get_currency_name
 from flask import current_app
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -56,6 +57,10 @@ def money_error_message(error: money.MoneyError) -> str:
         return _("Use at most %(digits)s decimal places.", digits=error.params.get("digits", 2))
     if error.code == "currency":
         return _("Choose a supported currency.")
+    if error.code == "other_currency":
+        currency = str(error.params.get("currency", ""))
+        return _("Enter the amount in %(name)s (%(currency)s): another currency’s sign or code is not converted.",
+                 name=get_currency_name(currency, locale=money.current_locale()), currency=currency)
     return _("Enter the amount as a number, for example 25 or 25.50.")
 
 
