@@ -212,7 +212,7 @@ class TestConfig(Config):
         self.SERVER_NAME = "localhost"
         self.BASE_URL = "http://localhost"
         self._base_url_given = True
-        self.TRUSTED_HOSTS = ["localhost"]
+        self.TRUSTED_HOSTS = ["localhost", "127.0.0.1"]  # the test client, and the webhook tests' real server
         # localstripe on loopback has no rate limit; pacing has its own tests.
         self.STRIPE_MAX_REQUESTS_PER_SECOND = 1000.0
         # Tests freeze the clock, and the page cache keys on update times: it has tests of its own.

@@ -54,6 +54,7 @@ def create_app(config: Config | None = None) -> Flask:
     from app.accounts import bp as accounts_bp
     from app.accounts.cli import users_cli
     from app.campaigns import bp as campaigns_bp
+    from app.campaigns.cli import uploads_cli
     from app.community import bp as community_bp
     from app.demo import seed_demo
     from app.main import bp as main_bp
@@ -79,6 +80,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(moderation_bp, url_prefix="/moderation")
     app.register_blueprint(webhooks_bp)
     app.cli.add_command(users_cli)
+    app.cli.add_command(uploads_cli)
     app.cli.add_command(seed_demo)
     app.cli.add_command(settle)
     app.cli.add_command(worker)

@@ -68,7 +68,7 @@ def _cover(seed: int) -> str:
     buf = io.BytesIO()
     img.save(buf, "PNG")
     processed = images.process_cover(buf.getvalue())
-    return images.save_cover(processed, current_app.config["UPLOAD_FOLDER"] + "/covers")
+    return images.save_cover(processed, campaigns.cover_folder())
 
 
 # --- pledges through the Stripe server, as the browser would -------------------------------------

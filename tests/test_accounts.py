@@ -229,13 +229,13 @@ def test_csrf_is_enforced(make_app):
 
 
 def test_users_cli_create_and_promote(runner):
-    result = runner.invoke(args=["users", "create", "Mod@Example.com", "--password", "modpass123", "--moderator"])
+    result = runner.invoke(args=["users", "create", "Mod@Example.com", "--password", "orchid-velvet-comet", "--moderator"])
     assert result.exit_code == 0, result.output
     assert db.session.scalar(select(User.is_moderator).where(User.email == "mod@example.com")) is True
-    result = runner.invoke(args=["users", "create", "mem@example.com", "--password", "mempass123"])
+    result = runner.invoke(args=["users", "create", "mem@example.com", "--password", "tide lamp harbour"])
     assert result.exit_code == 0
     assert db.session.scalar(select(User.is_moderator).where(User.email == "mem@example.com")) is False
-    assert runner.invoke(args=["users", "create", "mem@example.com", "--password", "mempass123"]).exit_code == 1
+    assert runner.invoke(args=["users", "create", "mem@example.com", "--password", "tide lamp harbour"]).exit_code == 1
     assert runner.invoke(args=["users", "create", "short@example.com", "--password", "short"]).exit_code == 1
     result = runner.invoke(args=["users", "promote", "MEM@example.com"])
     assert result.exit_code == 0 and "now a moderator" in result.output

@@ -47,9 +47,7 @@ def test_a_visitor_gets_the_cached_page_until_the_data_changes(app, cached_app, 
         second, again = _statements(visitor, path)
     assert "Cached Lantern" in page and again == page
     assert second == 1 < first  # only the version is read
-    campaigns.update_content(campaign, creator, campaigns.CampaignInput(
-        "Renamed Lantern", campaign.blurb, campaign.category, campaign.goal, campaign.currency,
-        campaign.duration_days, campaign.story, campaign.risks))
+    _rename(campaign, "Renamed Lantern")
     with cached_app.app_context():
         _count, changed = _statements(visitor, path)
     assert "Renamed Lantern" in changed
@@ -125,11 +123,17 @@ def test_members_share_the_campaign_part_of_the_pledge_form_and_nothing_of_their
         assert "Sans contrepartie, je veux simplement aider" in _fieldset(french.get(path, headers={"Accept-Language": "fr"}).get_data(as_text=True))
 
     # A change to the campaign shows at once.
-    campaigns.update_content(campaign, creator, campaigns.CampaignInput(
-        "Renamed Shared Lantern", campaign.blurb, campaign.category, campaign.goal, campaign.currency,
-        campaign.duration_days, campaign.story, campaign.risks))
+    _rename(campaign, "Renamed Shared Lantern")
     with cached_app.app_context():
         assert "Renamed Shared Lantern" in _summary(ada.get(path).get_data(as_text=True))
+
+
+def _rename(campaign, title: str) -> None:
+    """A change to what visitors see (written straight to the row: a live campaign's title is locked
+    for its creator, but a moderator's fix or a data migration still moves the version)."""
+    campaign.title = title
+    campaign.updated_at = clock.utcnow()
+    db.session.commit()
 
 
 def _fieldset(page: str) -> str:

@@ -94,6 +94,14 @@ def build_campaign(creator: User, state: str = "draft", *, tiers: int = 1, featu
     return campaign
 
 
+def form_of(campaign: Campaign, **changes: str) -> dict[str, str]:
+    """The campaign form as the edit page fills it for `campaign`, with `changes` typed over it."""
+    from app import money
+
+    data = {name: str(getattr(campaign, name)) for name in ("title", "blurb", "category", "currency", "duration_days", "story", "risks")}
+    return {**data, "goal": money.to_input(campaign.goal, campaign.currency), **changes}
+
+
 def snapshot() -> dict[str, list[tuple]]:
     """Every row of the campaign tables, to compare before and after a request."""
     db.session.expire_all()

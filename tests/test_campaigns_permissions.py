@@ -14,7 +14,7 @@ from app.campaigns.models import Campaign
 from app.content import images
 from app.extensions import db
 from tests.factories import login, make_user
-from tests.test_campaigns_helpers import CAMPAIGN_FORM, TIER_FORM, build_campaign, snapshot
+from tests.test_campaigns_helpers import CAMPAIGN_FORM, TIER_FORM, build_campaign, form_of, snapshot
 
 ROLES = ("visitor", "member", "creator", "moderator")
 LOGIN = "login"  # a redirect to the login page
@@ -59,9 +59,9 @@ def _folder() -> str:
     return current_app.config["UPLOAD_FOLDER"] + "/covers"
 
 
-def _body(path: str) -> dict:
+def _body(path: str, campaign) -> dict:
     if path.endswith("/edit") and "/tiers/" not in path:
-        return dict(CAMPAIGN_FORM, title="Changed by the request", story="Changed.")
+        return form_of(campaign, story="Changed by the request.")
     if "/tiers/" in path and not path.endswith("/delete"):
         return dict(TIER_FORM, title="Changed by the request")
     return {}
@@ -81,7 +81,7 @@ def test_route_permissions(app, client, method, path, public, role, expected):
     url = path.format(slug=campaign.slug, tier=campaign.tiers[0].id, cover=campaign.cover)
     before = snapshot()
 
-    response = client.open(url, method=method, data=_body(path))
+    response = client.open(url, method=method, data=_body(path, campaign))
 
     if expected == LOGIN:
         assert response.status_code == 302 and "/auth/login" in response.headers["Location"]

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import zlib
 from datetime import date
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from PIL import Image
 from sqlalchemy import func, select, update
 
 from app.campaigns import services
-from app.campaigns.models import Campaign, Tier
+from app.campaigns.models import Campaign, CampaignEvent, Tier
 from app.campaigns.services import CampaignError
 from app.extensions import db
 from tests.factories import login, make_user
@@ -23,6 +25,7 @@ from tests.test_campaigns_helpers import (
     TIER_FORM,
     build_campaign,
     field_block,
+    form_of,
     moderator,
     parse_tags,
     snapshot,
@@ -195,19 +198,36 @@ def test_a_quantity_lowered_under_a_concurrent_claim_is_refused(app):
 # --- campaign content after launch -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("field", "value"), [("goal", "6000"), ("currency", "EUR"), ("duration_days", "45")])
-def test_goal_currency_and_duration_are_fixed_after_launch(creator, client, field, value):
+LOCKED = {"goal": ("6000", 600000), "currency": ("EUR", "EUR"), "duration_days": ("45", 45), "title": ("Solar Lantern 2.0",) * 2,
+          "blurb": ("Now brighter.",) * 2, "category": ("technology",) * 2}
+
+
+@pytest.mark.parametrize("field", LOCKED)
+def test_finding_5_live_campaign_locked_fields(creator, client, field):
+    """Issue 14: what backers pledged on (title, blurb, category, goal, currency, duration) is fixed at launch."""
     campaign = build_campaign(creator, "live")
     before = snapshot()
-    response = client.post(f"/campaigns/{campaign.slug}/edit", data=dict(CAMPAIGN_FORM, story="New story", **{field: value}))
+    typed, stored = LOCKED[field]
+    response = client.post(f"/campaigns/{campaign.slug}/edit", data=form_of(campaign, story="New story", **{field: typed}))
     assert response.status_code == 422
-    page = response.get_data(as_text=True)
-    assert "cannot change after launch" in page
+    page = unescape(response.get_data(as_text=True))
+    assert "fixed since launch" in page and "New story" in page  # the refusal, and what was typed is kept
     assert snapshot() == before
-    with pytest.raises(CampaignError):
-        data = services.CampaignInput(**{**_input(campaign), field: {"goal": 600000, "currency": "EUR", "duration_days": 45}[field]})
-        services.update_content(campaign, creator, data)
+    with pytest.raises(CampaignError) as raised:
+        services.update_content(campaign, creator, services.CampaignInput(**{**_input(campaign), field: stored}))
+    assert raised.value.field == field
     assert snapshot() == before
+
+
+def test_the_live_edit_form_shows_the_locked_fields_as_text(creator, client):
+    campaign = build_campaign(creator, "live")
+    page = client.get(f"/campaigns/{campaign.slug}/edit").get_data(as_text=True)
+    locked = page.split('class="row mb-2 locked-content"')[1].split("</dl>")[0]
+    assert "Solar Lantern" in locked and campaign.blurb in locked and "$5,000.00" in locked
+    for name in ("title", "blurb", "category", "goal", "currency", "duration_days"):
+        assert not re.search(rf'<(input|select)(?![^>]*type="hidden")[^>]*name="{name}"', page), name
+    for name in ("story", "risks", "cover"):
+        assert re.search(rf'<(input|textarea)[^>]*name="{name}"', page), name
 
 
 def _input(campaign: Campaign) -> dict:
@@ -221,19 +241,31 @@ def test_the_live_edit_form_shows_the_fixed_fields_without_inputs_to_change_them
     assert '<select class="form-select" id="currency"' not in page
 
 
-def test_story_risks_blurb_title_and_cover_change_while_live(creator, client):
+def test_story_risks_and_cover_change_while_live_on_the_record(creator, client, app):
     campaign = build_campaign(creator, "live")
     deadline = campaign.deadline
-    data = dict(CAMPAIGN_FORM, title="Solar Lantern 2.0", blurb="Now brighter.", story="## Update\n\nBrighter LEDs.", risks="Chip shortage.", category="technology")
+    data = form_of(campaign, story="## Update\n\nBrighter LEDs.", risks="Chip shortage.")
     data["cover"] = (io.BytesIO(_png()), "cover.png")
     response = client.post(f"/campaigns/{campaign.slug}/edit", data=data, content_type="multipart/form-data")
     assert response.status_code == 302, response.get_data(as_text=True)[:300]
     db.session.expire_all()
     campaign = db.session.get(Campaign, campaign.id)
-    assert (campaign.title, campaign.blurb, campaign.story, campaign.risks) == (data["title"], "Now brighter.", data["story"], "Chip shortage.")
+    assert (campaign.title, campaign.story, campaign.risks) == ("Solar Lantern", data["story"], "Chip shortage.")
     assert campaign.cover and campaign.deadline == deadline and campaign.goal == 500_000
     page = client.get(f"/campaigns/{campaign.slug}").get_data(as_text=True)
     assert "<h2>Update</h2>" in page and "Chip shortage." in page and campaign.cover in page
+    # each change after launch is an audit row that moderators read in the history
+    edit = db.session.scalars(select(CampaignEvent).where(CampaignEvent.action == "edit")).one()
+    assert (edit.from_state, edit.to_state, edit.actor_id, edit.note) == ("live", "live", creator.id, "story, risks, cover")
+    moderator = make_user("mod2@example.com", moderator=True)
+    reviewer = app.test_client()
+    login(reviewer, moderator.email)
+    history = reviewer.get(f"/moderation/campaigns/{campaign.slug}").get_data(as_text=True)
+    row = re.search(r'<tr class="history-row" data-action="edit">(.*?)</tr>', history, re.S).group(1)
+    assert "edited after launch" in row and "Story, Risks and challenges, Cover image" in row
+    # saving again without a change writes nothing
+    client.post(f"/campaigns/{campaign.slug}/edit", data=form_of(campaign))
+    assert len(db.session.scalars(select(CampaignEvent).where(CampaignEvent.action == "edit")).all()) == 1
 
 
 # --- the sanitiser, through the pages ------------------------------------------------------------

@@ -214,3 +214,138 @@ def test_finding_6_goal_and_tier_amounts_in_the_campaigns_currency(app):
     tier = {"title": "Yen tier", "description": "x", "amount": "£25", "quantity_limit": "", "estimated_delivery": "", "shipping_note": ""}
     page = unescape(client.post(f"/campaigns/{campaign.slug}/tiers/new", data=tier).get_data(as_text=True))
     assert "Enter the amount in Japanese Yen (JPY)" in page
+
+
+# --- finding 9: replaced covers are deleted, orphans swept ------------------------------------------
+
+def _png(color: tuple[int, int, int]) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def _stored(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir()) if folder.is_dir() else []
+
+
+@pytest.mark.parametrize("state", ["draft", "live"])
+def test_finding_9_replaced_cover_deleted(app, make_app, tmp_path, state):
+    import io
+
+    from tests.test_campaigns_helpers import form_of
+
+    uploads = make_app(UPLOAD_FOLDER=str(tmp_path))
+    folder = tmp_path / "covers"
+    with uploads.app_context():
+        creator = make_user("cat@example.com")
+        campaign = make_campaign(creator, state)
+        client = uploads.test_client()
+        login(client, creator.email)
+        for n in range(7):
+            data = {**form_of(campaign), "cover": (io.BytesIO(_png((30 * n, 40, 40))), "cover.png")}
+            response = client.post(f"/campaigns/{campaign.slug}/edit", data=data, content_type="multipart/form-data")
+            assert response.status_code == 302, response.get_data(as_text=True)[:300]
+        db.session.expire_all()
+        cover = db.session.scalar(select(type(campaign).cover))
+        # seven uploads leave one cover and its thumbnail, the one the campaign shows
+        assert _stored(folder) == sorted([cover, cover.replace(".", ".thumb.", 1)])
+        assert client.get(f"/uploads/covers/{cover}").status_code == 200
+        # a cover the story shows is kept when it is replaced
+        campaign = db.session.get(type(campaign), campaign.id)
+        story = f"![the prototype](/uploads/covers/{cover})"
+        if state == "draft":
+            client.post(f"/campaigns/{campaign.slug}/edit", data=form_of(campaign, story=story))
+        else:
+            campaign.story = story
+            db.session.commit()
+        data = {**form_of(campaign, story=story), "cover": (io.BytesIO(_png((1, 2, 3))), "cover.png")}
+        assert client.post(f"/campaigns/{campaign.slug}/edit", data=data, content_type="multipart/form-data").status_code == 302
+        assert cover in _stored(folder) and len(_stored(folder)) == 4
+
+
+def test_orphan_covers_older_than_a_day_are_swept(make_app, tmp_path, frozen_clock):
+    import io
+    import os
+    from datetime import UTC
+
+    from app.campaigns import services
+    from app.content import images
+
+    uploads = make_app(UPLOAD_FOLDER=str(tmp_path))
+    folder = tmp_path / "covers"
+    now = frozen_clock.replace(tzinfo=UTC).timestamp()
+    with uploads.app_context():
+        def stored(seed: int) -> str:
+            return images.save_cover(images.process_cover(io.BytesIO(_png((seed, 0, 0)))), folder)
+
+        def age(name: str, hours: int) -> None:
+            then = now - hours * 3600
+            for path in folder.glob(name.split(".")[0] + "*"):
+                os.utime(path, (then, then))
+
+        creator = make_user("cat@example.com")
+        shown, embedded, orphan, young = (stored(n) for n in (10, 20, 30, 40))
+        campaign = make_campaign(creator, "live", story=f"![old](/uploads/covers/{embedded})")
+        campaign.cover = shown
+        db.session.commit()
+        (folder / ".upload-crashed.part").write_bytes(b"half")
+        for name in (shown, embedded, orphan, ".upload-crashed.part"):
+            age(name, 25)
+        age(young, 2)
+        result = uploads.test_cli_runner().invoke(args=["uploads", "sweep"])
+        assert result.exit_code == 0 and "2 orphan file(s) removed" in result.output
+        left = _stored(folder)
+        assert orphan not in left and orphan.replace(".", ".thumb.", 1) not in left and ".upload-crashed.part" not in left
+        assert {shown, embedded, young} <= set(left)
+        assert services.sweep_orphan_covers() == 0
+
+
+
+# --- finding 10: weak passwords are refused (NIST SP 800-63B, zxcvbn) -----------------------------
+
+WEAK = ["password", "12345678", "qwertyuiop", "iloveyou1", "ann@example.com", "annexample", "Ann Smith 1990", "aaaaaaaaaaaa"]
+
+
+@pytest.mark.parametrize("weak", WEAK)
+def test_finding_10_weak_passwords_refused(client, weak):
+    from app.accounts.models import User
+
+    data = {"email": "ann@example.com", "display_name": "Ann Smith", "password": weak}
+    response = client.post("/auth/register", data=data)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and "This password is too easy to guess." in page, weak
+    assert 'value="ann@example.com"' in page and 'value="Ann Smith"' in page  # what was typed is kept
+    assert db.session.scalar(select(User)) is None
+
+
+def test_finding_10_the_reason_is_given_in_the_readers_language(client):
+    from html import unescape
+
+    response = client.post("/auth/register", headers={"Accept-Language": "fr"},
+                           data={"email": "ann@example.com", "display_name": "Ann", "password": "password"})
+    page = unescape(response.get_data(as_text=True))
+    assert "Ce mot de passe est trop facile à deviner." in page
+    assert "This is one of the 10 most common passwords" not in page and "top-10" not in page
+
+
+def test_finding_10_every_way_to_set_a_password_checks_it(app, client):
+    from app.accounts import services
+
+    assert client.post("/auth/register", data={"email": "ann@example.com", "display_name": "Ann",
+                                               "password": "orchid velvet comet"}).status_code == 302
+    ann = services.find_by_email("ann@example.com")
+    with pytest.raises(services.AccountError) as raised:
+        services.change_password(ann, "orchid velvet comet", "12345678")
+    assert raised.value.field == "new_password"
+    with pytest.raises(services.AccountError) as raised:
+        services.reset_password(ann, "ann@example.com")
+    assert raised.value.field == "password"
+    result = app.test_cli_runner().invoke(args=["users", "create", "bob@example.com", "--password", "password1"])
+    assert result.exit_code == 1 and "too easy to guess" in result.output
+    link = services.external_url("accounts.reset_password", token=services.reset_token(ann)).split("localhost", 1)[1]
+    response = client.post(link, data={"password": "password1", "confirm": "password1"})
+    assert response.status_code == 422 and "too easy to guess" in response.get_data(as_text=True)

@@ -476,14 +476,15 @@ def test_a_french_member_types_amounts_with_a_decimal_comma(client, app):
 
 
 @pytest.mark.parametrize(
-    "text,locale,expected",
-    [("25,50", "fr", 2550), ("1 234,50", "fr", 123450), (f"1{NNBSP}234,50{NBSP}€", "fr", 123450), ("25.50", "fr", 2550),
-     ("25,00 $US", "fr", 2500), ("1,234.50", "en", 123450), ("２５．５", "zh_Hans_CN", 2550), ("￥25", "zh_Hans_CN", 2500)],
+    "text,locale,currency,expected",
+    [("25,50", "fr", "EUR", 2550), ("1 234,50", "fr", "EUR", 123450), (f"1{NNBSP}234,50{NBSP}€", "fr", "EUR", 123450),
+     ("25.50", "fr", "EUR", 2550), ("25,00 $US", "fr", "USD", 2500), ("1,234.50", "en", "EUR", 123450),
+     ("２５．５", "zh_Hans_CN", "EUR", 2550), ("￥25", "zh_Hans_CN", "CNY", 2500)],
 )
-def test_money_parsing_follows_the_locale(text, locale, expected):
+def test_money_parsing_follows_the_locale(text, locale, currency, expected):
     from app.money import parse
 
-    assert parse(text, "EUR", locale) == expected
+    assert parse(text, currency, locale) == expected
 
 
 @pytest.mark.parametrize("text", ["1,234.50", "1.234,50", "12,3,4"])

@@ -1,11 +1,19 @@
-"""Password hashing with Argon2id (argon2-cffi), cost settable for the test suite."""
+"""Passwords: hashing with Argon2id (argon2-cffi, cost settable for the test suite), and strength.
+
+Strength follows NIST SP 800-63B: no composition rules, at least 8 characters, and a check against
+what attackers try first — common and breached passwords, words, names, keyboard patterns, dates, and
+the member's own email and name — done offline by zxcvbn with its bundled frequency lists."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import current_app, has_app_context
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from zxcvbn import zxcvbn
 
 
 @lru_cache(maxsize=4)
@@ -36,3 +44,61 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 def needs_rehash(password_hash: str) -> bool:
     return _hasher()[0].check_needs_rehash(password_hash)
+
+
+#: zxcvbn's score a password needs (0-4): 3 is "safely unguessable", about 10^8 guesses or more.
+MIN_SCORE = 3
+#: zxcvbn looks at this many characters (its own limit); a longer password is as strong as its start.
+_CHECKED_LENGTH = 72
+
+
+def _feedback() -> dict[str, str]:
+    """zxcvbn's English feedback (a fixed set of sentences) in the reader's language."""
+    return {
+        "Use a few words, avoid common phrases.": _l("Use a few words, avoid common phrases."),
+        "No need for symbols, digits, or uppercase letters.": _l("No need for symbols, digits, or uppercase letters."),
+        "Add another word or two. Uncommon words are better.": _l("Add another word or two. Uncommon words are better."),
+        "Straight rows of keys are easy to guess.": _l("Straight rows of keys are easy to guess."),
+        "Short keyboard patterns are easy to guess.": _l("Short keyboard patterns are easy to guess."),
+        "Use a longer keyboard pattern with more turns.": _l("Use a longer keyboard pattern with more turns."),
+        'Repeats like "aaa" are easy to guess.': _l("Repeats like “aaa” are easy to guess."),
+        'Repeats like "abcabcabc" are only slightly harder to guess than "abc".':
+            _l("Repeats like “abcabcabc” are only slightly harder to guess than “abc”."),
+        "Avoid repeated words and characters.": _l("Avoid repeated words and characters."),
+        'Sequences like "abc" or "6543" are easy to guess.': _l("Sequences like “abc” or “6543” are easy to guess."),
+        "Avoid sequences.": _l("Avoid sequences."),
+        "Recent years are easy to guess.": _l("Recent years are easy to guess."),
+        "Avoid recent years.": _l("Avoid recent years."),
+        "Avoid years that are associated with you.": _l("Avoid years that are associated with you."),
+        "Dates are often easy to guess.": _l("Dates are often easy to guess."),
+        "Avoid dates and years that are associated with you.": _l("Avoid dates and years that are associated with you."),
+        "This is a top-10 common password.": _l("This is one of the 10 most common passwords."),
+        "This is a top-100 common password.": _l("This is one of the 100 most common passwords."),
+        "This is a very common password.": _l("This is a very common password."),
+        "This is similar to a commonly used password.": _l("This is similar to a commonly used password."),
+        "A word by itself is easy to guess.": _l("A word by itself is easy to guess."),
+        "Names and surnames by themselves are easy to guess.": _l("Names and surnames by themselves are easy to guess."),
+        "Common names and surnames are easy to guess.": _l("Common names and surnames are easy to guess."),
+        "Capitalization doesn't help very much.": _l("Capital letters do not help very much."),
+        "All-uppercase is almost as easy to guess as all-lowercase.": _l("All capitals are almost as easy to guess as all lower case."),
+        "Reversed words aren't much harder to guess.": _l("Reversed words are not much harder to guess."),
+        "Predictable substitutions like '@' instead of 'a' don't help very much.":
+            _l("Predictable substitutions like “@” instead of “a” do not help very much."),
+    }
+
+
+def weakness(password: str, personal: Iterable[str] = ()) -> str | None:
+    """Why `password` would be easy to guess, in the reader's language; None when it is strong enough.
+
+    `personal` are the member's own words (email, name): a password made of them is weak too.
+    """
+    words = {part for text in personal if text for part in (text.lower(), *text.lower().replace("@", " ").replace(".", " ").split())}
+    result = zxcvbn(password[:_CHECKED_LENGTH], user_inputs=sorted(words))
+    if result["score"] >= MIN_SCORE:
+        return None
+    translated = _feedback()
+    feedback = result["feedback"]
+    said = [feedback.get("warning") or "", *feedback.get("suggestions", [])]
+    # An English sentence we have no translation for is left out rather than shown untranslated.
+    reasons = [str(translated[text]) for text in said if text in translated]
+    return " ".join([_("This password is too easy to guess."), *reasons])

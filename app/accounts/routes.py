@@ -42,7 +42,7 @@ def register():
             user = services.register(form.email.data, form.display_name.data, form.password.data,
                                      locale=str(get_locale()))
         except services.AccountError as error:
-            getattr(form, error.field or "email").errors.append(str(error))
+            form.show_error(error)
         else:
             _log_in(user)
             flash(_("Welcome, %(name)s! Your account is ready.", name=user.display_name), "success")
@@ -96,7 +96,7 @@ def profile():
         try:
             services.change_password(current_user, password_form.current_password.data, password_form.new_password.data)
         except services.AccountError as error:
-            password_form.current_password.errors.append(str(error))
+            password_form.show_error(error)
         else:
             login_user(current_user._get_current_object())  # the cookie now names the new login session
             flash(_("Your password is changed. Other devices have been logged out."), "success")
@@ -127,7 +127,11 @@ def reset_password(token: str):
         return redirect(url_for("accounts.reset_request"))
     form = ResetPasswordForm()
     if form.validate_on_submit():
-        services.reset_password(user, form.password.data)
-        flash(_("Your password is changed. Log in with the new one."), "success")
-        return redirect(url_for("accounts.login"))
+        try:
+            services.reset_password(user, form.password.data)
+        except services.AccountError as error:
+            form.show_error(error)
+        else:
+            flash(_("Your password is changed. Log in with the new one."), "success")
+            return redirect(url_for("accounts.login"))
     return render_template("accounts/reset_password.html", form=form), 422 if form.errors else 200

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import clock
 from app.accounts.models import LoginSession, User
-from app.accounts.passwords import hash_password, needs_rehash, verify_password
+from app.accounts.passwords import hash_password, needs_rehash, verify_password, weakness
 from app.extensions import db
 from app.ids import parse_id
 from app.links import external_url
@@ -55,6 +55,7 @@ def register(email: str, display_name: str, password: str, *, moderator: bool = 
     email = normalise_email(email)
     if find_by_email(email) is not None:
         raise AccountError(_("An account with this email already exists. Log in or reset your password."), "email")
+    _require_strong(password, "password", email, display_name)
     user = User(
         email=email,
         display_name=clean_display_name(display_name),
@@ -147,13 +148,22 @@ def change_password(user: User, current: str, new: str) -> None:
     """Change the password after checking the current one; other logins end. Commits."""
     if not verify_password(user.password_hash, current):
         raise AccountError(_("Your current password is not correct."), "current_password")
-    _set_password(user, new)
+    _set_password(user, new, "new_password")
     mail.queue_mail(user, _l("Your password was changed"), "password_changed", user=user)
     db.session.commit()
     start_login_session(user)
 
 
-def _set_password(user: User, new: str) -> None:
+def _require_strong(password: str, field: str, *personal: str) -> None:
+    """Refuse a password that is short or easy to guess (common, breached, a word, the member's own name)."""
+    if len(password) < PASSWORD_MIN:
+        raise AccountError(_("Use at least %(min)d characters.", min=PASSWORD_MIN), field)
+    if (reason := weakness(password, personal)) is not None:
+        raise AccountError(reason, field)
+
+
+def _set_password(user: User, new: str, field: str) -> None:
+    _require_strong(new, field, user.email, user.display_name)
     user.password_hash = hash_password(new)
     user.password_changed_at = clock.utcnow()
     _revoke_all(user)
@@ -194,7 +204,7 @@ def user_for_reset_token(token: str) -> User | None:
 
 def reset_password(user: User, new: str) -> None:
     """Set a new password from a reset link; every existing login ends. Commits."""
-    _set_password(user, new)
+    _set_password(user, new, "password")
     db.session.commit()
 
 

@@ -1,7 +1,7 @@
 """Campaign pages: creators' drafts and tiers, transitions, public pages and discovery. Thin views."""
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, send_from_directory, url_for
+from flask import abort, flash, redirect, render_template, request, send_from_directory, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -15,10 +15,6 @@ from app.content import images
 from app.content.markdown import render_markdown
 
 
-def _cover_folder() -> str:
-    return current_app.config["UPLOAD_FOLDER"] + "/covers"
-
-
 def _save_cover(form: CampaignForm) -> tuple[bool, str | None]:
     """Check and store an uploaded cover; (ok, filename or None when nothing was sent)."""
     upload = form.cover.data
@@ -29,7 +25,7 @@ def _save_cover(form: CampaignForm) -> tuple[bool, str | None]:
     except images.ImageError as error:
         form.cover.errors = [*form.cover.errors, str(error)]
         return False, None
-    return True, images.save_cover(processed, _cover_folder())
+    return True, images.save_cover(processed, services.cover_folder())
 
 
 def _page_context(campaign, preview: bool = False) -> dict:
@@ -102,7 +98,7 @@ def preview(slug: str):
 def cover(name: str):
     if not images.is_cover_name(name):
         abort(404)
-    response = send_from_directory(_cover_folder(), name, mimetype=images.content_type_for(name), max_age=86400)
+    response = send_from_directory(services.cover_folder(), name, mimetype=images.content_type_for(name), max_age=86400)
     response.headers["Content-Disposition"] = "inline"
     return response
 
@@ -136,13 +132,18 @@ def edit(slug: str):
     elif form.validate_on_submit():
         ok, cover = _save_cover(form)
         if ok:
+            replaced = campaign.cover
             try:
                 services.update_content(campaign, current_user, form.to_input(), cover)
             except services.CampaignError as error:
                 getattr(form, error.field or "title").errors.append(str(error))
                 if cover:  # stored before the rules said no: nothing refers to it
-                    images.delete_cover(_cover_folder(), cover)
+                    images.delete_cover(services.cover_folder(), cover)
             else:
+                # Only now that the new name is committed (never lose the current one), and only when
+                # nothing else shows it (a story may embed an earlier cover).
+                if cover and replaced and not services.cover_in_use(replaced):
+                    images.delete_cover(services.cover_folder(), replaced)
                 flash(_("Changes saved."), "success")
                 return redirect(url_for("campaigns.edit", slug=slug))
     return render_template(

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
 from blinker import Namespace
@@ -33,6 +33,7 @@ from app.campaigns.models import (
     CampaignState,
     Tier,
 )
+from app.content import images
 from app.extensions import db
 
 S = CampaignState
@@ -160,6 +161,7 @@ def action_label(action: str) -> str:
         "fail": _("closed as not funded"),
         "cancel": _("canceled"),
         "suspend": _("suspended"),
+        "edit": _("edited after launch"),
     }.get(action, action)
 
 
@@ -240,9 +242,15 @@ def _require_creator(campaign: Campaign, actor: User) -> None:
         raise CampaignError(_("Only the creator can change this campaign."))
 
 
+#: What a backer pledged on: fixed at launch (SPEC §2). Only the story, cover and risks change after.
+LOCKED_AT_LAUNCH = ("title", "blurb", "category", "goal", "currency", "duration_days")
+#: What may change on a live campaign, each change an audit row that moderators see.
+LIVE_CONTENT = ("story", "risks", "cover")
+
+
 def update_content(campaign: Campaign, actor: User, data: CampaignInput, cover: str | None = None) -> Campaign:
-    """Save the creator's edits. Drafts change freely; after launch only story, blurb, title, category,
-    risks and cover; a submitted or decided campaign is frozen. Commits."""
+    """Save the creator's edits. Drafts change freely; after launch only the story, risks and cover
+    (each change an audit row); a submitted or decided campaign is frozen. Commits."""
     _require_creator(campaign, actor)
     state = CampaignState(campaign.state)
     if state in LAUNCHED and state not in (S.LIVE,):
@@ -252,33 +260,51 @@ def update_content(campaign: Campaign, actor: User, data: CampaignInput, cover: 
     if state not in LAUNCHED and data.currency != campaign.currency and campaign.tiers:
         # Tier amounts are minor units of the campaign's currency: $25.00 would silently become ¥2,500.
         raise CampaignError(_("Remove the funding tiers before changing the currency: their amounts are in %(currency)s.", currency=campaign.currency), field="currency")
-    if state in LAUNCHED:
-        locked = {"goal": data.goal != campaign.goal, "currency": data.currency != campaign.currency, "duration_days": data.duration_days != campaign.duration_days}
-        for field, changed in locked.items():
-            if changed:
-                raise CampaignError(_("The goal, currency and duration cannot change after launch."), field=field)
-    campaign.title = data.title.strip()
-    campaign.blurb = data.blurb.strip()
-    campaign.category = data.category
-    campaign.story = data.story
-    campaign.risks = data.risks
-    if state not in LAUNCHED:
-        campaign.goal = data.goal
-        campaign.currency = data.currency
-        campaign.duration_days = data.duration_days
-    if cover:
-        campaign.cover = cover
-    campaign.updated_at = clock.utcnow()
+    wanted = {**asdict(data), "title": data.title.strip(), "blurb": data.blurb.strip(), "cover": cover or campaign.cover}
+    if state == S.LIVE:
+        for name in LOCKED_AT_LAUNCH:
+            if wanted[name] != getattr(campaign, name):
+                raise CampaignError(_("The title, blurb, category, goal, currency and duration are fixed since launch."), field=name)
+    changed = [name for name in (*LOCKED_AT_LAUNCH, *LIVE_CONTENT) if wanted[name] != getattr(campaign, name)]
+    for name in changed:
+        setattr(campaign, name, wanted[name])
+    now = clock.utcnow()
+    if state == S.LIVE and changed:
+        # Backers pledged on what the page said: what changed since is on the record for moderators.
+        db.session.add(CampaignEvent(campaign_id=campaign.id, from_state=S.LIVE.value, to_state=S.LIVE.value, action="edit",
+                                     actor_id=actor.id, note=", ".join(changed), created_at=now))
+    campaign.updated_at = now
     db.session.commit()
     return campaign
 
 
-def remove_cover(campaign: Campaign, actor: User) -> None:
-    _require_creator(campaign, actor)
-    if campaign.status not in EDITABLE and campaign.status != S.LIVE:
-        raise CampaignError(_("This campaign cannot be edited now."))
-    campaign.cover = None
-    db.session.commit()
+def cover_folder() -> str:
+    """Where campaign covers are stored."""
+    return current_app.config["UPLOAD_FOLDER"] + "/covers"
+
+
+def cover_in_use(name: str) -> bool:
+    """True while a campaign shows the stored image `name`: as its cover, or in its story or risks
+    (creators may embed their uploads there)."""
+    pattern = f"%{name}%"
+    query = select(Campaign.id).where(or_(Campaign.cover == name, Campaign.story.like(pattern), Campaign.risks.like(pattern)))
+    return db.session.scalar(query.limit(1)) is not None
+
+
+#: An upload younger than this is never swept: its campaign may not be committed yet.
+ORPHAN_MIN_AGE = timedelta(days=1)
+
+
+def sweep_orphan_covers(now: datetime | None = None) -> int:
+    """Delete stored covers that no campaign shows (and crashed uploads' parts) older than a day; how many."""
+    cutoff = ((now or clock.utcnow()) - ORPHAN_MIN_AGE).replace(tzinfo=UTC).timestamp()
+    swept = 0
+    folder = cover_folder()
+    for name, mtime in images.stored_covers(folder):
+        if mtime < cutoff and (name.startswith(".upload-") or not cover_in_use(name)):
+            images.delete_stored(folder, name)
+            swept += 1
+    return swept
 
 
 # --- tiers -----------------------------------------------------------------------------------

@@ -372,3 +372,24 @@ def delete_cover(folder: str | os.PathLike[str], filename: str) -> None:
     directory = Path(folder)
     for name in (filename, thumbnail_name(filename)):
         (directory / name).unlink(missing_ok=True)
+
+
+def stored_covers(folder: str | os.PathLike[str]) -> list[tuple[str, float]]:
+    """Every stored cover (not thumbnails) and left-over partial upload in `folder`, with its mtime."""
+    directory = Path(folder)
+    if not directory.is_dir():
+        return []
+    found = []
+    for entry in os.scandir(directory):
+        leftover = entry.name.startswith(".upload-") and entry.name.endswith(".part")
+        if entry.is_file(follow_symlinks=False) and (leftover or (is_cover_name(entry.name) and ".thumb." not in entry.name)):
+            found.append((entry.name, entry.stat(follow_symlinks=False).st_mtime))
+    return found
+
+
+def delete_stored(folder: str | os.PathLike[str], filename: str) -> None:
+    """Remove a stored cover with its thumbnail, or a left-over partial upload."""
+    if filename.startswith(".upload-") and filename.endswith(".part") and "/" not in filename:
+        (Path(folder) / filename).unlink(missing_ok=True)
+    else:
+        delete_cover(folder, filename)

@@ -79,6 +79,14 @@ def _event_label(action: str) -> str:
     return extra.get(action) or services.action_label(action)
 
 
+def _event_note(event: CampaignEvent) -> str:
+    """The note of an audit row; an edit after launch names what changed, in the reader's language."""
+    if event.action != "edit":
+        return event.note
+    names = {"story": _("Story"), "risks": _("Risks and challenges"), "cover": _("Cover image")}
+    return ", ".join(names.get(name, name) for name in event.note.split(", "))
+
+
 def _campaign_or_404(slug: str) -> Campaign:
     campaign = services.get_by_slug(slug)
     if campaign is None:
@@ -108,6 +116,7 @@ def _render_review(
         others_limit=OTHERS_LIMIT,
         history=_history(campaign),
         event_label=_event_label,
+        event_note=_event_note,
         report=report.money_report(campaign),
         collected_pledges=refunds.refundable_pledges(campaign.id, PLEDGES_LIMIT) if campaign.state == CampaignState.SUCCESSFUL.value else [],
         pledges_limit=PLEDGES_LIMIT,

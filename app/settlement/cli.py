@@ -5,13 +5,18 @@ import contextlib
 import fcntl
 import os
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from app import clock
 from app.extensions import db
+
+#: How often the worker sweeps orphan uploads.
+SWEEP_EVERY = timedelta(hours=1)
 
 
 @contextlib.contextmanager
@@ -56,6 +61,7 @@ def settle(batch: int | None, concurrency: int | None) -> None:
 @with_appcontext
 def worker(interval: int | None, passes: int) -> None:
     """Run settlement passes in a loop and send queued mail."""
+    from app.campaigns.services import sweep_orphan_covers
     from app.community.services import fan_out_updates
     from app.notifications.services import deliver_pending
     from app.settlement.services import run_pass
@@ -65,12 +71,16 @@ def worker(interval: int | None, passes: int) -> None:
     click.echo(f"worker {os.getpid()}: a pass every {interval}s on {engine}"
                + (" (SQLite: one worker at a time)" if engine == "sqlite" else " (several workers may run at once)"))
     done = 0
+    swept_at = None
     with _single_worker_on_sqlite():
         while True:
             try:
                 run_pass(progress=click.echo)
                 fan_out_updates()  # campaign updates' mail to backers, in batches (app/community)
                 deliver_pending(limit=500)
+                if swept_at is None or clock.utcnow() - swept_at >= SWEEP_EVERY:
+                    sweep_orphan_covers()  # replaced covers are deleted at once; this catches what a crash left
+                    swept_at = clock.utcnow()
             except Exception:  # keep the loop alive; the next pass picks the work up again
                 db.session.rollback()
                 current_app.logger.exception("settlement pass failed")
