@@ -139,6 +139,11 @@ class Config:
         self.COMMENT_RATE_LIMIT = os.environ.get("COMMENT_RATE_LIMIT") or "10 per minute"
         # Lets the demo and the browser tests move "now" for a process (never in production).
         self.CLOCK_OFFSET_SECONDS = _int("CLOCK_OFFSET_SECONDS", 0)
+        #: Failed logins one account may have within LOGIN_FAILURE_WINDOW_MINUTES before it is locked
+        #: for LOGIN_LOCK_MINUTES (besides the per-address limit; its owner is told by mail).
+        self.LOGIN_FAILURES_MAX = _int("LOGIN_FAILURES_MAX", 10, 3, 1000)
+        self.LOGIN_FAILURE_WINDOW_MINUTES = _int("LOGIN_FAILURE_WINDOW_MINUTES", 15, 1, 1440)
+        self.LOGIN_LOCK_MINUTES = _int("LOGIN_LOCK_MINUTES", 15, 1, 1440)
         self.PASSWORD_RESET_MAX_AGE = _int("PASSWORD_RESET_MAX_AGE", 3600, 60, 7 * 86400)
         self.UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER") or str(BASE_DIR / "instance" / "uploads")
         self.MAX_CONTENT_LENGTH = 6 * 1024 * 1024

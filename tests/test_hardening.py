@@ -349,3 +349,53 @@ def test_finding_10_every_way_to_set_a_password_checks_it(app, client):
     link = services.external_url("accounts.reset_password", token=services.reset_token(ann)).split("localhost", 1)[1]
     response = client.post(link, data={"password": "password1", "confirm": "password1"})
     assert response.status_code == 422 and "too easy to guess" in response.get_data(as_text=True)
+
+
+# --- failed logins per account ----------------------------------------------------------------------
+
+def test_failed_logins_lock_the_account(app, make_app, frozen_clock):
+    """Ten wrong passwords from ten addresses lock the account for a quarter hour, right password or
+    not; its owner is mailed once; the lock ends by itself and a good login clears the count."""
+    from datetime import timedelta
+
+    from app import clock
+    from app.accounts.models import User
+
+    make_user("ann@example.com", name="Ann")
+    limited = make_app(TRUSTED_PROXIES=1, RATELIMIT_ENABLED=True)  # ten clients, each under its own IP limit
+    client = limited.test_client()
+    with limited.app_context():
+        def attempt(password: str, n: int):
+            return client.post("/auth/login", data={"email": "ann@example.com", "password": password},
+                               headers={"X-Forwarded-For": f"198.51.100.{n}"})
+
+        for n in range(9):
+            assert "do not match" in attempt("wrong guess", n).get_data(as_text=True)
+        assert _outbox("account_locked") == []
+        assert "paused" in attempt("wrong guess", 9).get_data(as_text=True)
+        # locked: the right password is refused the same way, and no second mail is sent
+        response = attempt("correct horse battery", 10)
+        assert response.status_code == 422 and "paused" in response.get_data(as_text=True)
+        assert "paused" in attempt("wrong again", 11).get_data(as_text=True)
+        [mail] = _outbox("account_locked")
+        assert "http://localhost/auth/reset" in mail.body and "November 23, 2026, 12:15" in mail.body
+        # the lock ends by itself; a good login clears the count
+        clock.advance(timedelta(minutes=16))
+        assert attempt("correct horse battery", 12).status_code == 302
+        db.session.expire_all()
+        ann = db.session.scalar(select(User))
+        assert (ann.login_failures, ann.locked_until) == (0, None)
+
+
+def test_failures_spread_over_time_do_not_lock(app, frozen_clock):
+    from datetime import timedelta
+
+    from app import clock
+    from app.accounts import services
+
+    make_user("ann@example.com")
+    for _ in range(12):
+        assert services.authenticate("ann@example.com", "wrong guess") is None
+        clock.advance(timedelta(minutes=2))  # never ten within a quarter hour
+    assert services.authenticate("ann@example.com", "correct horse battery") is not None
+    assert _outbox("account_locked") == []

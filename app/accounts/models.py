@@ -38,6 +38,11 @@ class User(UserMixin, db.Model):
     #: (pledges, payments, password) is always sent.
     email_updates: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=true())
     email_replies: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=true())
+    #: Failed logins since `login_failures_since` (a window of LOGIN_FAILURE_WINDOW_MINUTES).
+    login_failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    login_failures_since: Mapped[datetime | None] = mapped_column(DateTime)
+    #: Too many failed logins: no login (right password or not) until then.
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
 
     #: The login session this request runs under (set by the user loader), not a column.
     login_session_id = None

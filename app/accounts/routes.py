@@ -59,14 +59,18 @@ def login():
     if current_user.is_authenticated and request.method == "GET":
         return redirect(safe_next(form.next.data) or url_for("main.index"))
     if form.validate_on_submit():
-        user = services.authenticate(form.email.data, form.password.data)
-        if user is None:
-            form.password.errors.append(_("That email and password do not match an account."))
+        try:
+            user = services.authenticate(form.email.data, form.password.data)
+        except services.AccountLocked as error:
+            form.show_error(error)
         else:
-            target = safe_next(form.next.data) or url_for("main.index")
-            _log_in(user, remember=bool(form.remember.data))
-            flash(_("You are logged in."), "success")
-            return redirect(target)
+            if user is None:
+                form.password.errors.append(_("That email and password do not match an account."))
+            else:
+                target = safe_next(form.next.data) or url_for("main.index")
+                _log_in(user, remember=bool(form.remember.data))
+                flash(_("You are logged in."), "success")
+                return redirect(target)
     return render_template("accounts/login.html", form=form), 422 if form.errors else 200
 
 

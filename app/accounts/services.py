@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import clock
@@ -74,16 +75,71 @@ def register(email: str, display_name: str, password: str, *, moderator: bool = 
     return user
 
 
+class AccountLocked(AccountError):
+    """Logins to this account are refused for now: too many wrong passwords in a row."""
+
+
 def authenticate(email: str, password: str) -> User | None:
-    """The user whose email and password match, else None (same cost either way)."""
+    """The user whose email and password match, else None (same cost either way).
+
+    Besides the per-address rate limit, each account counts its failed logins: after
+    LOGIN_FAILURES_MAX within LOGIN_FAILURE_WINDOW_MINUTES it is locked for LOGIN_LOCK_MINUTES
+    (AccountLocked, the same answer whether the password is right or not) and its owner is told by
+    mail once per lock. Guessing from many addresses (a botnet, or everyone behind one proxy) then
+    still gets a handful of tries per quarter hour. The lock does say that the account exists — to
+    someone who has already sent ten wrong passwords for it; the registration form says as much.
+    """
     user = find_by_email(email)
-    if not verify_password(user.password_hash if user else None, password):
+    matches = verify_password(user.password_hash if user else None, password)
+    if user is None:
         return None
-    assert user is not None
+    now = clock.utcnow()
+    if user.locked_until is not None and user.locked_until > now:
+        raise _locked(user)
+    if not matches:
+        if _count_failure(user, now):
+            raise _locked(user)
+        return None
+    if user.login_failures or user.locked_until is not None:
+        user.login_failures, user.login_failures_since, user.locked_until = 0, None, None
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-        db.session.commit()
+    db.session.commit()
     return user
+
+
+def _locked(user: User) -> AccountLocked:
+    return AccountLocked(_("Too many wrong passwords: logins to this account are paused for a few minutes. "
+                           "We have sent its owner an email; you can also reset the password."), "password")
+
+
+def _count_failure(user: User, now: datetime) -> bool:
+    """One more failed login; the one that reaches the limit locks the account, mails its owner and
+    returns True. Commits.
+
+    Counted with conditional updates, so that concurrent failures from many processes all count and
+    exactly one of them locks the account (and sends the mail).
+    """
+    config = current_app.config
+    window_start = now - timedelta(minutes=config["LOGIN_FAILURE_WINDOW_MINUTES"])
+    fresh = or_(User.login_failures_since.is_(None), User.login_failures_since < window_start)
+    db.session.execute(
+        update(User).where(User.id == user.id).values(
+            login_failures=case((fresh, 1), else_=User.login_failures + 1),
+            login_failures_since=case((fresh, now), else_=User.login_failures_since),
+        ).execution_options(synchronize_session=False)
+    )
+    until = now + timedelta(minutes=config["LOGIN_LOCK_MINUTES"])
+    locked = db.session.execute(
+        update(User).where(User.id == user.id, User.login_failures >= config["LOGIN_FAILURES_MAX"])
+        .values(locked_until=until, login_failures=0, login_failures_since=None).execution_options(synchronize_session=False)
+    ).rowcount
+    if locked:
+        db.session.refresh(user)
+        mail.queue_mail(user, _l("Logins to your Threshold account are paused"), "account_locked",
+                        user=user, failures=config["LOGIN_FAILURES_MAX"], until=until)
+    db.session.commit()
+    return bool(locked)
 
 
 def start_login_session(user: User) -> None:
