@@ -60,6 +60,12 @@ def _list(name: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
 
+def _hosts_of(base_url: str) -> list[str]:
+    """The default TRUSTED_HOSTS: BASE_URL's host (both loopback names for a site on this machine)."""
+    host = urlsplit(base_url).hostname or ""
+    return ["127.0.0.1", "localhost"] if host in ("127.0.0.1", "localhost") else [host]
+
+
 def _database_url() -> str:
     url = os.environ.get("DATABASE_URL", "")
     if not url:
@@ -114,8 +120,9 @@ class Config:
         self.BASE_URL = (os.environ.get("BASE_URL") or f"http://127.0.0.1:{os.environ.get('PORT') or 5000}").rstrip("/")
         self._base_url_given = bool(os.environ.get("BASE_URL"))
         #: Host names the site answers to (any port); a request for another Host is refused with 400.
-        #: A leading dot admits subdomains (".example.org"). Default: the host of BASE_URL.
-        self.TRUSTED_HOSTS = _list("TRUSTED_HOSTS") or [urlsplit(self.BASE_URL).hostname or ""]
+        #: A leading dot admits subdomains (".example.org"). Default: the host of BASE_URL (for the demo
+        #: on 127.0.0.1, localhost too).
+        self.TRUSTED_HOSTS = _list("TRUSTED_HOSTS") or _hosts_of(self.BASE_URL)
         #: How many reverse proxies stand in front of the app (their X-Forwarded-For/-Proto are believed).
         self.TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0, 0, 5)
         #: How long a public page may be served from the cache to visitors (0 turns the cache off).
@@ -217,7 +224,7 @@ class TestConfig(Config):
         self.SERVER_NAME = "localhost"
         self.BASE_URL = "http://localhost"
         self._base_url_given = True
-        self.TRUSTED_HOSTS = ["localhost", "127.0.0.1"]  # the test client, and the webhook tests' real server
+        self.TRUSTED_HOSTS = _hosts_of(self.BASE_URL)  # the test client, and the webhook tests' real server
         # localstripe on loopback has no rate limit; pacing has its own tests.
         self.STRIPE_MAX_REQUESTS_PER_SECOND = 1000.0
         # Tests freeze the clock, and the page cache keys on update times: it has tests of its own.

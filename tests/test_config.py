@@ -131,6 +131,8 @@ def test_base_url_and_trusted_hosts(monkeypatch):
     assert config.BASE_URL == "https://threshold.example:8443/site" and config.TRUSTED_HOSTS == ["threshold.example"]
     config = _config(monkeypatch, TRUSTED_HOSTS=" a.example, .b.example ,")
     assert config.TRUSTED_HOSTS == ["a.example", ".b.example"]
+    monkeypatch.delenv("TRUSTED_HOSTS")
+    assert _config(monkeypatch, BASE_URL="http://127.0.0.1:5000").TRUSTED_HOSTS == ["127.0.0.1", "localhost"]
     for bad in ("threshold.example", "ftp://threshold.example", "https://", "https://x.example/?a=1"):
         with pytest.raises(ConfigError, match="BASE_URL must read like"):
             _config(monkeypatch, BASE_URL=bad).validate()
