@@ -161,7 +161,7 @@ class ShippingFields:
         self.destination_costs = {}
         if self.ships.data != "destinations":
             return True  # no shipping: whatever the rows say is not kept
-        ok = True
+        ok, seen = True, set()
         for entry in self.destinations.entries:
             row = entry.form
             country, typed = row.country.data or "", (row.cost.data or "").strip()
@@ -169,8 +169,9 @@ class ShippingFields:
                 continue
             if not shipping.is_destination(country):
                 row.country.errors = [*row.country.errors, _("Choose a destination from the list.")]
-            elif country in self.destination_costs:
+            elif country in seen:
                 row.country.errors = [*row.country.errors, _("%(country)s is already in the list.", country=shipping.country_name(country))]
+            seen.add(country)
             try:
                 cost = parse_amount(row.cost, self.currency, minimum=0, maximum=money.MAX_CHARGE, messages={
                     "empty": _("Enter the shipping cost: 0 for free shipping."),
@@ -185,9 +186,14 @@ class ShippingFields:
         if ok and not self.destination_costs:
             self.ships.errors = [*self.ships.errors, _("Add at least one destination, or choose “No shipping”.")]
             return False
-        if not ok:  # the list's own errors, so that the form's errors show them
-            self.destinations.errors = [entry.errors for entry in self.destinations.entries]
+        if not ok:
+            self._gather_row_errors()
         return ok
+
+    def _gather_row_errors(self) -> None:
+        # The list's errors are worked out once, when it validates: rows refused later (here, or by
+        # the service) must be added, so that the form counts as refused.
+        self.destinations.errors = [entry.errors for entry in self.destinations.entries]
 
     def more_rows(self) -> None:
         """One more empty row (the "add another destination" button), and shipping on."""
@@ -210,6 +216,7 @@ class ShippingFields:
             for entry in self.destinations.entries:
                 if entry.form.country.data == error.country:
                     entry.form.cost.errors = [*entry.form.cost.errors, str(error)]
+                    self._gather_row_errors()
                     return True
         return super().show_error(error)
 
