@@ -332,7 +332,7 @@ def test_the_campaign_page_says_where_each_reward_ships(app, client):
     assert "Ships worldwide · shipping $9.00" in worldwide
     french = client.get(f"/campaigns/{campaign.slug}", headers={"Accept-Language": "fr"}).get_data(as_text=True)
     assert "Allemagne" in french
-    assert f"Espagne : {money.format_money(650, 'USD', 'fr')}" in french
+    assert f"Espagne\u00a0: {money.format_money(650, 'USD', 'fr')}" in french
 
 
 def test_the_creators_page_and_the_review_show_destinations(app, client):
