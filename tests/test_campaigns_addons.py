@@ -310,13 +310,13 @@ def test_fifty_concurrent_claims_on_an_add_on_of_five(app: Flask):
         pytest.skip("the concurrency test runs on PostgreSQL (SQLite serialises every writer)")
     creator = make_user()
     campaign = build_campaign(creator, "live", tiers=1)
-    addon = _offer(campaign, creator, quantity_limit=LIMIT)
+    addon_id = _offer(campaign, creator, quantity_limit=LIMIT).id  # read here: the test's session is not for the racers
     start = threading.Barrier(BACKERS)
 
     def claim(_n: int) -> bool:
         with app.app_context():  # each racer its own session and connection, as a request would have
             start.wait()
-            won = services.claim_addon(addon.id, 1)
+            won = services.claim_addon(addon_id, 1)
             db.session.commit()
             db.session.remove()
             return won
@@ -324,4 +324,4 @@ def test_fifty_concurrent_claims_on_an_add_on_of_five(app: Flask):
     with ThreadPoolExecutor(max_workers=BACKERS) as pool:
         results = list(pool.map(claim, range(BACKERS)))
     assert results.count(True) == LIMIT
-    assert _addon(addon.id).claimed == LIMIT
+    assert _addon(addon_id).claimed == LIMIT
