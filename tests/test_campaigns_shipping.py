@@ -310,7 +310,7 @@ def test_the_service_holds_the_rules_without_the_form(app):
         assert raised.value.country == "FR"
     with pytest.raises(CampaignError):
         services.add_tier(campaign, creator, tier_input(2, ships=True, destinations={"EU": 100}))
-    with pytest.raises(CampaignError):
+    with pytest.raises(CampaignError, match="cannot be negative"):
         services.add_tier(campaign, creator, tier_input(2, ships=True, destinations={"FR": -1}))
     assert _stored(tier.id) == {"FR": 600, "ZZ": 1500}
     assert db.session.scalar(select(db.func.count()).select_from(Tier).where(Tier.campaign_id == campaign.id)) == 2

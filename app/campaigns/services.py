@@ -341,7 +341,9 @@ def _wanted_destinations(data: TierInput | AddonInput, currency: str) -> dict[st
     for country, cost in data.destinations.items():
         if not shipping.is_destination(country):
             raise DestinationError(_("Choose a destination from the list."), country)
-        if not 0 <= cost <= MAX_CHARGE:
+        if cost < 0:
+            raise DestinationError(_("A shipping cost cannot be negative."), country)
+        if cost > MAX_CHARGE:
             raise DestinationError(_("The amount must be at most %(max)s.", max=money_format(MAX_CHARGE, currency)), country)
     return dict(data.destinations)
 
@@ -354,8 +356,9 @@ def _check_destination_changes(stored: dict[str, int], wanted: dict[str, int], c
     """After launch a destination stays and its cost never rises: backers chose the reward with it."""
     if not live:
         return
-    for country in sorted(stored.keys() - wanted.keys()):
-        raise DestinationError(_("%(country)s cannot be removed after launch: backers may have chosen it.", country=shipping.country_name(country)), country)
+    removed = sorted(stored.keys() - wanted.keys())
+    if removed:
+        raise DestinationError(_("%(country)s cannot be removed after launch: backers may have chosen it.", country=shipping.country_name(removed[0])), removed[0])
     for country, cost in sorted(wanted.items()):
         if country in stored and cost > stored[country]:
             raise DestinationError(
