@@ -99,10 +99,34 @@ def _pledge(campaign: Campaign, backer: User, amount: int, tier_index: int | Non
 
 # --- campaigns -----------------------------------------------------------------------------------
 
-def _tiers(campaign: Campaign, creator: User, specs: list[tuple[str, str, int, int | None]]) -> None:
+def _tiers(campaign: Campaign, creator: User, specs: list[tuple]) -> None:
+    """Tiers from (title, description, amount, limit) or, for a tier that ships, (…, destinations)."""
     delivery = (clock.utcnow().date().replace(day=1) + timedelta(days=120)).replace(day=1)
-    for title, description, amount, limit in specs:
-        campaigns.add_tier(campaign, creator, campaigns.TierInput(title, description, amount, limit, delivery, "Ships worldwide"))
+    for title, description, amount, limit, *shipping in specs:
+        destinations = shipping[0] if shipping else {}
+        note = "Ships from Portland in recycled packaging." if destinations else "Ships worldwide"
+        campaigns.add_tier(campaign, creator, campaigns.TierInput(title, description, amount, limit, delivery, note,
+                                                                  ships=bool(destinations), destinations=destinations))
+
+
+#: The lantern's shipping, in cents: a few countries of their own, and the rest of the world.
+LANTERN_SHIPPING = {"US": 800, "CA": 1200, "GB": 1500, "FR": 1500, "DE": 1500, "ZZ": 2500}
+LANTERN_TIERS = [
+    ("Thank-you postcard", "A hand-signed postcard.", 1000, None, {"US": 0, "ZZ": 200}),
+    ("The thing itself", "One of the first production run.", 5000, None, LANTERN_SHIPPING),
+    ("Early bird", "The thing itself at a discount, for the first backers.", 4000, 10, LANTERN_SHIPPING),
+]
+
+
+def _lantern_addons(lantern: Campaign, creator: User) -> None:
+    """Two add-ons: spare batteries for the lantern tiers (shipping per unit), and a limited stand for any tier."""
+    with_lantern = frozenset(tier.id for tier in lantern.tiers if tier.title != "Thank-you postcard")
+    campaigns.add_addon(lantern, creator, campaigns.AddonInput(
+        "Spare battery", "A second battery, for twice the nights.", 1200, None, ships=True, shipping_per="unit",
+        tier_ids=with_lantern, destinations={"US": 200, "CA": 300, "GB": 400, "FR": 400, "DE": 400, "ZZ": 600}))
+    campaigns.add_addon(lantern, creator, campaigns.AddonInput(
+        "Oak stand", "A turned oak stand, signed by the maker. A run of 20.", 2500, 20, ships=True, shipping_per="pledge",
+        destinations={"US": 500, "ZZ": 900}))
 
 
 STORY = """## What we are making
@@ -162,8 +186,10 @@ def seed_campaigns(users: dict[str, User]) -> int:
     # Launched 29 days ago: its deadline passes tomorrow.
     clock.set_offset(timedelta(days=-29))
     try:
-        lantern = _to(_campaign(cam, "Solar Lantern", "A lantern that charges in the sun and lights a room all night.", "design", 300000, seed=1),
-                      cam, mod, "submit", "approve", "launch")
+        lantern = _campaign(cam, "Solar Lantern", "A lantern that charges in the sun and lights a room all night.", "design", 300000, seed=1,
+                            tiers=LANTERN_TIERS)
+        _lantern_addons(lantern, cam)
+        lantern = _to(lantern, cam, mod, "submit", "approve", "launch")
         pledges(lantern, [(bao, 5000, 1), (others[0], 4000, 2), (others[1], 4500, 2), (others[2], 10000, None), (others[3], 5000, 1)])
         campaigns.set_featured(lantern, mod, True)
         made.append(lantern)

@@ -7,6 +7,7 @@ from functools import cache
 from babel import support
 from flask_babel import get_locale
 from flask_wtf import FlaskForm
+from wtforms import FieldList, FormField
 from wtforms.i18n import messages_path
 
 #: A line break or tab with the blanks around it: one space in a one-line field.
@@ -52,6 +53,8 @@ class BaseForm(FlaskForm):
 
     class Meta(FlaskForm.Meta):
         def bind_field(self, form, unbound_field, options):
+            if issubclass(unbound_field.field_class, (FieldList, FormField)):  # filters apply to the fields inside
+                return unbound_field.bind(form=form, **options)
             filters = [_drop_nul, *unbound_field.kwargs.get("filters", ())]
             return unbound_field.bind(form=form, **{**options, "filters": filters})
 

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import update
 
 from app.campaigns import totals
+from app.campaigns.models import Addon
 from app.extensions import db
 from app.pledges.models import Pledge
 from tests.factories import login, make_campaign, make_user
@@ -71,6 +72,17 @@ MATRIX: dict[tuple[str, str, str], str] = {
     ("campaigns.edit_tier", "POST", "live"): "login 403 422 403",
     ("campaigns.delete_tier", "POST", "draft"): "login 404 302 403",
     ("campaigns.delete_tier", "POST", "live"): "login 403 302 403",
+    # add-ons (issue 15): the tiers' rules
+    ("campaigns.new_addon", "GET", "draft"): "login 404 200 403",
+    ("campaigns.new_addon", "GET", "live"): "login 403 200 403",
+    ("campaigns.new_addon", "POST", "draft"): "login 404 422 403",
+    ("campaigns.new_addon", "POST", "live"): "login 403 422 403",
+    ("campaigns.edit_addon", "GET", "draft"): "login 404 200 403",
+    ("campaigns.edit_addon", "GET", "live"): "login 403 200 403",
+    ("campaigns.edit_addon", "POST", "draft"): "login 404 422 403",
+    ("campaigns.edit_addon", "POST", "live"): "login 403 422 403",
+    ("campaigns.delete_addon", "POST", "draft"): "login 404 302 403",
+    ("campaigns.delete_addon", "POST", "live"): "login 403 302 403",
     ("campaigns.submit", "POST", "draft"): "login 404 302 403",
     ("campaigns.submit", "POST", "live"): "login 403 302 403",
     ("campaigns.launch", "POST", "draft"): "login 404 302 403",
@@ -189,6 +201,7 @@ def _world(app, state: str):
     make_user("member@example.com", name="Member")
     make_user("mod@example.com", name="Mod", moderator=True)
     campaign = make_campaign(owner, state if state in ("draft", "live") else "live", tiers=1)
+    db.session.add(Addon(campaign_id=campaign.id, title="Extra", description="", amount=500))
     pledge_owner = make_user("backer@example.com", name="Backer")
     pledge = Pledge(campaign_id=campaign.id, backer_id=pledge_owner.id, tier_id=campaign.tiers[0].id, amount=2500,
                     currency="USD", state="active", payment_method_id="pm_matrix", card_brand="visa", card_last4="4242")
@@ -225,7 +238,8 @@ def _community_ids(campaign) -> dict[str, int]:
 def _path(app, endpoint: str, campaign, pledge) -> str:
     rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
     values = {"slug": campaign.slug, "tier_id": campaign.tiers[0].id, "pledge_id": pledge.id, "token": "not-a-token", "name": "0" * 32 + ".jpg",
-              "user_id": campaign.creator_id, **_community_ids(campaign)}
+              "user_id": campaign.creator_id, "addon_id": db.session.scalar(db.select(Addon.id).where(Addon.campaign_id == campaign.id)),
+              **_community_ids(campaign)}
     return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), rule.rule)
 
 

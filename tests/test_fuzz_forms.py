@@ -118,6 +118,15 @@ def test_campaign_edit(app, client, member, values):
 
 
 TIER_FIELDS = ("title", "description", "amount", "quantity_limit", "estimated_delivery", "shipping_note")
+#: The shipping part of the tier and add-on forms (issue 15): plausible values mixed with any.
+SHIPPING = {
+    "ships": st.one_of(st.sampled_from(["none", "destinations"]), VALUE),
+    "destinations-0-country": st.one_of(st.sampled_from(["FR", "ZZ", "EU", "fr", ""]), VALUE),
+    "destinations-0-cost": VALUE,
+    "destinations-1-country": st.one_of(st.sampled_from(["FR", "DE"]), VALUE),
+    "destinations-1-cost": VALUE,
+}
+SHIPPING_ECHOED = ("destinations-0-cost", "destinations-1-cost")
 
 
 def _draft(member):
@@ -127,12 +136,30 @@ def _draft(member):
 
 
 @EXAMPLES
-@given(values=st.fixed_dictionaries({name: VALUE for name in TIER_FIELDS}))
+@given(values=st.fixed_dictionaries({**{name: VALUE for name in TIER_FIELDS}, **SHIPPING}))
 def test_tier_new_and_edit(app, client, member, values):
     campaign = _draft(member)
-    check(client, f"/campaigns/{campaign.slug}/tiers/new", values, ("title", "description", "amount", "shipping_note"))
+    echoed = ("title", "description", "amount", "shipping_note", *SHIPPING_ECHOED)
+    check(client, f"/campaigns/{campaign.slug}/tiers/new", values, echoed)
     tier = campaign.tiers[0]
-    check(client, f"/campaigns/{campaign.slug}/tiers/{tier.id}/edit", values, ("title", "description", "amount", "shipping_note"))
+    check(client, f"/campaigns/{campaign.slug}/tiers/{tier.id}/edit", values, echoed)
+
+
+ADDON_FIELDS = ("title", "description", "amount", "quantity_limit", "shipping_per", "tiers")
+
+
+@EXAMPLES
+@given(values=st.fixed_dictionaries({**{name: VALUE for name in ADDON_FIELDS}, **SHIPPING}), own_tier=st.booleans())
+def test_addon_new_and_edit(app, client, member, values, own_tier):
+    from app.campaigns import services
+
+    campaign = _draft(member)
+    if own_tier:  # a real choice now and then, so that more than the tiers check is reached
+        values = {**values, "tiers": str(campaign.tiers[0].id)}
+    echoed = ("title", "description", "amount", *SHIPPING_ECHOED)
+    check(client, f"/campaigns/{campaign.slug}/addons/new", values, echoed)
+    addon = campaign.addons[:1] or [services.add_addon(campaign, member, services.AddonInput("Extra", "", 500, None))]
+    check(client, f"/campaigns/{campaign.slug}/addons/{addon[0].id}/edit", values, echoed)
 
 
 @EXAMPLES

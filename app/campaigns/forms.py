@@ -1,4 +1,4 @@
-"""Campaign and tier forms (field names are part of the contract, SPEC §7)."""
+"""Campaign, tier and add-on forms (field names are part of the contract, SPEC §7 and §12)."""
 from __future__ import annotations
 
 import re
@@ -11,12 +11,23 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
-from wtforms import IntegerField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import (
+    FieldList,
+    FormField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from app import clock, money
+from app.campaigns import shipping
 from app.campaigns.models import CATEGORIES
-from app.campaigns.services import CampaignInput, TierInput
+from app.campaigns.services import AddonInput, CampaignInput, DestinationError, TierInput
 from app.forms import BaseForm, multi_line, one_line, trimmed
 
 BLURB_MAX = 135
@@ -64,12 +75,13 @@ def money_error_message(error: money.MoneyError) -> str:
     return _("Enter the amount as a number, for example 25 or 25.50.")
 
 
-def parse_amount(field, currency: str, *, minimum: int, maximum: int) -> int:
-    """Read a money field typed in major units; raise ValidationError with a message for the field."""
+def parse_amount(field, currency: str, *, minimum: int, maximum: int, messages: dict[str, str] | None = None) -> int:
+    """Read a money field typed in major units; raise ValidationError with a message for the field
+    (`messages` replaces the message of some parsing errors, by code)."""
     try:
         amount = money.parse(field.data, currency)
     except money.MoneyError as error:
-        raise ValidationError(money_error_message(error)) from None
+        raise ValidationError((messages or {}).get(error.code) or money_error_message(error)) from None
     if amount < minimum:
         raise ValidationError(_("The amount must be at least %(min)s.", min=money.format_money(minimum, currency)))
     if amount > maximum:
@@ -113,10 +125,111 @@ class CampaignForm(BaseForm):
         self.goal.data = money.to_input(campaign.goal, campaign.currency)
 
 
+class DestinationForm(BaseForm):
+    """One destination row: `destinations-N-country`, `destinations-N-cost`."""
+
+    class Meta:
+        csrf = False  # a part of the tier or add-on form, which carries the token
+
+    country = SelectField(_l("Destination"), choices=shipping.choices, validate_choice=False)
+    cost = StringField(_l("Shipping cost"), filters=[one_line])
+
+
+#: Empty destination rows a new form shows (the "add another destination" button gives more).
+BLANK_ROWS = 3
+#: More rows than destinations exist (every country and the rest of the world) would only be repeats.
+MAX_ROWS = 260
+
+
+class ShippingFields:
+    """The shipping part of the tier and add-on forms (SPEC §12): `ships` and the destination rows.
+
+    A blank row is ignored. `destination_costs` holds country -> cost in minor units once valid.
+    """
+
+    ships = RadioField(
+        _l("Shipping"), choices=[("none", _l("No shipping (digital, an event, a thank-you)")), ("destinations", _l("Ships to the destinations below"))],
+        default="none",
+    )
+    destinations = FieldList(FormField(DestinationForm), min_entries=BLANK_ROWS, max_entries=MAX_ROWS)
+    #: Without JavaScript: the same page again, with one more empty row.
+    add_destination = SubmitField(_l("Add another destination"))
+
+    currency: str
+    destination_costs: dict[str, int]
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        return self._read_destinations() and valid
+
+    def _read_destinations(self) -> bool:
+        self.destination_costs = {}
+        if self.ships.data != "destinations":
+            return True  # no shipping: whatever the rows say is not kept
+        ok, seen = True, set()
+        for entry in self.destinations.entries:
+            row = entry.form
+            country, typed = row.country.data or "", (row.cost.data or "").strip()
+            if not country and not typed:
+                continue
+            if not shipping.is_destination(country):
+                row.country.errors = [*row.country.errors, _("Choose a destination from the list.")]
+            elif country in seen:
+                row.country.errors = [*row.country.errors, _("%(country)s is already in the list.", country=shipping.country_name(country))]
+            seen.add(country)
+            try:
+                cost = parse_amount(row.cost, self.currency, minimum=0, maximum=money.MAX_CHARGE, messages={
+                    "empty": _("Enter the shipping cost: 0 for free shipping."),
+                    "negative": _("A shipping cost cannot be negative."),
+                })
+            except ValidationError as error:
+                row.cost.errors = [*row.cost.errors, str(error)]
+            if row.country.errors or row.cost.errors:
+                ok = False
+            else:
+                self.destination_costs[country] = cost
+        if ok and not self.destination_costs:
+            self.ships.errors = [*self.ships.errors, _("Add at least one destination, or choose “No shipping”.")]
+            return False
+        if not ok:
+            self._gather_row_errors()
+        return ok
+
+    def _gather_row_errors(self) -> None:
+        # The list's errors are worked out once, when it validates: rows refused later (here, or by
+        # the service) must be added, so that the form counts as refused.
+        self.destinations.errors = [entry.errors for entry in self.destinations.entries]
+
+    def more_rows(self) -> None:
+        """One more empty row (the "add another destination" button), and shipping on."""
+        self.ships.data = "destinations"
+        if len(self.destinations.entries) < MAX_ROWS:
+            self.destinations.append_entry()
+
+    def fill_destinations(self, item) -> None:
+        """The rows of a saved tier or add-on, then a few empty ones."""
+        self.ships.data = "destinations" if item.ships else "none"
+        self.destinations.entries, self.destinations.last_index = [], -1
+        for country, _name, cost in shipping.by_name(item.destinations):
+            self.destinations.append_entry({"country": country, "cost": money.to_input(cost, self.currency)})
+        while len(self.destinations.entries) < len(item.destinations) + 2 or len(self.destinations.entries) < BLANK_ROWS:
+            self.destinations.append_entry()
+
+    def show_error(self, error: Exception) -> bool:
+        """A refused destination next to its row; other refusals as BaseForm places them."""
+        if isinstance(error, DestinationError):
+            for entry in self.destinations.entries:
+                if entry.form.country.data == error.country:
+                    entry.form.cost.errors = [*entry.form.cost.errors, str(error)]
+                    self._gather_row_errors()
+                    return True
+        return super().show_error(error)
+
+
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
-class TierForm(BaseForm):
+class TierForm(ShippingFields, BaseForm):
     title = StringField(_l("Title"), filters=[one_line], validators=[DataRequired(_l("Give the tier a title.")), Length(max=80)])
     description = TextAreaField(_l("Description"), filters=[multi_line, trimmed], validators=[DataRequired(_l("Say what backers of this tier get.")), Length(max=2000)])
     amount = StringField(_l("Minimum pledge"), filters=[one_line], validators=[InputRequired(_l("Enter the minimum pledge."))])
@@ -155,6 +268,7 @@ class TierForm(BaseForm):
         return TierInput(
             title=self.title.data, description=self.description.data or "", amount=self.amount_minor,
             quantity_limit=self.quantity_limit.data, estimated_delivery=self.delivery, shipping_note=self.shipping_note.data or "",
+            ships=self.ships.data == "destinations", destinations=self.destination_costs,
         )
 
     def fill_from(self, tier) -> None:
@@ -162,3 +276,52 @@ class TierForm(BaseForm):
         self.amount.data = money.to_input(tier.amount, self.currency)
         self.quantity_limit.data = tier.quantity_limit
         self.estimated_delivery.data = tier.estimated_delivery.strftime("%Y-%m") if tier.estimated_delivery else ""
+        self.fill_destinations(tier)
+
+
+class AddonForm(ShippingFields, BaseForm):
+    title = StringField(_l("Title"), filters=[one_line], validators=[DataRequired(_l("Give the add-on a title.")), Length(max=80)])
+    description = TextAreaField(_l("Description"), filters=[multi_line, trimmed], validators=[Length(max=2000)])
+    amount = StringField(_l("Price"), filters=[one_line], validators=[InputRequired(_l("Enter the price."))])
+    quantity_limit = IntegerField(
+        _l("Quantity limit"), validators=[Optional(), NumberRange(min=1, max=1_000_000, message=_l("Enter a number from 1 to 1,000,000, or leave it empty."))]
+    )
+    shipping_per = RadioField(
+        _l("Shipping is charged"), choices=[("unit", _l("for each unit")), ("pledge", _l("once per pledge, whatever the quantity"))], default="unit",
+    )
+    tiers = SelectMultipleField(_l("Offered with"), coerce=str, validate_choice=False)
+    submit = SubmitField(_l("Save add-on"))
+
+    amount_minor: int = 0
+    tier_ids: frozenset[int] = frozenset()
+
+    def __init__(self, *args, currency: str = "USD", tiers=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+        self.tiers.choices = [(str(tier.id), tier.title) for tier in tiers]
+
+    def validate_amount(self, field) -> None:
+        self.amount_minor = parse_amount(field, self.currency, minimum=money.MIN_CHARGE[self.currency], maximum=money.MAX_CHARGE)
+
+    def validate_tiers(self, field) -> None:
+        offered = {value for value, _label in field.choices}
+        chosen = set(field.data or ())
+        if not chosen <= offered:
+            raise ValidationError(_("Choose among this campaign's tiers."))
+        self.tier_ids = frozenset(int(value) for value in chosen)
+
+    def to_input(self) -> AddonInput:
+        ships = self.ships.data == "destinations"
+        return AddonInput(
+            title=self.title.data, description=self.description.data or "", amount=self.amount_minor,
+            quantity_limit=self.quantity_limit.data, ships=ships, shipping_per=self.shipping_per.data if ships else "unit",
+            tier_ids=self.tier_ids, destinations=self.destination_costs,
+        )
+
+    def fill_from(self, addon) -> None:
+        self.title.data, self.description.data = addon.title, addon.description
+        self.amount.data = money.to_input(addon.amount, self.currency)
+        self.quantity_limit.data = addon.quantity_limit
+        self.shipping_per.data = addon.shipping_per
+        self.tiers.data = [str(tier_id) for tier_id in sorted(addon.tier_ids)]
+        self.fill_destinations(addon)

@@ -1,4 +1,4 @@
-"""Campaign, Tier and CampaignEvent, with the campaign state machine (SPEC §2)."""
+"""Campaign, Tier, Addon, ShippingDestination and CampaignEvent, with the campaign state machine (SPEC §2)."""
 from __future__ import annotations
 
 import enum
@@ -8,13 +8,17 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     String,
+    Table,
     Text,
+    UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -122,6 +126,11 @@ class Campaign(db.Model):
         primaryjoin="and_(Tier.campaign_id == Campaign.id, Tier.deleted_at.is_(None))",
         viewonly=True,
     )
+    addons: Mapped[list[Addon]] = relationship(
+        order_by="(Addon.amount, Addon.id)",
+        primaryjoin="and_(Addon.campaign_id == Campaign.id, Addon.deleted_at.is_(None))",
+        viewonly=True,
+    )
     events: Mapped[list[CampaignEvent]] = relationship(
         back_populates="campaign", order_by="CampaignEvent.id", cascade="all, delete-orphan"
     )
@@ -174,12 +183,16 @@ class Tier(db.Model):
     claimed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     #: First day of the estimated delivery month.
     estimated_delivery: Mapped[date | None] = mapped_column(Date)
+    #: A free-text note for backers ("EU and US only"); where the reward ships is `ships` and `destinations`.
     shipping_note: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    #: False: nothing to send (digital, an event, a thank-you). True: ships to `destinations` only.
+    ships: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
     #: Removed tiers are kept (pledges may point at them) but never shown.
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     campaign: Mapped[Campaign] = relationship(back_populates="tiers", foreign_keys=[campaign_id])
+    destinations: Mapped[list[ShippingDestination]] = relationship(order_by="ShippingDestination.country", viewonly=True)
 
     @property
     def remaining(self) -> int | None:
@@ -188,6 +201,92 @@ class Tier(db.Model):
     @property
     def sold_out(self) -> bool:
         return self.quantity_limit is not None and self.claimed >= self.quantity_limit
+
+
+#: The tiers an add-on is offered with; none at all means every tier.
+addon_tiers = Table(
+    "addon_tiers",
+    db.metadata,
+    Column("addon_id", ForeignKey("addons.id", ondelete="CASCADE"), primary_key=True),
+    Column("tier_id", ForeignKey("tiers.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Addon(db.Model):
+    """An extra a backer can add to a pledge, by quantity: its price per unit, an optional limit, and
+    where it ships (per unit or once per pledge)."""
+
+    __tablename__ = "addons"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("claimed >= 0", name="claimed_not_negative"),
+        CheckConstraint("quantity_limit IS NULL OR quantity_limit > 0", name="limit_positive"),
+        CheckConstraint("quantity_limit IS NULL OR claimed <= quantity_limit", name="claimed_within_limit"),
+        CheckConstraint("shipping_per IN ('unit', 'pledge')", name="shipping_per_known"),
+        Index("ix_addons_campaign_id", "campaign_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False)
+    title: Mapped[str] = mapped_column(String(80), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    #: The price of one unit, minor units of the campaign's currency.
+    amount: Mapped[int] = mapped_column(Integer, nullable=False)
+    #: Units on offer; None = unlimited.
+    quantity_limit: Mapped[int | None] = mapped_column(Integer)
+    #: Units held by active pledges; moved only by conditional updates (services.claim_addon).
+    claimed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    ships: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    #: "unit": the destination's cost for every unit; "pledge": once, whatever the quantity.
+    shipping_per: Mapped[str] = mapped_column(String(8), nullable=False, default="unit")
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
+    #: Removed add-ons are kept (pledges may point at them) but never shown.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    destinations: Mapped[list[ShippingDestination]] = relationship(order_by="ShippingDestination.country", viewonly=True)
+    #: The tiers it is offered with (removed ones included: filter on `deleted_at`); empty = all.
+    tiers: Mapped[list[Tier]] = relationship(secondary=addon_tiers, order_by="(Tier.amount, Tier.id)", viewonly=True)
+
+    @property
+    def for_all_tiers(self) -> bool:
+        return not self.tiers
+
+    @property
+    def tier_ids(self) -> frozenset[int]:
+        """The tiers it is offered with that are still shown (a removed tier's link stays, unused)."""
+        return frozenset(tier.id for tier in self.tiers if tier.deleted_at is None)
+
+    def offered_with(self, tier_id: int | None) -> bool:
+        """Whether a pledge for `tier_id` may add it (a pledge without a reward: only add-ons for all tiers)."""
+        return self.for_all_tiers or tier_id in self.tier_ids
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.quantity_limit is None else max(self.quantity_limit - self.claimed, 0)
+
+    @property
+    def sold_out(self) -> bool:
+        return self.quantity_limit is not None and self.claimed >= self.quantity_limit
+
+
+class ShippingDestination(db.Model):
+    """Where a tier or an add-on ships and what that costs: a country (ISO 3166-1 alpha-2), or ZZ for
+    the rest of the world."""
+
+    __tablename__ = "shipping_destinations"
+    __table_args__ = (
+        CheckConstraint("cost >= 0", name="cost_not_negative"),
+        CheckConstraint("(tier_id IS NULL) <> (addon_id IS NULL)", name="one_owner"),
+        UniqueConstraint("tier_id", "country"),
+        UniqueConstraint("addon_id", "country"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tier_id: Mapped[int | None] = mapped_column(ForeignKey("tiers.id", ondelete="CASCADE"))
+    addon_id: Mapped[int | None] = mapped_column(ForeignKey("addons.id", ondelete="CASCADE"))
+    country: Mapped[str] = mapped_column(String(2), nullable=False)
+    #: Minor units of the campaign's currency; zero ships free.
+    cost: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 class CampaignEvent(db.Model):

@@ -7,8 +7,8 @@ from flask_login import current_user, login_required
 
 from app import clock
 from app.caching import public_page
-from app.campaigns import bp, services, totals
-from app.campaigns.forms import CampaignForm, TierForm, category_choices, category_names
+from app.campaigns import bp, services, shipping, totals
+from app.campaigns.forms import AddonForm, CampaignForm, TierForm, category_choices, category_names
 from app.campaigns.lookups import own_or_403, visible_or_404
 from app.campaigns.models import CATEGORIES, CampaignState
 from app.content import images
@@ -48,6 +48,11 @@ def _names():
         "state_names": services.state_names(),
         "category_names": category_names(),
         "now": clock.utcnow(),
+        "shipping_places": shipping.places,
+        "shipping_costs": shipping.cost_summary,
+        "shipping_rows": shipping.by_name,
+        "country_name": shipping.country_name,
+        "names_list": shipping.names_list,
     }
 
 
@@ -162,6 +167,33 @@ def _tiers_closed(campaign):
     return None
 
 
+def _offer_form(template: str, form, campaign, item, locked: dict[str, int]):
+    """The tier or add-on form again: with its errors (422), or with one more destination row."""
+    if form.add_destination.data:
+        form.more_rows()
+    return render_template(template, form=form, campaign=campaign, item=item, locked=locked), 422 if form.errors else 200
+
+
+def _locked(campaign, item) -> dict[str, int]:
+    """The destinations the form shows fixed: after launch they stay, and their cost can only fall."""
+    if item is None or campaign.status != CampaignState.LIVE:
+        return {}
+    return {d.country: d.cost for d in item.destinations}
+
+
+def _save_offer(form, save) -> bool:
+    """Validate `form` and run `save` unless the button asked for one more row; a refusal goes next to its field."""
+    if form.add_destination.data or not form.validate_on_submit():
+        return False
+    try:
+        save()
+    except services.CampaignError as error:
+        if not form.show_error(error):  # a refusal about no field in particular: at the top of the form
+            form.title.errors.append(str(error))
+        return False
+    return True
+
+
 @bp.route("/campaigns/<slug>/tiers/new", methods=["GET", "POST"])
 @login_required
 def new_tier(slug: str):
@@ -169,15 +201,10 @@ def new_tier(slug: str):
     if (refused := _tiers_closed(campaign)) is not None:
         return refused
     form = TierForm(currency=campaign.currency)
-    if form.validate_on_submit():
-        try:
-            services.add_tier(campaign, current_user, form.to_input())
-        except services.CampaignError as error:
-            flash(str(error), "danger")
-            return redirect(url_for("campaigns.edit", slug=slug))
+    if _save_offer(form, lambda: services.add_tier(campaign, current_user, form.to_input())):
         flash(_("Tier added."), "success")
         return redirect(url_for("campaigns.edit", slug=slug) + "#tiers")
-    return render_template("campaigns/tier_form.html", form=form, campaign=campaign, tier=None), 422 if form.errors else 200
+    return _offer_form("campaigns/tier_form.html", form, campaign, None, {})
 
 
 @bp.route("/campaigns/<slug>/tiers/<id:tier_id>/edit", methods=["GET", "POST"])
@@ -190,15 +217,10 @@ def edit_tier(slug: str, tier_id: int):
     form = TierForm(currency=campaign.currency, saved_delivery=tier.estimated_delivery)
     if request.method == "GET":
         form.fill_from(tier)
-    elif form.validate_on_submit():
-        try:
-            services.update_tier(campaign, current_user, tier, form.to_input())
-        except services.CampaignError as error:
-            getattr(form, error.field or "title").errors.append(str(error))
-        else:
-            flash(_("Tier saved."), "success")
-            return redirect(url_for("campaigns.edit", slug=slug) + "#tiers")
-    return render_template("campaigns/tier_form.html", form=form, campaign=campaign, tier=tier), 422 if form.errors else 200
+    elif _save_offer(form, lambda: services.update_tier(campaign, current_user, tier, form.to_input())):
+        flash(_("Tier saved."), "success")
+        return redirect(url_for("campaigns.edit", slug=slug) + "#tiers")
+    return _offer_form("campaigns/tier_form.html", form, campaign, tier, _locked(campaign, tier))
 
 
 @bp.route("/campaigns/<slug>/tiers/<id:tier_id>/delete", methods=["POST"])
@@ -213,6 +235,49 @@ def delete_tier(slug: str, tier_id: int):
     else:
         flash(_("Tier removed."), "success")
     return redirect(url_for("campaigns.edit", slug=slug) + "#tiers")
+
+
+@bp.route("/campaigns/<slug>/addons/new", methods=["GET", "POST"])
+@login_required
+def new_addon(slug: str):
+    campaign = own_or_403(slug)
+    if (refused := _tiers_closed(campaign)) is not None:
+        return refused
+    form = AddonForm(currency=campaign.currency, tiers=campaign.tiers)
+    if _save_offer(form, lambda: services.add_addon(campaign, current_user, form.to_input())):
+        flash(_("Add-on added."), "success")
+        return redirect(url_for("campaigns.edit", slug=slug) + "#addons")
+    return _offer_form("campaigns/addon_form.html", form, campaign, None, {})
+
+
+@bp.route("/campaigns/<slug>/addons/<id:addon_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_addon(slug: str, addon_id: int):
+    campaign = own_or_403(slug)
+    addon = services.get_addon(campaign, addon_id) or abort(404)
+    if (refused := _tiers_closed(campaign)) is not None:
+        return refused
+    form = AddonForm(currency=campaign.currency, tiers=campaign.tiers)
+    if request.method == "GET":
+        form.fill_from(addon)
+    elif _save_offer(form, lambda: services.update_addon(campaign, current_user, addon, form.to_input())):
+        flash(_("Add-on saved."), "success")
+        return redirect(url_for("campaigns.edit", slug=slug) + "#addons")
+    return _offer_form("campaigns/addon_form.html", form, campaign, addon, _locked(campaign, addon))
+
+
+@bp.route("/campaigns/<slug>/addons/<id:addon_id>/delete", methods=["POST"])
+@login_required
+def delete_addon(slug: str, addon_id: int):
+    campaign = own_or_403(slug)
+    addon = services.get_addon(campaign, addon_id) or abort(404)
+    try:
+        services.delete_addon(campaign, current_user, addon)
+    except services.CampaignError as error:
+        flash(str(error), "danger")
+    else:
+        flash(_("Add-on removed."), "success")
+    return redirect(url_for("campaigns.edit", slug=slug) + "#addons")
 
 
 def _creator_transition(slug: str, action, success: str, target: str = "campaigns.edit"):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
@@ -15,26 +15,31 @@ from blinker import Namespace
 from flask import current_app
 from flask_babel import LazyString, get_locale, ngettext
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import clock
 from app.accounts.models import User
-from app.campaigns import totals
+from app.campaigns import shipping, totals
 from app.campaigns.models import (
     EDITABLE,
     LAUNCHED,
     PUBLIC,
     TRANSITIONS,
+    Addon,
     Campaign,
     CampaignEvent,
     CampaignState,
+    ShippingDestination,
     Tier,
+    addon_tiers,
 )
 from app.content import images
 from app.extensions import db
+from app.money import MAX_CHARGE
+from app.money import format_money as money_format
 
 S = CampaignState
 
@@ -257,9 +262,10 @@ def update_content(campaign: Campaign, actor: User, data: CampaignInput, cover: 
         raise CampaignError(_("This campaign has ended and can no longer be edited."))
     if state not in EDITABLE and state not in LAUNCHED:
         raise CampaignError(_("This campaign is %(state)s and cannot be edited now.", state=state_label(state)))
-    if state not in LAUNCHED and data.currency != campaign.currency and campaign.tiers:
-        # Tier amounts are minor units of the campaign's currency: $25.00 would silently become ¥2,500.
-        raise CampaignError(_("Remove the funding tiers before changing the currency: their amounts are in %(currency)s.", currency=campaign.currency), field="currency")
+    if state not in LAUNCHED and data.currency != campaign.currency and (campaign.tiers or campaign.addons):
+        # Tier, add-on and shipping amounts are minor units of the campaign's currency: $25.00 would
+        # silently become ¥2,500.
+        raise CampaignError(_("Remove the funding tiers and add-ons before changing the currency: their amounts are in %(currency)s.", currency=campaign.currency), field="currency")
     wanted = {**asdict(data), "title": data.title.strip(), "blurb": data.blurb.strip(), "cover": cover or campaign.cover}
     if state == S.LIVE:
         for name in LOCKED_AT_LAUNCH:
@@ -307,7 +313,15 @@ def sweep_orphan_covers(now: datetime | None = None) -> int:
     return swept
 
 
-# --- tiers -----------------------------------------------------------------------------------
+# --- tiers and add-ons: the campaign's offer -------------------------------------------------
+
+class DestinationError(CampaignError):
+    """A refused change to the destinations; `country` names the row it is about."""
+
+    def __init__(self, message: str, country: str) -> None:
+        super().__init__(message, field="destinations")
+        self.country = country
+
 
 @dataclass
 class TierInput:
@@ -317,6 +331,23 @@ class TierInput:
     quantity_limit: int | None
     estimated_delivery: date | None
     shipping_note: str
+    ships: bool = False
+    #: Country (or shipping.WORLD) -> cost in minor units; ignored when `ships` is False.
+    destinations: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class AddonInput:
+    title: str
+    description: str
+    amount: int
+    quantity_limit: int | None
+    ships: bool = False
+    #: "unit" or "pledge".
+    shipping_per: str = "unit"
+    #: The tiers it is offered with; empty = all.
+    tier_ids: frozenset[int] = frozenset()
+    destinations: dict[str, int] = field(default_factory=dict)
 
 
 def require_tiers_open(campaign: Campaign) -> None:
@@ -325,14 +356,118 @@ def require_tiers_open(campaign: Campaign) -> None:
         raise CampaignError(_("Tiers cannot be changed while the campaign is %(state)s.", state=state_label(campaign.status)))
 
 
+def _columns(data, names: tuple[str, ...]) -> dict:
+    return {name: getattr(data, name) for name in names}
+
+
+def _wanted_destinations(data: TierInput | AddonInput, currency: str) -> dict[str, int]:
+    """The destinations to store: checked here too, since the services are also called without a form."""
+    if not data.ships:
+        return {}
+    for country, cost in data.destinations.items():
+        if not shipping.is_destination(country):
+            raise DestinationError(_("Choose a destination from the list."), country)
+        if cost < 0:
+            raise DestinationError(_("A shipping cost cannot be negative."), country)
+        if cost > MAX_CHARGE:
+            raise DestinationError(_("The amount must be at most %(max)s.", max=money_format(MAX_CHARGE, currency)), country)
+    return dict(data.destinations)
+
+
+def _stored_destinations(owner) -> dict[str, int]:
+    return dict(db.session.execute(select(ShippingDestination.country, ShippingDestination.cost).where(owner)).all())
+
+
+def _check_destination_changes(stored: dict[str, int], wanted: dict[str, int], currency: str, live: bool) -> None:
+    """After launch a destination stays and its cost never rises: backers chose the reward with it."""
+    if not live:
+        return
+    removed = sorted(stored.keys() - wanted.keys())
+    if removed:
+        raise DestinationError(_("%(country)s cannot be removed after launch: backers may have chosen it.", country=shipping.country_name(removed[0])), removed[0])
+    for country, cost in sorted(wanted.items()):
+        if country in stored and cost > stored[country]:
+            raise DestinationError(
+                _("Shipping to %(country)s cannot cost more than %(cost)s after launch.", country=shipping.country_name(country),
+                  cost=money_format(stored[country], currency)),
+                country,
+            )
+
+
+def _write_destinations(owner_column, owner_id: int, stored: dict[str, int], wanted: dict[str, int], live: bool) -> None:
+    """Make the stored destinations `wanted` (the rules were checked). Does not commit."""
+    owner = owner_column == owner_id
+    gone = stored.keys() - wanted.keys()
+    if gone:
+        db.session.execute(delete(ShippingDestination).where(owner, ShippingDestination.country.in_(gone)).execution_options(synchronize_session=False))
+    for country, cost in wanted.items():
+        if country not in stored:
+            db.session.execute(insert(ShippingDestination).values({owner_column.key: owner_id, "country": country, "cost": cost}))
+        elif cost != stored[country]:
+            guards = [owner, ShippingDestination.country == country]
+            if live:  # a cost raised meanwhile by another edit is not raised again
+                guards.append(ShippingDestination.cost >= cost)
+            changed = db.session.execute(update(ShippingDestination).where(*guards).values(cost=cost).execution_options(synchronize_session=False))
+            if changed.rowcount != 1:
+                raise CampaignError(_("These destinations were changed meanwhile. Reload the page and try again."), field="destinations")
+
+
+def _save_offer(campaign: Campaign, write) -> None:
+    """Run `write` (the statements of one tier or add-on change) and commit, or roll back and explain."""
+    try:
+        write()
+        campaign.updated_at = clock.utcnow()
+        db.session.commit()
+    except CampaignError:
+        db.session.rollback()
+        raise
+    except IntegrityError:  # a destination added twice by two edits at once: the unique index said no
+        db.session.rollback()
+        raise CampaignError(_("These destinations were changed meanwhile. Reload the page and try again."), field="destinations") from None
+
+
+def _guarded_update(model, row, campaign: Campaign, columns: dict, quantity_limit: int | None, content_changed: bool) -> bool:
+    """Write a tier's or an add-on's columns if what was read still holds: a pledge claimed between
+    reading and writing is never undercut (quantity) and never finds its choice rewritten (content)."""
+    guards = [model.id == row.id, model.campaign_id == campaign.id, model.deleted_at.is_(None)]
+    if quantity_limit is not None:
+        guards.append(model.claimed <= quantity_limit)
+    if campaign.status == S.LIVE and content_changed:
+        guards.append(model.claimed == 0)
+    result = db.session.execute(update(model).where(*guards).values(**columns).execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def _soft_delete(model, row, campaign: Campaign) -> bool:
+    """Hide a tier or an add-on nobody holds (kept as a row: pledges may point at it)."""
+    result = db.session.execute(
+        update(model)
+        .where(model.id == row.id, model.campaign_id == campaign.id, model.deleted_at.is_(None), model.claimed == 0)
+        .values(deleted_at=clock.utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+#: The tier's own columns (its destinations are rows of their own).
+TIER_COLUMNS = ("title", "description", "amount", "quantity_limit", "estimated_delivery", "shipping_note", "ships")
+#: What a backer chose a tier for: frozen once a live campaign's tier is held by anyone.
+TIER_CONTENT = ("title", "description", "amount", "estimated_delivery", "shipping_note", "ships")
+
+
 def add_tier(campaign: Campaign, actor: User, data: TierInput) -> Tier:
     """Add a tier (drafts, and live campaigns: new tiers are always allowed). Commits."""
     _require_creator(campaign, actor)
     require_tiers_open(campaign)
-    tier = Tier(campaign_id=campaign.id, **data.__dict__)
-    db.session.add(tier)
-    campaign.updated_at = clock.utcnow()
-    db.session.commit()
+    wanted = _wanted_destinations(data, campaign.currency)
+    tier = Tier(campaign_id=campaign.id, **_columns(data, TIER_COLUMNS))
+
+    def write() -> None:
+        db.session.add(tier)
+        db.session.flush()
+        _write_destinations(ShippingDestination.tier_id, tier.id, {}, wanted, live=False)
+
+    _save_offer(campaign, write)
     return tier
 
 
@@ -340,39 +475,31 @@ def get_tier(campaign: Campaign, tier_id: int) -> Tier | None:
     return db.session.scalar(select(Tier).where(Tier.id == tier_id, Tier.campaign_id == campaign.id, Tier.deleted_at.is_(None)))
 
 
-#: What a backer chose a tier for: frozen once a live campaign's tier is held by anyone.
-TIER_CONTENT = ("title", "description", "amount", "estimated_delivery", "shipping_note")
-
-
 def update_tier(campaign: Campaign, actor: User, tier: Tier, data: TierInput) -> Tier:
     """Edit a tier. On a live campaign a tier that backers hold keeps its content; its quantity can
-    change but never go below what is claimed. A tier nobody holds changes freely. Commits."""
+    change but never go below what is claimed. A tier nobody holds changes freely. After launch its
+    destinations can be added or made cheaper, never removed or made dearer. Commits."""
     _require_creator(campaign, actor)
     require_tiers_open(campaign)
     changed = [name for name in TIER_CONTENT if getattr(data, name) != getattr(tier, name)]
     live = campaign.status == S.LIVE
     if live and tier.claimed > 0 and changed:
-        raise CampaignError(_("Backers have chosen this tier: only its quantity can change now."), field=changed[0])
+        raise CampaignError(_("Backers have chosen this tier: only its quantity can change now, and destinations be added or made cheaper."), field=changed[0])
     if data.quantity_limit is not None and data.quantity_limit < tier.claimed:
         raise CampaignError(_claimed_message(tier.claimed), field="quantity_limit")
-    # The statement carries the guards, so a pledge claimed between reading the tier and writing it
-    # is never undercut (quantity) and never finds its reward rewritten (content of a live tier).
-    guards = [Tier.id == tier.id, Tier.campaign_id == campaign.id, Tier.deleted_at.is_(None)]
-    if data.quantity_limit is not None:
-        guards.append(Tier.claimed <= data.quantity_limit)
-    if live and changed:
-        guards.append(Tier.claimed == 0)
-    result = db.session.execute(
-        update(Tier).where(*guards).values(**data.__dict__).execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        db.session.rollback()
-        raise CampaignError(
-            _("Backers chose this tier meanwhile. Reload the page to see what can still change."),
-            field=changed[0] if changed else "quantity_limit",
-        )
-    campaign.updated_at = clock.utcnow()
-    db.session.commit()
+    wanted = _wanted_destinations(data, campaign.currency)
+    stored = _stored_destinations(ShippingDestination.tier_id == tier.id)
+    _check_destination_changes(stored, wanted, campaign.currency, live)
+
+    def write() -> None:
+        if not _guarded_update(Tier, tier, campaign, _columns(data, TIER_COLUMNS), data.quantity_limit, bool(changed)):
+            raise CampaignError(
+                _("Backers chose this tier meanwhile. Reload the page to see what can still change."),
+                field=changed[0] if changed else "quantity_limit",
+            )
+        _write_destinations(ShippingDestination.tier_id, tier.id, stored, wanted, live)
+
+    _save_offer(campaign, write)
     db.session.refresh(tier)
     return tier
 
@@ -389,16 +516,126 @@ def delete_tier(campaign: Campaign, actor: User, tier: Tier) -> None:
     """Remove a tier nobody holds (kept as a row, hidden). Commits."""
     _require_creator(campaign, actor)
     require_tiers_open(campaign)
-    result = db.session.execute(
-        update(Tier)
-        .where(Tier.id == tier.id, Tier.campaign_id == campaign.id, Tier.deleted_at.is_(None), Tier.claimed == 0)
-        .values(deleted_at=clock.utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
+    if not _soft_delete(Tier, tier, campaign):
         db.session.rollback()
         raise CampaignError(_("Backers have chosen this tier, so it cannot be removed."))
     db.session.commit()
+
+
+ADDON_COLUMNS = ("title", "description", "amount", "quantity_limit", "ships", "shipping_per")
+#: What a backer chose an add-on for: frozen once a live campaign's add-on is held by anyone.
+ADDON_CONTENT = ("title", "description", "amount", "ships", "shipping_per", "tier_ids")
+
+
+def _offered_tiers(campaign: Campaign, tier_ids: frozenset[int]) -> frozenset[int]:
+    """`tier_ids` if every one is a tier of this campaign, else a refusal."""
+    if not tier_ids:
+        return tier_ids
+    found = set(db.session.scalars(select(Tier.id).where(Tier.id.in_(tier_ids), Tier.campaign_id == campaign.id, Tier.deleted_at.is_(None))))
+    if found != set(tier_ids):
+        raise CampaignError(_("Choose among this campaign's tiers."), field="tiers")
+    return tier_ids
+
+
+def _write_addon_tiers(addon_id: int, tier_ids: frozenset[int]) -> None:
+    db.session.execute(delete(addon_tiers).where(addon_tiers.c.addon_id == addon_id))
+    if tier_ids:
+        db.session.execute(insert(addon_tiers), [{"addon_id": addon_id, "tier_id": tier_id} for tier_id in sorted(tier_ids)])
+
+
+def add_addon(campaign: Campaign, actor: User, data: AddonInput) -> Addon:
+    """Add an add-on (whenever tiers can be added). Commits."""
+    _require_creator(campaign, actor)
+    require_tiers_open(campaign)
+    wanted = _wanted_destinations(data, campaign.currency)
+    tier_ids = _offered_tiers(campaign, data.tier_ids)
+    addon = Addon(campaign_id=campaign.id, **_columns(data, ADDON_COLUMNS))
+
+    def write() -> None:
+        db.session.add(addon)
+        db.session.flush()
+        _write_addon_tiers(addon.id, tier_ids)
+        _write_destinations(ShippingDestination.addon_id, addon.id, {}, wanted, live=False)
+
+    _save_offer(campaign, write)
+    return addon
+
+
+def get_addon(campaign: Campaign, addon_id: int) -> Addon | None:
+    return db.session.scalar(select(Addon).where(Addon.id == addon_id, Addon.campaign_id == campaign.id, Addon.deleted_at.is_(None)))
+
+
+def update_addon(campaign: Campaign, actor: User, addon: Addon, data: AddonInput) -> Addon:
+    """Edit an add-on, by the tiers' rules: on a live campaign one that backers hold keeps its content
+    and its quantity never goes below what is claimed; destinations only added or made cheaper. Commits."""
+    _require_creator(campaign, actor)
+    require_tiers_open(campaign)
+    current = {name: getattr(addon, name) for name in ADDON_CONTENT}
+    changed = [name for name in ADDON_CONTENT if getattr(data, name) != current[name]]
+    live = campaign.status == S.LIVE
+    if live and addon.claimed > 0 and changed:
+        raise CampaignError(
+            _("Backers have chosen this add-on: only its quantity can change now, and destinations be added or made cheaper."),
+            field="tiers" if changed[0] == "tier_ids" else changed[0],
+        )
+    if data.quantity_limit is not None and data.quantity_limit < addon.claimed:
+        raise CampaignError(
+            ngettext("%(num)d of this add-on is already claimed: the quantity cannot be lower than that.",
+                     "%(num)d of this add-on are already claimed: the quantity cannot be lower than that.", addon.claimed),
+            field="quantity_limit",
+        )
+    tier_ids = _offered_tiers(campaign, data.tier_ids)
+    wanted = _wanted_destinations(data, campaign.currency)
+    stored = _stored_destinations(ShippingDestination.addon_id == addon.id)
+    _check_destination_changes(stored, wanted, campaign.currency, live)
+
+    def write() -> None:
+        if not _guarded_update(Addon, addon, campaign, _columns(data, ADDON_COLUMNS), data.quantity_limit, bool(changed)):
+            raise CampaignError(
+                _("Backers chose this add-on meanwhile. Reload the page to see what can still change."),
+                field="quantity_limit" if not changed else "tiers" if changed[0] == "tier_ids" else changed[0],
+            )
+        if "tier_ids" in changed:
+            _write_addon_tiers(addon.id, tier_ids)
+        _write_destinations(ShippingDestination.addon_id, addon.id, stored, wanted, live)
+
+    _save_offer(campaign, write)
+    db.session.refresh(addon)
+    return addon
+
+
+def delete_addon(campaign: Campaign, actor: User, addon: Addon) -> None:
+    """Remove an add-on nobody holds (kept as a row, hidden). Commits."""
+    _require_creator(campaign, actor)
+    require_tiers_open(campaign)
+    if not _soft_delete(Addon, addon, campaign):
+        db.session.rollback()
+        raise CampaignError(_("Backers have chosen this add-on, so it cannot be removed."))
+    campaign.updated_at = clock.utcnow()
+    db.session.commit()
+
+
+def claim_addon(addon_id: int, quantity: int) -> bool:
+    """Take `quantity` units of an add-on; False when fewer are left (or it is gone). Conditional,
+    so never oversold, also by pledges at once. Does not commit: the caller's pledge does."""
+    if quantity < 1:
+        raise ValueError("claim at least one unit")
+    result = db.session.execute(
+        update(Addon)
+        .where(Addon.id == addon_id, Addon.deleted_at.is_(None),
+               or_(Addon.quantity_limit.is_(None), Addon.claimed + quantity <= Addon.quantity_limit))
+        .values(claimed=Addon.claimed + quantity)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def release_addon(addon_id: int, quantity: int) -> None:
+    """Give back `quantity` units a pledge held. Does not commit."""
+    if quantity:
+        db.session.execute(
+            update(Addon).where(Addon.id == addon_id).values(claimed=Addon.claimed - quantity).execution_options(synchronize_session=False)
+        )
 
 
 # --- creator transitions ---------------------------------------------------------------------
@@ -418,6 +655,9 @@ def missing_for_submit(campaign: Campaign) -> list[str]:
         missing.append(_("risks and challenges"))
     if not campaign.tiers:
         missing.append(_("at least one funding tier"))
+    for tier in campaign.tiers:
+        if tier.ships and not tier.destinations:  # the form refuses it; a tier saved another way is caught here
+            missing.append(_("a shipping destination for the tier “%(title)s” (or choose “No shipping”)", title=tier.title))
     return missing
 
 
@@ -529,8 +769,15 @@ def get_by_slug(slug: str) -> Campaign | None:
     # Slugs are short ASCII; anything else (a NUL byte PostgreSQL refuses, 10 kB of junk) is no campaign.
     if not slug or len(slug) > 100 or not slug.isascii() or "\x00" in slug:
         return None
-    # One round trip: the campaign, its creator and its tiers (a handful of rows) in one joined query.
-    return db.session.scalars(select(Campaign).where(Campaign.slug == slug).options(joinedload(Campaign.tiers))).unique().first()
+    # The campaign, its creator and its tiers (a handful of rows) in one joined query; the tiers'
+    # destinations and the add-ons (with theirs and their tiers) in small ones: the pages show them all.
+    return db.session.scalars(
+        select(Campaign).where(Campaign.slug == slug).options(
+            joinedload(Campaign.tiers).selectinload(Tier.destinations),
+            selectinload(Campaign.addons).selectinload(Addon.destinations),
+            selectinload(Campaign.addons).selectinload(Addon.tiers),
+        )
+    ).unique().first()
 
 
 def get_visible(slug: str, user: User | None) -> Campaign | None:
@@ -561,7 +808,7 @@ def moderation_queue() -> list[Campaign]:
 def creator_campaigns(user: User) -> list[Campaign]:
     return list(
         db.session.scalars(
-            select(Campaign).where(Campaign.creator_id == user.id).order_by(Campaign.updated_at.desc()).options(selectinload(Campaign.tiers), selectinload(Campaign.events))
+            select(Campaign).where(Campaign.creator_id == user.id).order_by(Campaign.updated_at.desc()).options(selectinload(Campaign.tiers).selectinload(Tier.destinations), selectinload(Campaign.events))
         )
     )
 

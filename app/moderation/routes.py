@@ -107,6 +107,7 @@ def _render_review(
     return render_template(
         "moderation/review.html",
         **context,
+        details_open=True,  # every destination and its cost, without a click per tier
         decision_form=decision_form or DecisionForm(formdata=None),
         suspend_form=suspend_form or SuspendForm(formdata=None),
         feature_form=FeatureForm(formdata=None, featured="0" if campaign.featured else "1"),
