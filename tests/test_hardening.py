@@ -113,7 +113,9 @@ def test_no_link_that_leaves_the_site_is_built_from_the_request():
 
 
 @pytest.mark.parametrize("host", ["a" * 64, "a..b", "exa mple.org", "host:99999", "[::1", "localhost\x00"])
-def test_finding_3_malformed_host_gets_styled_400(client, host):
+@pytest.mark.parametrize("server_name", ["localhost", None])  # the suite's setting, and production's
+def test_finding_3_malformed_host_gets_styled_400(app, make_app, host, server_name):
+    client = make_app(SERVER_NAME=server_name).test_client()
     response = client.get("/campaigns", headers={"Host": host})
     page = response.get_data(as_text=True)
     assert response.status_code == 400, (host, response.status_code)

@@ -244,6 +244,16 @@ def test_finding_8_odd_event_id_is_400(app, server, secret, event_id, type_, obj
     assert count(StripeEvent) == 0
 
 
+def test_a_charge_naming_an_odd_payment_intent_is_ignored(app, server, secret):
+    """The charge's `payment_intent` is a payload field the shape check above does not cover."""
+    for odd in ("pi_a\u0000b", "pi_" + "x" * 600):
+        payload = event("charge.refunded", {"id": "ch_1", "object": "charge", "payment_intent": odd})
+        status, body = post(server, payload, sign(payload, secret))
+        assert status == 200 and body["received"], body
+    stored = db.session.scalars(select(StripeEvent)).all()
+    assert [row.outcome for row in stored] == ["ignored: no payment intent id"] * 2
+
+
 def test_a_live_mode_event_is_refused(app, server, secret):
     for payload in (event("customer.created", {"id": "cus_live", "object": "customer"}, livemode=True),
                     event("customer.created", {"id": "cus_live", "object": "customer", "livemode": True})):

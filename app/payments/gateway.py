@@ -626,6 +626,11 @@ _EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)+")
 _OBJECT_ID = re.compile(r"[a-z]{2,8}_[A-Za-z0-9_]{1,240}")
 
 
+def looks_like_id(value: object, prefix: str) -> bool:
+    """True for a Stripe id with this prefix ("pi", "seti"): safe to look up and to store."""
+    return isinstance(value, str) and value.startswith(prefix + "_") and _OBJECT_ID.fullmatch(value) is not None
+
+
 def verify_webhook(payload: bytes, sig_header: str | None) -> Event:
     """Check a webhook's Stripe-Signature against STRIPE_WEBHOOK_SECRET and read its event.
 

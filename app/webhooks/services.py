@@ -41,7 +41,7 @@ class Receipt:
 def _setup_intent(event: Event) -> str:
     """A card setup finished (Stripe only: localstripe sends no setup_intent events)."""
     setup_intent_id = event.object.get("id")
-    if not isinstance(setup_intent_id, str) or not setup_intent_id.startswith("seti_"):
+    if not gateway.looks_like_id(setup_intent_id, "seti"):
         return "ignored: no setup intent id"
     from app.pledges import services as pledges
 
@@ -65,7 +65,7 @@ def _to_settlement(payment_intent_id: object) -> str:
     """Ask settlement to look at a PaymentIntent again; it reads the PaymentIntent's state from Stripe."""
     from app.settlement.services import record_from_stripe
 
-    if not isinstance(payment_intent_id, str) or not payment_intent_id.startswith("pi_"):
+    if not gateway.looks_like_id(payment_intent_id, "pi"):  # a field of the payload: NUL or 10 kB are possible
         return "ignored: no payment intent id"
     outcome = record_from_stripe(payment_intent_id)
     return f"settlement: {outcome}" if outcome else f"ignored: {payment_intent_id} is not one of our charges"
