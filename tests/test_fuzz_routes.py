@@ -14,6 +14,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import select
 
+from app.campaigns import services as campaigns
 from app.community import services as community
 from app.extensions import db
 from app.pledges.models import Pledge
@@ -28,7 +29,8 @@ JUNK_FORM = {
     "blurb": "b" * 5000, "category": "\x00", "goal": "9" * 400, "currency": "XXX", "duration_days": str(2**64),
     "story": "\x00" * 10, "risks": "r" * 100_000, "amount": "¥" + "9" * 40, "quantity_limit": str(2**64),
     "estimated_delivery": "9999-99", "tier": str(2**64), "decision": "\x00", "note": "n" * 20_000, "body": "\x00",
-    "parent_id": str(2**63), "question": "q" * 5000, "answer": "\x00", "reason": "\x00", "lang": "\x00",
+    "parent_id": str(2**63), "ships": "\x00", "shipping_per": "both", "tiers": str(2**64),
+    "destinations-0-country": "\x00Z", "destinations-0-cost": "-" + "9" * 50, "destinations-99999-country": "FR", "question": "q" * 5000, "answer": "\x00", "reason": "\x00", "lang": "\x00",
     "next": "//evil.example", "setup_intent": "seti_\x00", "payment_method": "pm_" + "x" * 500, "direction": "sideways",
     "locale": "xx", "timezone": "Mars/Olympus", "featured": "\x00", "backers_only": "maybe", "email_updates": "\x00",
 }
@@ -45,7 +47,10 @@ def world(app):
     entry = community.add_faq(campaign, creator, "Does it float?", "Yes.")
     asker = back(campaign)
     question = community.ask(campaign, asker, "When?")
+    addon = campaigns.add_addon(campaign, creator, campaigns.AddonInput("Stand", "Oak.", 1500, 20, ships=True,
+                                                                         destinations={"FR": 500, "ZZ": 900}))
     return {
+        "addon_id": addon.id,
         "slug": campaign.slug, "tier_id": campaign.tiers[0].id, "pledge_id": backer.id, "update_id": update.id,
         "comment_id": comment.id, "entry_id": entry.id, "question_id": question.id, "user_id": creator.id,
     }
