@@ -401,3 +401,15 @@ def test_failures_spread_over_time_do_not_lock(app, frozen_clock):
         clock.advance(timedelta(minutes=2))  # never ten within a quarter hour
     assert services.authenticate("ann@example.com", "correct horse battery") is not None
     assert _outbox("account_locked") == []
+
+
+def test_finding_10_a_substitution_heavy_password_is_judged_by_its_start(app):
+    """zxcvbn's substitution search costs seconds on 72 characters using many of "@", "4", "|"…: such a
+    password is judged by its first 16 characters (a weak start is refused, a strong one passes)."""
+    from app.accounts.passwords import weakness
+
+    symbols = "4@8({[<3!1|70$5%2" * 4
+    with app.test_request_context():
+        assert weakness("passwordpassword" + symbols) is not None
+        assert weakness("orchid velvet co" + symbols) is None
+        assert weakness("password password password") is not None  # few substitutes: read whole

@@ -5,6 +5,7 @@ what attackers try first — common and breached passwords, words, names, keyboa
 the member's own email and name — done offline by zxcvbn with its bundled frequency lists."""
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -48,8 +49,15 @@ def needs_rehash(password_hash: str) -> bool:
 
 #: zxcvbn's score a password needs (0-4): 3 is "safely unguessable", about 10^8 guesses or more.
 MIN_SCORE = 3
-#: zxcvbn looks at this many characters (its own limit); a longer password is as strong as its start.
+#: zxcvbn reads at most 72 characters (its own limit). Its search for substitutions ("@" for "a")
+#: grows with the number of different substitutable characters and with length: 72 characters using
+#: 17 of them cost seconds of CPU (a denial of service), while 5 or fewer stay near 0.2 s. So a
+#: password using more than 5 is judged by its first 16 characters (under one Argon2 hash's cost).
 _CHECKED_LENGTH = 72
+_SHORT_LENGTH = 16
+_SUBSTITUTES = frozenset("!$%(+0123456789<@[{|")
+#: zxcvbn keeps the member's words in a module-level dictionary while it runs: one call at a time.
+_ZXCVBN_LOCK = threading.Lock()
 
 
 def _feedback() -> dict[str, str]:
@@ -93,7 +101,10 @@ def weakness(password: str, personal: Iterable[str] = ()) -> str | None:
     `personal` are the member's own words (email, name): a password made of them is weak too.
     """
     words = {part for text in personal if text for part in (text.lower(), *text.lower().replace("@", " ").replace(".", " ").split())}
-    result = zxcvbn(password[:_CHECKED_LENGTH], user_inputs=sorted(words))
+    length = _SHORT_LENGTH if len(_SUBSTITUTES.intersection(password)) > 5 else _CHECKED_LENGTH
+    words |= {word[:length] for word in words}  # a long email typed as the password is still the email
+    with _ZXCVBN_LOCK:
+        result = zxcvbn(password[:length], user_inputs=sorted(words))
     if result["score"] >= MIN_SCORE:
         return None
     translated = _feedback()
