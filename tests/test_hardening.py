@@ -267,6 +267,15 @@ def test_finding_9_replaced_cover_deleted(app, make_app, tmp_path, state):
         data = {**form_of(campaign, story=story), "cover": (io.BytesIO(_png((1, 2, 3))), "cover.png")}
         assert client.post(f"/campaigns/{campaign.slug}/edit", data=data, content_type="multipart/form-data").status_code == 302
         assert cover in _stored(folder) and len(_stored(folder)) == 4
+        # and one an update shows (any Markdown column counts)
+        from app.community import services as community
+
+        shown = db.session.scalar(select(type(campaign).cover))
+        if state == "live":
+            community.post_update(db.session.get(type(campaign), campaign.id), creator, "Look", f"![it](/uploads/covers/{shown})", False)
+            data = {**form_of(campaign, story=story), "cover": (io.BytesIO(_png((9, 9, 9))), "cover.png")}
+            assert client.post(f"/campaigns/{campaign.slug}/edit", data=data, content_type="multipart/form-data").status_code == 302
+            assert shown in _stored(folder) and len(_stored(folder)) == 6
 
 
 def test_orphan_covers_older_than_a_day_are_swept(make_app, tmp_path, frozen_clock):

@@ -95,8 +95,9 @@ class Campaign(db.Model):
     goal: Mapped[int] = mapped_column(BigInteger, nullable=False)
     currency: Mapped[str] = mapped_column(String(3), nullable=False, default="USD")
     duration_days: Mapped[int] = mapped_column(Integer, nullable=False, default=30)
-    story: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    risks: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    #: Markdown (info["markdown"]: a column that may show uploaded images, see campaigns.services.cover_in_use).
+    story: Mapped[str] = mapped_column(Text, nullable=False, default="", info={"markdown": True})
+    risks: Mapped[str] = mapped_column(Text, nullable=False, default="", info={"markdown": True})
     #: Random file name of the re-encoded cover under UPLOAD_FOLDER/covers.
     cover: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(20), nullable=False, default=S.DRAFT)

@@ -15,7 +15,7 @@ from blinker import Namespace
 from flask import current_app
 from flask_babel import LazyString, get_locale, ngettext
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import and_, case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -290,11 +290,15 @@ def cover_folder() -> str:
 
 
 def cover_in_use(name: str) -> bool:
-    """True while a campaign shows the stored image `name`: as its cover, or in its story or risks
-    (creators may embed their uploads there)."""
+    """True while the site shows the stored image `name`: as a campaign's cover, or in any Markdown
+    text (columns marked ``info={"markdown": True}``: stories, risks, updates, FAQ answers), where
+    creators may embed their uploads."""
     pattern = f"%{name}%"
-    query = select(Campaign.id).where(or_(Campaign.cover == name, Campaign.story.like(pattern), Campaign.risks.like(pattern)))
-    return db.session.scalar(query.limit(1)) is not None
+    checks = [exists().where(Campaign.cover == name)]
+    for table in db.metadata.tables.values():
+        if markdown := [column for column in table.columns if column.info.get("markdown")]:
+            checks.append(exists().where(or_(*(column.like(pattern) for column in markdown))))
+    return bool(db.session.scalar(select(or_(*checks))))
 
 
 #: An upload younger than this is never swept: its campaign may not be committed yet.

@@ -26,7 +26,7 @@ class CampaignUpdate(db.Model):
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
     title: Mapped[str] = mapped_column(String(120), nullable=False)
     #: Markdown, rendered through app.content.markdown.
-    body: Mapped[str] = mapped_column(Text, nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False, info={"markdown": True})
     #: Only backers (active or collected pledge), the creator and moderators read the body.
     backers_only: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
@@ -77,7 +77,8 @@ class FaqEntry(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False)
     question: Mapped[str] = mapped_column(String(300), nullable=False)
-    answer: Mapped[str] = mapped_column(Text, nullable=False)
+    #: Markdown.
+    answer: Mapped[str] = mapped_column(Text, nullable=False, info={"markdown": True})
     #: Lower first; ties broken by id.
     position: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
