@@ -149,6 +149,8 @@ def log_in(person: Person, password: str = PASSWORD) -> None:
 
 def nav(page: Page, name: str) -> None:
     """Follow a link of the top navigation (opening the menu first at phone width)."""
+    # Before the stylesheet applies, the toggler shows at every width: judge it on the styled page.
+    page.wait_for_load_state()
     toggler = page.locator(".navbar-toggler")
     if toggler.is_visible() and toggler.get_attribute("aria-expanded") != "true":
         toggler.click()
