@@ -95,7 +95,7 @@ class Campaign(db.Model):
     goal: Mapped[int] = mapped_column(BigInteger, nullable=False)
     currency: Mapped[str] = mapped_column(String(3), nullable=False, default="USD")
     duration_days: Mapped[int] = mapped_column(Integer, nullable=False, default=30)
-    #: Markdown (info["markdown"]: a column that may show uploaded images, see campaigns.services.cover_in_use).
+    #: Markdown (info["markdown"]: a column that may show uploaded images, see campaigns.services.discard_cover).
     story: Mapped[str] = mapped_column(Text, nullable=False, default="", info={"markdown": True})
     risks: Mapped[str] = mapped_column(Text, nullable=False, default="", info={"markdown": True})
     #: Random file name of the re-encoded cover under UPLOAD_FOLDER/covers.
@@ -160,7 +160,22 @@ class Campaign(db.Model):
         return f"<Campaign {self.id} {self.slug} {self.state}>"
 
 
-class Tier(db.Model):
+class LimitedStock:
+    """What tiers and add-ons share: `quantity_limit` (None = unlimited) and the units `claimed`."""
+
+    quantity_limit: int | None
+    claimed: int
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.quantity_limit is None else max(self.quantity_limit - self.claimed, 0)
+
+    @property
+    def sold_out(self) -> bool:
+        return self.quantity_limit is not None and self.claimed >= self.quantity_limit
+
+
+class Tier(LimitedStock, db.Model):
     """A funding tier (reward): a minimum pledge and an optional limited quantity."""
 
     __tablename__ = "tiers"
@@ -195,14 +210,6 @@ class Tier(db.Model):
     campaign: Mapped[Campaign] = relationship(back_populates="tiers", foreign_keys=[campaign_id])
     destinations: Mapped[list[ShippingDestination]] = relationship(order_by="ShippingDestination.country", viewonly=True)
 
-    @property
-    def remaining(self) -> int | None:
-        return None if self.quantity_limit is None else max(self.quantity_limit - self.claimed, 0)
-
-    @property
-    def sold_out(self) -> bool:
-        return self.quantity_limit is not None and self.claimed >= self.quantity_limit
-
 
 #: The tiers an add-on is offered with; none at all means every tier.
 addon_tiers = Table(
@@ -213,7 +220,7 @@ addon_tiers = Table(
 )
 
 
-class Addon(db.Model):
+class Addon(LimitedStock, db.Model):
     """An extra a backer can add to a pledge, by quantity: its price per unit, an optional limit, and
     where it ships (per unit or once per pledge)."""
 
@@ -260,14 +267,6 @@ class Addon(db.Model):
     def offered_with(self, tier_id: int | None) -> bool:
         """Whether a pledge for `tier_id` may add it (a pledge without a reward: only add-ons for all tiers)."""
         return self.for_all_tiers or tier_id in self.tier_ids
-
-    @property
-    def remaining(self) -> int | None:
-        return None if self.quantity_limit is None else max(self.quantity_limit - self.claimed, 0)
-
-    @property
-    def sold_out(self) -> bool:
-        return self.quantity_limit is not None and self.claimed >= self.quantity_limit
 
 
 class ShippingDestination(db.Model):
