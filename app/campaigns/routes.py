@@ -84,7 +84,7 @@ def browse():
 @bp.route("/campaigns/<slug>")
 @public_page
 def show(slug: str):
-    campaign = visible_or_404(slug)
+    campaign = visible_or_404(slug, offer=True)
     if not campaign.is_public:
         return redirect(url_for("campaigns.preview", slug=slug))
     return render_template("campaigns/show.html", **_page_context(campaign))
@@ -93,7 +93,7 @@ def show(slug: str):
 @bp.route("/campaigns/<slug>/preview")
 @login_required
 def preview(slug: str):
-    campaign = visible_or_404(slug)
+    campaign = visible_or_404(slug, offer=True)
     if not services.can_preview(campaign, current_user):
         return redirect(url_for("campaigns.show", slug=slug))
     return render_template("campaigns/show.html", **_page_context(campaign, preview=True))
@@ -126,7 +126,7 @@ def new():
 @bp.route("/campaigns/<slug>/edit", methods=["GET", "POST"])
 @login_required
 def edit(slug: str):
-    campaign = own_or_403(slug)
+    campaign = own_or_403(slug, offer=True)
     form = CampaignForm()
     editable = campaign.is_editable or campaign.status == CampaignState.LIVE
     if request.method == "GET":
@@ -142,13 +142,10 @@ def edit(slug: str):
                 services.update_content(campaign, current_user, form.to_input(), cover)
             except services.CampaignError as error:
                 getattr(form, error.field or "title").errors.append(str(error))
-                if cover:  # stored before the rules said no: nothing refers to it
-                    images.delete_cover(services.cover_folder(), cover)
+                services.discard_cover(cover)  # stored before the rules said no: nothing refers to it
             else:
-                # Only now that the new name is committed (never lose the current one), and only when
-                # nothing else shows it (a story may embed an earlier cover).
-                if cover and replaced and not services.cover_in_use(replaced):
-                    images.delete_cover(services.cover_folder(), replaced)
+                if cover:  # only now that the new one is committed: never lose the current picture
+                    services.discard_cover(replaced)
                 flash(_("Changes saved."), "success")
                 return redirect(url_for("campaigns.edit", slug=slug))
     return render_template(

@@ -289,16 +289,23 @@ def cover_folder() -> str:
     return current_app.config["UPLOAD_FOLDER"] + "/covers"
 
 
-def cover_in_use(name: str) -> bool:
-    """True while the site shows the stored image `name`: as a campaign's cover, or in any Markdown
-    text (columns marked ``info={"markdown": True}``: stories, risks, updates, FAQ answers), where
-    creators may embed their uploads."""
+def _shown_in_markdown(name: str) -> bool:
+    """True while any Markdown text (columns marked ``info={"markdown": True}``: stories, risks,
+    updates, FAQ answers) shows the stored image `name`: creators may embed their uploads."""
     pattern = f"%{name}%"
-    checks = [exists().where(Campaign.cover == name)]
-    for table in db.metadata.tables.values():
-        if markdown := [column for column in table.columns if column.info.get("markdown")]:
-            checks.append(exists().where(or_(*(column.like(pattern) for column in markdown))))
+    checks = [exists().where(or_(*(column.like(pattern) for column in markdown)))
+              for table in db.metadata.tables.values()
+              if (markdown := [column for column in table.columns if column.info.get("markdown")])]
     return bool(db.session.scalar(select(or_(*checks))))
+
+
+def discard_cover(name: str | None) -> bool:
+    """Delete a stored cover (and its thumbnail) unless a campaign or some Markdown still shows it.
+    Call it only after the commit that stopped using it; True when it was deleted."""
+    if not name or db.session.scalar(select(exists().where(Campaign.cover == name))) or _shown_in_markdown(name):
+        return False
+    images.delete_cover(cover_folder(), name)
+    return True
 
 
 #: An upload younger than this is never swept: its campaign may not be committed yet.
@@ -308,11 +315,17 @@ ORPHAN_MIN_AGE = timedelta(days=1)
 def sweep_orphan_covers(now: datetime | None = None) -> int:
     """Delete stored covers that no campaign shows (and crashed uploads' parts) older than a day; how many."""
     cutoff = ((now or clock.utcnow()) - ORPHAN_MIN_AGE).replace(tzinfo=UTC).timestamp()
-    swept = 0
     folder = cover_folder()
-    for name, mtime in images.stored_covers(folder):
-        if mtime < cutoff and (name.startswith(".upload-") or not cover_in_use(name)):
+    old = [name for name, mtime in images.stored_covers(folder) if mtime < cutoff]
+    # Most stored covers are campaigns' covers: one query rules them out; only the rest are looked
+    # for in the Markdown texts (a LIKE over every text, so once per candidate, not once per file).
+    shown = set(db.session.scalars(select(Campaign.cover).where(Campaign.cover.is_not(None))))
+    swept = 0
+    for name in old:
+        if name.startswith(".upload-"):
             images.delete_stored(folder, name)
+            swept += 1
+        elif name not in shown and discard_cover(name):
             swept += 1
     return swept
 
@@ -442,15 +455,22 @@ def _guarded_update(model, row, campaign: Campaign, columns: dict, quantity_limi
     return result.rowcount == 1
 
 
-def _soft_delete(model, row, campaign: Campaign) -> bool:
-    """Hide a tier or an add-on nobody holds (kept as a row: pledges may point at it)."""
+def _delete_offer(model, row, campaign: Campaign, actor: User, held: str) -> None:
+    """Hide a tier or an add-on nobody holds (kept as a row: pledges may point at it); `held` is the
+    refusal when someone does. Commits."""
+    _require_creator(campaign, actor)
+    require_tiers_open(campaign)
     result = db.session.execute(
         update(model)
         .where(model.id == row.id, model.campaign_id == campaign.id, model.deleted_at.is_(None), model.claimed == 0)
         .values(deleted_at=clock.utcnow())
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise CampaignError(held)
+    campaign.updated_at = clock.utcnow()  # the public pages stop showing it now, not when the cache expires
+    db.session.commit()
 
 
 #: The tier's own columns (its destinations are rows of their own).
@@ -518,12 +538,7 @@ def _claimed_message(claimed: int) -> str:
 
 def delete_tier(campaign: Campaign, actor: User, tier: Tier) -> None:
     """Remove a tier nobody holds (kept as a row, hidden). Commits."""
-    _require_creator(campaign, actor)
-    require_tiers_open(campaign)
-    if not _soft_delete(Tier, tier, campaign):
-        db.session.rollback()
-        raise CampaignError(_("Backers have chosen this tier, so it cannot be removed."))
-    db.session.commit()
+    _delete_offer(Tier, tier, campaign, actor, _("Backers have chosen this tier, so it cannot be removed."))
 
 
 ADDON_COLUMNS = ("title", "description", "amount", "quantity_limit", "ships", "shipping_per")
@@ -574,13 +589,14 @@ def update_addon(campaign: Campaign, actor: User, addon: Addon, data: AddonInput
     and its quantity never goes below what is claimed; destinations only added or made cheaper. Commits."""
     _require_creator(campaign, actor)
     require_tiers_open(campaign)
-    current = {name: getattr(addon, name) for name in ADDON_CONTENT}
-    changed = [name for name in ADDON_CONTENT if getattr(data, name) != current[name]]
+    changed = [name for name in ADDON_CONTENT if getattr(data, name) != getattr(addon, name)]
+    # The form field a refusal belongs to: the first changed one ("tiers" for tier_ids), else the quantity.
+    refused_field = ("tiers" if changed[0] == "tier_ids" else changed[0]) if changed else "quantity_limit"
     live = campaign.status == S.LIVE
     if live and addon.claimed > 0 and changed:
         raise CampaignError(
             _("Backers have chosen this add-on: only its quantity can change now, and destinations be added or made cheaper."),
-            field="tiers" if changed[0] == "tier_ids" else changed[0],
+            field=refused_field,
         )
     if data.quantity_limit is not None and data.quantity_limit < addon.claimed:
         raise CampaignError(
@@ -597,7 +613,7 @@ def update_addon(campaign: Campaign, actor: User, addon: Addon, data: AddonInput
         if not _guarded_update(Addon, addon, campaign, _columns(data, ADDON_COLUMNS), data.quantity_limit, bool(changed)):
             raise CampaignError(
                 _("Backers chose this add-on meanwhile. Reload the page to see what can still change."),
-                field="quantity_limit" if not changed else "tiers" if changed[0] == "tier_ids" else changed[0],
+                field=refused_field,
             )
         if "tier_ids" in changed:
             _write_addon_tiers(addon.id, tier_ids)
@@ -610,13 +626,7 @@ def update_addon(campaign: Campaign, actor: User, addon: Addon, data: AddonInput
 
 def delete_addon(campaign: Campaign, actor: User, addon: Addon) -> None:
     """Remove an add-on nobody holds (kept as a row, hidden). Commits."""
-    _require_creator(campaign, actor)
-    require_tiers_open(campaign)
-    if not _soft_delete(Addon, addon, campaign):
-        db.session.rollback()
-        raise CampaignError(_("Backers have chosen this add-on, so it cannot be removed."))
-    campaign.updated_at = clock.utcnow()
-    db.session.commit()
+    _delete_offer(Addon, addon, campaign, actor, _("Backers have chosen this add-on, so it cannot be removed."))
 
 
 def claim_addon(addon_id: int, quantity: int) -> bool:
@@ -769,24 +779,29 @@ def set_featured(campaign: Campaign, moderator: User, featured: bool) -> None:
 
 # --- queries ---------------------------------------------------------------------------------
 
-def get_by_slug(slug: str) -> Campaign | None:
+#: What the pages that show a campaign's whole offer also load: the tiers' destinations, the add-ons
+#: with theirs and their tiers (three small queries; the pledge page and the rest never need them).
+_OFFER = (
+    joinedload(Campaign.tiers).selectinload(Tier.destinations),
+    selectinload(Campaign.addons).selectinload(Addon.destinations),
+    selectinload(Campaign.addons).selectinload(Addon.tiers),
+)
+
+
+def get_by_slug(slug: str, offer: bool = False) -> Campaign | None:
+    """The campaign at `slug` with its creator and tiers; with `offer`, everything the campaign page
+    shows of what it offers."""
     # Slugs are short ASCII; anything else (a NUL byte PostgreSQL refuses, 10 kB of junk) is no campaign.
     if not slug or len(slug) > 100 or not slug.isascii() or "\x00" in slug:
         return None
-    # The campaign, its creator and its tiers (a handful of rows) in one joined query; the tiers'
-    # destinations and the add-ons (with theirs and their tiers) in small ones: the pages show them all.
-    return db.session.scalars(
-        select(Campaign).where(Campaign.slug == slug).options(
-            joinedload(Campaign.tiers).selectinload(Tier.destinations),
-            selectinload(Campaign.addons).selectinload(Addon.destinations),
-            selectinload(Campaign.addons).selectinload(Addon.tiers),
-        )
-    ).unique().first()
+    # One round trip for the campaign, its creator and its tiers (a handful of rows).
+    options = _OFFER if offer else (joinedload(Campaign.tiers),)
+    return db.session.scalars(select(Campaign).where(Campaign.slug == slug).options(*options)).unique().first()
 
 
-def get_visible(slug: str, user: User | None) -> Campaign | None:
+def get_visible(slug: str, user: User | None, offer: bool = False) -> Campaign | None:
     """The campaign at `slug` if `user` may see it (a draft is its creator's and the moderators' only)."""
-    campaign = get_by_slug(slug)
+    campaign = get_by_slug(slug, offer)
     return campaign if campaign is not None and can_view(campaign, user) else None
 
 

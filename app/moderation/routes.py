@@ -88,7 +88,7 @@ def _event_note(event: CampaignEvent) -> str:
 
 
 def _campaign_or_404(slug: str) -> Campaign:
-    campaign = services.get_by_slug(slug)
+    campaign = services.get_by_slug(slug, offer=True)  # the review shows the whole offer
     if campaign is None:
         abort(404)
     return campaign
