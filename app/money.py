@@ -9,6 +9,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from babel import Locale
 from babel.numbers import format_currency, get_currency_symbol, get_decimal_symbol
@@ -74,7 +75,8 @@ def max_goal(currency: str) -> int:
     return MAX_GOAL_MAJOR * 10 ** exponent(currency)
 
 
-def _currency_markers() -> dict[str, frozenset[str]]:
+@lru_cache(maxsize=1)
+def _currency_markers() -> tuple[dict[str, frozenset[str]], list[str]]:
     """Each symbol or ISO code a person may type beside an amount, with the currencies it can mean.
 
     From Babel's data for the languages our members write in ("$", "US$", "$US" are dollars; "¥" is
@@ -87,12 +89,11 @@ def _currency_markers() -> dict[str, frozenset[str]]:
             symbol = "".join(ch for ch in get_currency_symbol(currency, locale) if not ch.isspace()).upper()
             for form in (symbol, unicodedata.normalize("NFKC", symbol)):  # "￥" as typed, and as "¥"
                 markers.setdefault(form, set()).add(currency)
-    return {marker: frozenset(currencies) for marker, currencies in markers.items()}
+    # Built on the first amount read, not at import: ten locales' data would slow every process's start.
+    return {marker: frozenset(currencies) for marker, currencies in markers.items()}, sorted(markers, key=len, reverse=True)
 
 
 _MARKER_LOCALES = ("en", "en_US", "en_GB", "en_CA", "en_AU", "fr", "fr_CA", "zh_Hans_CN", "zh_Hant", "ja")
-_MARKERS = _currency_markers()
-_MARKERS_LONGEST_FIRST = sorted(_MARKERS, key=len, reverse=True)
 #: An ISO code left beside the digits once ours are taken away: "CHF25", "25chf".
 _FOREIGN_CODE = re.compile(r"^[A-Z]{3}(?=[\d.,])|(?<=[\d.,])[A-Z]{3}$")
 
@@ -107,13 +108,14 @@ def _without_currency(text: str, currency: str) -> str:
     "£25", "25 GBP", "GBP 25" are fine on a GBP campaign; "¥2500", "$25", "25 USD" or "₹25" are not
     (they used to be dropped silently, so ¥2,500 became £2,500).
     """
+    markers, longest_first = _currency_markers()
     cleaned = text.upper()
     stripped = True
     while stripped:
         stripped = False
-        for marker in _MARKERS_LONGEST_FIRST:
+        for marker in longest_first:
             if cleaned.startswith(marker) or cleaned.endswith(marker):
-                if currency not in _MARKERS[marker]:
+                if currency not in markers[marker]:
                     raise _other_currency(currency)
                 cleaned, stripped = cleaned.removeprefix(marker).removesuffix(marker), True
     if cleaned and (_FOREIGN_CODE.search(cleaned) or "Sc" in (unicodedata.category(cleaned[0]), unicodedata.category(cleaned[-1]))):
