@@ -15,7 +15,7 @@ from app.campaigns.models import Addon, ShippingDestination
 from app.campaigns.services import AddonInput, CampaignError
 from app.extensions import db
 from tests.factories import login, make_user
-from tests.test_campaigns_helpers import build_campaign, field_block, tier_input
+from tests.test_campaigns_helpers import OFFER_TABLES, build_campaign, field_block, snapshot, tier_input
 
 ADDON_FORM = {"title": "Spare battery", "description": "A second battery.", "amount": "12", "quantity_limit": "", "shipping_per": "unit"}
 
@@ -25,12 +25,6 @@ def creator(app, client, frozen_clock):
     user = make_user("creator@example.com", name="Cat Creator")
     login(client, user.email)
     return user
-
-
-def _snapshot() -> dict[str, list[tuple]]:
-    db.session.expire_all()
-    tables = ("campaigns", "tiers", "addons", "addon_tiers", "shipping_destinations")
-    return {t: [tuple(row) for row in db.session.execute(text(f'SELECT * FROM "{t}" ORDER BY 1'))] for t in tables}
 
 
 def _addon(addon_id: int) -> Addon:
@@ -126,7 +120,7 @@ def test_bad_add_on_input_is_refused_next_to_its_field(creator, client, name, va
     campaign = build_campaign(creator, tiers=1)
     addon = _offer(campaign, creator)
     path = f"/campaigns/{campaign.slug}/addons/new" if page == "new" else f"/campaigns/{campaign.slug}/addons/{addon.id}/edit"
-    before = _snapshot()
+    before = snapshot(*OFFER_TABLES)
     response = client.post(path, data={**ADDON_FORM, name: value})
     assert response.status_code == 422
     body = response.get_data(as_text=True)
@@ -134,34 +128,34 @@ def test_bad_add_on_input_is_refused_next_to_its_field(creator, client, name, va
     assert message in block and "is-invalid" in block, block[:3000]
     if name in ("title", "amount", "quantity_limit") and value and len(value) < 100:
         assert f'value="{value}"' in block  # what was typed is kept
-    assert _snapshot() == before
+    assert snapshot(*OFFER_TABLES) == before
 
 
 def test_a_tier_of_another_campaign_is_refused(creator, client):
     campaign = build_campaign(creator, tiers=1)
     other = build_campaign(make_user(), tiers=1, title="Someone else's")
-    before = _snapshot()
+    before = snapshot(*OFFER_TABLES)
     response = client.post(f"/campaigns/{campaign.slug}/addons/new", data={**ADDON_FORM, "tiers": [str(campaign.tiers[0].id), str(other.tiers[0].id)]})
     assert response.status_code == 422
     assert "Choose among this campaign&#39;s tiers." in _message_by(response.get_data(as_text=True), "tiers")
-    assert _snapshot() == before
+    assert snapshot(*OFFER_TABLES) == before
     # the service says no by itself too (a tier removed while the form was open)
     with pytest.raises(CampaignError) as raised:
         _offer(campaign, creator, tier_ids=frozenset({other.tiers[0].id}))
     assert raised.value.field == "tiers"
-    assert _snapshot() == before
+    assert snapshot(*OFFER_TABLES) == before
 
 
 def test_add_on_destinations_follow_the_tiers_rules(creator, client):
     campaign = build_campaign(creator, tiers=1, currency="JPY", goal=500_000)
-    before = _snapshot()
+    before = snapshot(*OFFER_TABLES)
     form = {**ADDON_FORM, "amount": "1200", "ships": "destinations", "destinations-0-country": "JP", "destinations-0-cost": "5.5",
             "destinations-1-country": "JP", "destinations-1-cost": "500"}
     response = client.post(f"/campaigns/{campaign.slug}/addons/new", data=form)
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert "JPY has no cents" in page and "Japan is already in the list." in page
-    assert _snapshot() == before
+    assert snapshot(*OFFER_TABLES) == before
 
 
 # --- the tiers' editing rules ------------------------------------------------------------------
@@ -189,15 +183,15 @@ def test_an_add_on_backers_chose_keeps_its_content(creator, client, change):
     _claim(addon, 2, limit=10)
     if change.get("tiers") == "tier":
         change = {"tiers": [str(campaign.tiers[0].id)]}
-    before = _snapshot()
+    before = snapshot(*OFFER_TABLES)
     response = client.post(f"/campaigns/{campaign.slug}/addons/{addon.id}/edit", data=_form_of(_addon(addon.id), **change))
     assert response.status_code == 422
     assert "Backers have chosen this add-on: only its quantity can change now" in response.get_data(as_text=True)
-    assert _snapshot() == before
-    before = _snapshot()
+    assert snapshot(*OFFER_TABLES) == before
+    before = snapshot(*OFFER_TABLES)
     response = client.post(f"/campaigns/{campaign.slug}/addons/{addon.id}/delete")
     assert "cannot be removed" in client.get(response.headers["Location"]).get_data(as_text=True)
-    assert _snapshot() == before
+    assert snapshot(*OFFER_TABLES) == before
 
 
 @pytest.mark.parametrize(("typed", "ok", "stored"), [("20", True, 20), ("", True, None), ("3", True, 3), ("2", False, 10)])
@@ -221,11 +215,11 @@ def test_a_claimed_add_on_gets_new_destinations_and_cheaper_ones_only(creator, c
     assert response.status_code == 302
     stored = dict(db.session.execute(select(ShippingDestination.country, ShippingDestination.cost).where(ShippingDestination.addon_id == addon.id)).all())
     assert stored == {"FR": 200, "DE": 400}
-    before = _snapshot()
+    before = snapshot(*OFFER_TABLES)
     dearer = {"destinations-0-country": "DE", "destinations-0-cost": "4", "destinations-1-country": "FR", "destinations-1-cost": "2.01"}
     response = client.post(f"/campaigns/{campaign.slug}/addons/{addon.id}/edit", data=_form_of(_addon(addon.id), **dearer))
     assert response.status_code == 422 and "cannot cost more than" in response.get_data(as_text=True)
-    assert _snapshot() == before
+    assert snapshot(*OFFER_TABLES) == before
 
 
 def test_a_submitted_campaigns_add_ons_are_frozen(app, client):
@@ -234,11 +228,11 @@ def test_a_submitted_campaigns_add_ons_are_frozen(app, client):
     addon = _offer(campaign, creator)
     services.submit(campaign, creator)
     login(client, creator.email)
-    before = _snapshot()
+    before = snapshot(*OFFER_TABLES)
     response = client.post(f"/campaigns/{campaign.slug}/addons/{addon.id}/edit", data=_form_of(addon, title="Changed"))
     assert response.status_code == 302 and "cannot be changed while" in client.get(response.headers["Location"]).get_data(as_text=True)
     assert client.post(f"/campaigns/{campaign.slug}/addons/new", data=ADDON_FORM).status_code == 302
-    assert _snapshot() == before
+    assert snapshot(*OFFER_TABLES) == before
 
 
 def test_the_currency_is_fixed_once_there_are_add_ons(creator, client):

@@ -102,11 +102,15 @@ def form_of(campaign: Campaign, **changes: str) -> dict[str, str]:
     return {**data, "goal": money.to_input(campaign.goal, campaign.currency), **changes}
 
 
-def snapshot() -> dict[str, list[tuple]]:
-    """Every row of the campaign tables, to compare before and after a request."""
+#: The tables a tier or add-on change writes.
+OFFER_TABLES = ("campaigns", "tiers", "addons", "addon_tiers", "shipping_destinations")
+
+
+def snapshot(*tables: str) -> dict[str, list[tuple]]:
+    """Every row of `tables` (by default the campaign tables), to compare before and after a request."""
     db.session.expire_all()
-    tables = ("campaigns", "tiers", "campaign_events")
-    return {t: [tuple(row) for row in db.session.execute(text(f'SELECT * FROM "{t}" ORDER BY id'))] for t in tables}
+    tables = tables or ("campaigns", "tiers", "campaign_events")
+    return {t: [tuple(row) for row in db.session.execute(text(f'SELECT * FROM "{t}" ORDER BY 1'))] for t in tables}
 
 
 def field_block(page: str, name: str) -> str:

@@ -18,7 +18,7 @@ from app.campaigns.models import ShippingDestination, Tier
 from app.campaigns.services import CampaignError
 from app.extensions import db
 from tests.factories import login, make_user
-from tests.test_campaigns_helpers import TIER_FORM, build_campaign, moderator, tier_input
+from tests.test_campaigns_helpers import OFFER_TABLES, TIER_FORM, build_campaign, moderator, snapshot, tier_input
 
 # --- the pure helpers -----------------------------------------------------------------------
 
@@ -88,12 +88,6 @@ def creator(app, client, frozen_clock):
     user = make_user("creator@example.com", name="Cat Creator")
     login(client, user.email)
     return user
-
-
-def _snapshot() -> dict[str, list[tuple]]:
-    db.session.expire_all()
-    tables = ("campaigns", "tiers", "shipping_destinations", "addons", "addon_tiers")
-    return {t: [tuple(row) for row in db.session.execute(text(f'SELECT * FROM "{t}" ORDER BY 1'))] for t in tables}
 
 
 def _rows(*destinations: tuple[str, str]) -> dict[str, str]:
@@ -175,7 +169,7 @@ BAD_ROWS = [
 def test_bad_destinations_are_refused_next_to_their_row(creator, client, rows, where, message, page):
     campaign = build_campaign(creator, tiers=1)
     path = f"/campaigns/{campaign.slug}/tiers/new" if page == "new" else f"/campaigns/{campaign.slug}/tiers/{campaign.tiers[0].id}/edit"
-    before = _snapshot()
+    before = snapshot(*OFFER_TABLES)
     response = client.post(path, data={**TIER_FORM, **_rows(*rows)})
     assert response.status_code == 422
     body = response.get_data(as_text=True)
@@ -187,21 +181,21 @@ def test_bad_destinations_are_refused_next_to_their_row(creator, client, rows, w
             assert f'value="{escape(cost)}"' in cell(body, f"destinations-{n}-cost")
         if shipping.is_destination(country):
             assert f'<option selected value="{country}">' in cell(body, f"destinations-{n}-country")
-    assert _snapshot() == before
+    assert snapshot(*OFFER_TABLES) == before
 
 
 def test_jpy_shipping_costs_are_whole_yen(creator, client):
     campaign = build_campaign(creator, tiers=0, currency="JPY", goal=500_000)
-    before = _snapshot()
+    before = snapshot(*OFFER_TABLES)
     response = client.post(f"/campaigns/{campaign.slug}/tiers/new", data={**TIER_FORM, "amount": "2500", **_rows(("JP", "5.5"))})
     assert response.status_code == 422
     assert "JPY has no cents: enter a whole number." in _errors(cell(response.get_data(as_text=True), "destinations-0-cost"))
-    assert _snapshot() == before
+    assert snapshot(*OFFER_TABLES) == before
 
 
 def test_shipping_needs_a_destination(creator, client):
     campaign = build_campaign(creator, tiers=0)
-    before = _snapshot()
+    before = snapshot(*OFFER_TABLES)
     response = client.post(f"/campaigns/{campaign.slug}/tiers/new", data={**TIER_FORM, "ships": "destinations", "destinations-0-country": ""})
     assert response.status_code == 422
     page = response.get_data(as_text=True)
@@ -209,12 +203,12 @@ def test_shipping_needs_a_destination(creator, client):
     assert "Add at least one destination, or choose “No shipping”." in fieldset
     response = client.post(f"/campaigns/{campaign.slug}/tiers/new", data={**TIER_FORM, "ships": "somewhere"})
     assert response.status_code == 422 and "Not a valid choice" in response.get_data(as_text=True)
-    assert _snapshot() == before
+    assert snapshot(*OFFER_TABLES) == before
 
 
 def test_another_destination_row_without_javascript(creator, client):
     campaign = build_campaign(creator, tiers=0)
-    before = _snapshot()
+    before = snapshot(*OFFER_TABLES)
     form = {**TIER_FORM, "title": "Kept title", "ships": "none", **{k: v for k, v in _rows(("FR", "6"), ("DE", "7"), ("", "")).items() if k != "ships"},
             "add_destination": "Add another destination"}
     response = client.post(f"/campaigns/{campaign.slug}/tiers/new", data=form)
@@ -224,7 +218,7 @@ def test_another_destination_row_without_javascript(creator, client):
     assert 'value="Kept title"' in page and '<option selected value="DE">' in page and 'value="7"' in page
     assert re.search(r'checked[^>]*value="destinations"', page)  # asking for a row means it ships
     assert "invalid-feedback" not in page  # nothing was checked yet: nothing to complain about
-    assert _snapshot() == before
+    assert snapshot(*OFFER_TABLES) == before
 
 
 # --- after launch -----------------------------------------------------------------------------
@@ -266,20 +260,20 @@ def test_after_launch_the_form_shows_saved_destinations_fixed_with_their_ceiling
 )
 def test_after_launch_destinations_are_never_removed_or_made_dearer(creator, client, rows, message, where):
     campaign, tier = _shipping_tier(creator)
-    before = _snapshot()
+    before = snapshot(*OFFER_TABLES)
     response = client.post(f"/campaigns/{campaign.slug}/tiers/{tier.id}/edit", data=_edit_form(tier, rows))
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert message in (_errors(cell(page, where)) if where else page)
-    assert _snapshot() == before
+    assert snapshot(*OFFER_TABLES) == before
 
 
 def test_after_launch_shipping_cannot_be_switched_off(creator, client, app):
     campaign, tier = _shipping_tier(creator)
-    before = _snapshot()
+    before = snapshot(*OFFER_TABLES)
     response = client.post(f"/campaigns/{campaign.slug}/tiers/{tier.id}/edit", data=_edit_form(tier, [("FR", "6"), ("ZZ", "15")], ships="none"))
     assert response.status_code == 422 and "cannot be removed after launch" in response.get_data(as_text=True)
-    assert _snapshot() == before
+    assert snapshot(*OFFER_TABLES) == before
     # A draft changes freely: the same edit switches shipping off and forgets the destinations.
     draft, draft_tier = _shipping_tier(creator, "draft")
     response = client.post(f"/campaigns/{draft.slug}/tiers/{draft_tier.id}/edit", data=_edit_form(draft_tier, [("FR", "9")], ships="none"))
@@ -295,10 +289,10 @@ def test_a_tier_backers_hold_still_gets_new_destinations_but_keeps_shipping(crea
     plain = services.add_tier(campaign, creator, tier_input(2))
     db.session.execute(text("UPDATE tiers SET claimed = 1 WHERE id = :id"), {"id": plain.id})
     db.session.commit()
-    before = _snapshot()
+    before = snapshot(*OFFER_TABLES)
     response = client.post(f"/campaigns/{campaign.slug}/tiers/{plain.id}/edit", data=_edit_form(plain, [("FR", "6")], amount="20"))
     assert response.status_code == 422
-    assert _snapshot() == before
+    assert snapshot(*OFFER_TABLES) == before
 
 
 def test_the_service_holds_the_rules_without_the_form(app):
