@@ -88,7 +88,7 @@ def _pledge(campaign: Campaign, backer: User, amount: int, tier_index: int | Non
     from app.pledges import services as pledges
 
     tier = campaign.tiers[tier_index] if tier_index is not None else None
-    pledge, secret = pledges.begin(campaign, backer, tier.id if tier else None, max(amount, tier.amount if tier else 0))
+    pledge, secret = pledges.begin(campaign, backer, pledges.Choice(tier.id if tier else None, max(amount, tier.amount if tier else 0)))
     method = _stripe_post("payment_methods", {"type": "card", "card[number]": card, "card[exp_month]": "12", "card[exp_year]": "2034", "card[cvc]": "123"})
     setup_id = secret.split("_secret_")[0]
     intent = _stripe_post(f"setup_intents/{setup_id}/confirm", {"payment_method": method["id"], "client_secret": secret})

@@ -75,7 +75,7 @@ def test_the_money_model_keeps_its_invariants(app, localstripe):
             tier_id = self.tier_ids[tier] if tier is not None else None
             minimum = 2500 * (tier + 1) if tier is not None else 500
             try:
-                pledge, secret = pledges.begin(campaign, backer, tier_id, minimum + extra)
+                pledge, secret = pledges.begin(campaign, backer, pledges.Choice(tier_id, minimum + extra))
             except pledges.PledgeError:
                 return multiple()  # closed, sold out, already backing: refused, nothing to check here
             setup_id = secret.split("_secret_")[0]
@@ -92,8 +92,8 @@ def test_the_money_model_keeps_its_invariants(app, localstripe):
             if pledge is None:
                 return
             try:
-                pledges.edit(pledge, self.backers[who], self.tier_ids[tier] if tier is not None else None,
-                             (2500 * (tier + 1) if tier is not None else 500) + extra)
+                pledges.edit(pledge, self.backers[who], pledges.Choice(self.tier_ids[tier] if tier is not None else None,
+                                                                       (2500 * (tier + 1) if tier is not None else 500) + extra))
             except pledges.PledgeError:
                 db.session.rollback()
 

@@ -77,7 +77,7 @@ def fund(localstripe: str, backers: int, tag: str | None = None):
     campaign = make_campaign(creator, "live", tiers=1, goal=1000, currency="USD")
     for n in range(backers):
         backer = make_user(f"{tag}-b{n}@example.com")
-        pledge, secret = pledge_services.begin(campaign, backer, None, 1000 + n)
+        pledge, secret = pledge_services.begin(campaign, backer, pledge_services.Choice(None, 1000 + n))
         setup_id = secret.split("_secret_")[0]
         assert browser_confirm_setup(localstripe, setup_id, CARD_OK) == "succeeded"
         pledge_services.activate(pledge, backer, setup_id)

@@ -90,9 +90,14 @@ def _codes() -> frozenset[str]:
     return frozenset(code for code, _name in _countries_in("en"))
 
 
+def is_country(code: str | None) -> bool:
+    """A country someone can live in (what a backer chooses; WORLD is not one)."""
+    return code in _codes()
+
+
 def is_destination(code: str | None) -> bool:
     """A code a tier or an add-on may ship to: a country, or WORLD."""
-    return code == WORLD or code in _codes()
+    return code == WORLD or is_country(code)
 
 
 def country_name(code: str, locale: str | None = None) -> str:

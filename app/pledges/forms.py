@@ -1,47 +1,129 @@
-"""The pledge form: `tier` (empty = no reward) and `amount`; the card goes to Stripe.js, never to us."""
+"""The pledge form (SPEC §12): `tier` (empty = no reward), `amount` (a pledge without a reward),
+`bonus`, `addons-<id>` quantities, `country` and the `total` the page showed. The card goes to
+Stripe.js, never to us. The form reads what was typed; the service decides what it adds up to."""
 from __future__ import annotations
 
+import re
+
+from flask import request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from wtforms import HiddenField, RadioField, StringField, SubmitField
+from wtforms import HiddenField, RadioField, SelectField, StringField, SubmitField
 from wtforms.validators import InputRequired, Length, ValidationError
 
 from app import money
+from app.campaigns import shipping
 from app.campaigns.forms import money_error_message
 from app.forms import BaseForm
+from app.ids import parse_id
+from app.pledges.services import Choice, destination_countries
+
+#: The quantity of an add-on: a whole number, at most four digits (limits are checked by the service).
+_QUANTITY = re.compile(r"\d{1,4}")
+ADDON_PREFIX = "addons-"
 
 
 def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
+def _upper(value):
+    return value.strip().upper() if isinstance(value, str) else value
+
+
 class PledgeForm(BaseForm):
     tier = RadioField(_l("Reward"), choices=[], validate_choice=False, default="")
-    amount = StringField(_l("Pledge amount"), filters=[_strip], validators=[InputRequired(_l("Enter the amount you pledge.")), Length(max=32)])
+    amount = StringField(_l("Pledge amount"), filters=[_strip], validators=[Length(max=32)])
+    bonus = StringField(_l("Bonus support (optional)"), filters=[_strip], validators=[Length(max=32)])
+    country = SelectField(_l("Ship to"), choices=[], validate_choice=False, filters=[_upper], default="")
+    #: The total the page's summary showed, in minor units (set by the page's script).
+    total = HiddenField(validators=[Length(max=32)])
     submit = SubmitField(_l("Pledge"))
-
-    amount_minor: int = 0
-    tier_id: int | None = None
 
     def __init__(self, *args, campaign, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.campaign = campaign
         self.tier.choices = [("", _("No reward, I just want to help"))] + [(str(t.id), t.title) for t in campaign.tiers]
+        self.country.choices = [("", _("Choose your country"))] + destination_countries(campaign)
+        #: addons-<id> -> the quantity as typed (kept when the form comes back with errors).
+        self.quantities_typed: dict[str, str] = {}
+        #: addons-<id> -> messages (the add-on fields are not WTForms fields: one per add-on on offer).
+        self.addon_errors: dict[str, list[str]] = {}
+        self.choice: Choice | None = None
+
+    @property
+    def errors(self):
+        return {**super().errors, **self.addon_errors}
+
+    def show_error(self, error: Exception) -> bool:
+        name = getattr(error, "field", None) or ""
+        if name.startswith(ADDON_PREFIX):
+            self.addon_errors.setdefault(name, []).append(str(error))
+            return True
+        return super().show_error(error)
+
+    def fill(self, choice: Choice) -> None:
+        """Show a saved choice (the edit page)."""
+        self.tier.data = str(choice.tier_id) if choice.tier_id else ""
+        currency = self.campaign.currency
+        self.amount.data = money.to_input(choice.amount, currency) if choice.tier_id is None else ""
+        self.bonus.data = money.to_input(choice.bonus, currency) if choice.bonus else ""
+        self.country.data = choice.country or ""
+        self.quantities_typed = {f"{ADDON_PREFIX}{addon_id}": str(quantity) for addon_id, quantity in choice.quantities.items()}
 
     def validate_tier(self, field) -> None:
         value = field.data or ""
-        if value == "" or value == "None":
-            self.tier_id = None
+        if value in ("", "None"):
             return
         if value not in {str(t.id) for t in self.campaign.tiers}:
             raise ValidationError(_("Choose one of this campaign’s rewards."))
-        self.tier_id = int(value)
 
-    def validate_amount(self, field) -> None:
+    def _money(self, field, required: bool) -> int | None:
+        if not field.data and not required:
+            return None
         try:
-            self.amount_minor = money.parse(field.data, self.campaign.currency)
+            return money.parse(field.data, self.campaign.currency)
         except money.MoneyError as error:
-            raise ValidationError(money_error_message(error)) from None
+            field.errors = [*field.errors, money_error_message(error)]
+            return None
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        formdata = request.form
+        quantities: dict[int, int] = {}
+        for name in formdata:
+            if not name.startswith(ADDON_PREFIX):
+                continue
+            typed = _strip(formdata.get(name)) or ""
+            self.quantities_typed[name] = typed[:8]
+            addon_id = parse_id(name[len(ADDON_PREFIX):])
+            if addon_id is None:
+                self.addon_errors[name] = [_("This add-on is not offered by this campaign.")]
+            elif typed and not _QUANTITY.fullmatch(typed):
+                self.addon_errors[name] = [_("Enter a whole number of units, 0 or more.")]
+            elif typed and int(typed):
+                quantities[addon_id] = int(typed)
+        tier_id = int(self.tier.data) if valid and self.tier.data not in ("", "None", None) else None
+        no_reward = not self.tier.data or self.tier.data == "None"
+        # A pledge without a reward is its `amount`; with a reward, the reward's price plus `bonus`.
+        # A client that sends `amount` and no `bonus` with a reward (the form before add-ons) means the
+        # reward and its bonus together: the service splits it.
+        legacy = not no_reward and "bonus" not in formdata
+        if no_reward and not self.amount.data:
+            self.amount.errors = [*self.amount.errors, _("Enter the amount you pledge.")]
+        amount = self._money(self.amount, required=no_reward or legacy)
+        bonus = None if no_reward else self._money(self.bonus, required=False)
+        country = self.country.data or None
+        if country is not None and not shipping.is_country(country):
+            self.country.errors = [*self.country.errors, _("Choose a country from the list.")]
+        shown = None
+        if self.total.data:
+            shown = int(self.total.data) if self.total.data.isascii() and self.total.data.isdigit() else -1
+        if self.addon_errors or any(field.errors for field in self):
+            return False
+        self.choice = Choice(tier_id=tier_id, amount=amount if (no_reward or legacy) else None, bonus=bonus or 0,
+                             quantities=quantities, country=country, shown_total=shown)
+        return valid
 
 
 class ConfirmForm(BaseForm):

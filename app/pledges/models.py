@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app import clock
 from app.accounts.models import User
-from app.campaigns.models import Campaign, Tier
+from app.campaigns.models import Addon, Campaign, Tier
 from app.extensions import db
 
 
@@ -47,6 +47,11 @@ HOLDING = (P.PENDING, P.ACTIVE, P.CHARGING, P.COLLECTED, P.ERRORED)
 #: States in which the backer still has a say before the deadline.
 EDITABLE = (P.ACTIVE,)
 
+def _whole_amount(context) -> int:
+    """A pledge made without its parts (older code, tests) is all reward."""
+    return context.get_current_parameters()["amount"]
+
+
 _holding_sql = "state IN ('pending', 'active', 'charging', 'collected', 'errored')"
 
 
@@ -72,8 +77,19 @@ class Pledge(db.Model):
     backer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
     #: None = no reward ("back it because you believe in it").
     tier_id: Mapped[int | None] = mapped_column(ForeignKey("tiers.id"))
+    #: The total, what settlement charges: reward + add-ons + shipping + bonus (SPEC §12).
     amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    #: The parts of `amount`, kept so that reports, exports and mails can show the breakdown.
+    #: The reward: the tier's minimum, or the whole amount of a pledge without a reward.
+    reward_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=_whole_amount)
+    #: Add-ons' prices × quantities (their lines are `addons`).
+    addons_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    #: Shipping of the reward and of the add-ons to `country`.
+    shipping_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    bonus_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    #: Where the reward and add-ons ship (ISO 3166-1 alpha-2); None when nothing ships.
+    country: Mapped[str | None] = mapped_column(String(2))
     state: Mapped[str] = mapped_column(String(16), nullable=False, default=P.PENDING)
     #: The SetupIntent that saved (or is saving) the card; a card change makes a new one.
     setup_intent_id: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -104,6 +120,15 @@ class Pledge(db.Model):
     campaign: Mapped[Campaign] = relationship()
     backer: Mapped[User] = relationship()
     tier: Mapped[Tier | None] = relationship()
+    addons: Mapped[list[PledgeAddon]] = relationship(order_by="PledgeAddon.addon_id", cascade="all, delete-orphan")
+
+    @property
+    def reward_shipping(self) -> int:
+        """The part of the shipping that is the reward's (the rest is the add-ons')."""
+        return self.shipping_amount - sum(line.shipping_amount for line in self.addons)
+
+    def addon_quantities(self) -> dict[int, int]:
+        return {line.addon_id: line.quantity for line in self.addons}
 
     @property
     def status(self) -> PledgeState:
@@ -111,6 +136,31 @@ class Pledge(db.Model):
 
     def __repr__(self) -> str:
         return f"<Pledge {self.id} {self.state} {self.amount} {self.currency}>"
+
+
+class PledgeAddon(db.Model):
+    """One add-on line of a pledge: the units held and what they cost when the pledge was made or
+    last changed (a later price change does not move an existing pledge)."""
+
+    __tablename__ = "pledge_addons"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        Index("ix_pledge_addons_addon_id", "addon_id"),
+    )
+
+    pledge_id: Mapped[int] = mapped_column(ForeignKey("pledges.id", ondelete="CASCADE"), primary_key=True)
+    addon_id: Mapped[int] = mapped_column(ForeignKey("addons.id"), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer, nullable=False)
+    #: The price of one unit, minor units of the pledge's currency.
+    unit_amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    #: This line's shipping to the pledge's country (per unit × quantity, or once).
+    shipping_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+    addon: Mapped[Addon] = relationship()
+
+    @property
+    def amount(self) -> int:
+        return self.unit_amount * self.quantity
 
 
 class PledgeEvent(db.Model):

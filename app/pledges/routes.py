@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 
 from app import clock, money
 from app.campaigns.lookups import visible_or_404
+from app.campaigns.services import get_by_slug
 from app.extensions import limiter
 from app.payments import declines, gateway
 from app.pledges import bp, services
@@ -28,10 +29,17 @@ def _payment_context(**extra) -> dict:
     return {"stripe_js_url": gateway.stripe_js_url(), "publishable_key": gateway.publishable_key(), "test_mode": True, **extra}
 
 
+def _form_page(template: str, form: PledgeForm, **context) -> str:
+    """The pledge form (new or edit), with the offer its live summary adds up."""
+    campaign = form.campaign
+    return render_template(template, form=form, pledge_offer=services.offer_for_script(campaign),
+                           shipping_offered=services.ships_anything(campaign), **_payment_context(**context))
+
+
 def _form_error_response(form: PledgeForm, template: str, **context):
     if _wants_json():
         return jsonify(errors={name: [str(e) for e in errors] for name, errors in form.errors.items()}), 422
-    return render_template(template, form=form, **_payment_context(**context)), 422
+    return _form_page(template, form, **context), 422
 
 
 def _refused(error, form: PledgeForm, template: str, **context):
@@ -47,7 +55,7 @@ def _refused(error, form: PledgeForm, template: str, **context):
 @limiter.limit("30 per minute", methods=["POST"])
 def create(slug: str):
     """The pledge form. A POST (from the page's script) starts the card setup and answers with its secret."""
-    campaign = visible_or_404(slug)
+    campaign = visible_or_404(slug, offer=True)
     existing = services.open_pledge(campaign, current_user)
     if request.method == "GET" and existing is not None and existing.state != PledgeState.PENDING.value:
         flash(_("You already back this campaign. You can change your pledge here."), "info")
@@ -57,8 +65,8 @@ def create(slug: str):
     if request.method == "GET":
         tier = request.args.get("tier", "")
         form.tier.data = tier if tier in {str(t.id) for t in campaign.tiers} else ""
-        chosen = next((t for t in campaign.tiers if str(t.id) == form.tier.data), None)
-        form.amount.data = money.to_input(chosen.amount if chosen else None, campaign.currency)
+        if not form.tier.data:
+            form.amount.data = money.to_input(money.MIN_CHARGE[campaign.currency], campaign.currency)
     try:
         services.check_backer(campaign, current_user)
     except services.PledgeError as error:
@@ -70,21 +78,21 @@ def create(slug: str):
         if not form.validate_on_submit():
             return _form_error_response(form, "pledges/form.html", **context)
         try:
-            services.check_choice(campaign, form.tier_id, form.amount_minor)
+            services.compose(campaign, form.choice)
         except services.PledgeError as error:
             return _refused(error, form, "pledges/form.html", **context)
         if not _wants_json():  # the card can only be entered through Stripe.js: nothing is started without it
             form.form_errors.append(_("Your browser must run JavaScript to enter a card safely with Stripe."))
             return _form_error_response(form, "pledges/form.html", **context)
         try:
-            pledge, client_secret = services.begin(campaign, current_user, form.tier_id, form.amount_minor)
+            pledge, client_secret = services.begin(campaign, current_user, form.choice)
         except services.PledgeError as error:
             return _refused(error, form, "pledges/form.html", **context)
         except gateway.GatewayError as error:
             form.form_errors.append(error.message)
             return _form_error_response(form, "pledges/form.html", **context)
         return jsonify(client_secret=client_secret, confirm_url=url_for("pledges.confirm", pledge_id=pledge.id))
-    return render_template("pledges/form.html", form=form, **_payment_context(**context))
+    return _form_page("pledges/form.html", form, **context)
 
 
 @bp.route("/pledges/<id:pledge_id>/confirm", methods=["POST"])
@@ -118,21 +126,20 @@ def show(pledge_id: int):
 @login_required
 def edit(pledge_id: int):
     pledge = _own_pledge_or_404(pledge_id)
-    campaign = pledge.campaign
+    campaign = get_by_slug(pledge.campaign.slug, offer=True)
     form = PledgeForm(campaign=campaign)
     if request.method == "GET":
-        form.tier.data = str(pledge.tier_id) if pledge.tier_id else ""
-        form.amount.data = money.to_input(pledge.amount, pledge.currency)
+        form.fill(services.Choice.of(pledge))
     elif form.validate_on_submit():
         try:
-            services.edit(pledge, current_user, form.tier_id, form.amount_minor)
+            services.edit(pledge, current_user, form.choice)
         except services.PledgeError as error:
             return _refused(error, form, "pledges/edit.html", campaign=campaign, pledge=pledge)
         flash(_("Your pledge is updated."), "success")
         return redirect(url_for("pledges.show", pledge_id=pledge.id))
     else:
         return _form_error_response(form, "pledges/edit.html", campaign=campaign, pledge=pledge)
-    return render_template("pledges/edit.html", form=form, campaign=campaign, pledge=pledge, **_payment_context())
+    return _form_page("pledges/edit.html", form, campaign=campaign, pledge=pledge)
 
 
 @bp.route("/pledges/<id:pledge_id>/card", methods=["POST"])

@@ -7,23 +7,27 @@ that writes it, with the campaign row locked (FOR SHARE on PostgreSQL; SQLite se
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import clock, money
 from app.accounts.models import User
 from app.campaigns import services as campaigns
-from app.campaigns import totals
-from app.campaigns.models import Campaign, CampaignState, Tier
+from app.campaigns import shipping, totals
+from app.campaigns.models import Addon, Campaign, CampaignState, Tier
 from app.extensions import db
 from app.notifications import services as mail
 from app.payments import declines, gateway
-from app.pledges.models import HOLDING, TRANSITIONS, Pledge, PledgeEvent, PledgeState
+from app.pledges import composition
+from app.pledges.models import HOLDING, TRANSITIONS, Pledge, PledgeAddon, PledgeEvent, PledgeState
 
 P = PledgeState
 log = logging.getLogger("threshold.pledges")
@@ -138,20 +142,159 @@ def check_backer(campaign: Campaign, backer: User) -> None:
     _check_open(campaign)
 
 
-def check_choice(campaign: Campaign, tier_id: int | None, amount: int) -> Tier | None:
-    """The tier chosen (None = no reward) and an amount it admits."""
+@dataclass(frozen=True)
+class Choice:
+    """What a backer chose on the pledge form, before the service checks and adds it up.
+
+    `amount`: a pledge without a reward (or, with a reward, the reward and bonus together from a
+    client that sends no `bonus`). `shown_total`: the total the page showed, when it sent one."""
+
+    tier_id: int | None = None
+    amount: int | None = None
+    bonus: int = 0
+    quantities: Mapping[int, int] = field(default_factory=dict)
+    country: str | None = None
+    shown_total: int | None = None
+
+    @classmethod
+    def of(cls, pledge: Pledge) -> Choice:
+        """A saved pledge's choice (for its edit form)."""
+        return cls(tier_id=pledge.tier_id, amount=pledge.reward_amount if pledge.tier_id is None else None,
+                   bonus=pledge.bonus_amount, quantities=pledge.addon_quantities(), country=pledge.country)
+
+
+def _addon_field(addon_id: int) -> str:
+    return f"addons-{addon_id}"
+
+
+def _no_shipping_error(error: composition.NoShipping, country: str | None) -> PledgeError:
+    if not country:
+        return PledgeError(_("Choose the country your reward ships to."), "country")
+    place = shipping.country_name(country)
+    if isinstance(error.item, Addon):
+        return PledgeError(_("“%(title)s” does not ship to %(country)s.", title=error.item.title, country=place), _addon_field(error.item.id))
+    return PledgeError(_("This reward does not ship to %(country)s. Choose another country or another reward.", country=place), "country")
+
+
+def compose(campaign: Campaign, choice: Choice, pledge: Pledge | None = None) -> tuple[Tier | None, composition.Composition]:
+    """Check a backer's choice against what the campaign offers and add it up (SPEC §12). `pledge`:
+    the pledge being changed (the add-on units it already holds count as available to it).
+
+    Raises PledgeError naming the field: an unknown reward or add-on, an add-on not offered with the
+    reward, more units than are left, a destination something chosen does not ship to, a total out
+    of bounds, or a total other than the one the page showed."""
+    currency = campaign.currency
+    minimum = money.MIN_CHARGE[currency]
     tier = None
-    minimum = money.MIN_CHARGE[campaign.currency]
-    if tier_id is not None:
-        tier = campaigns.get_tier(campaign, tier_id)
+    if choice.tier_id is not None:
+        tier = campaigns.get_tier(campaign, choice.tier_id)
         if tier is None:
             raise PledgeError(_("Choose one of this campaign’s rewards."), "tier")
-        minimum = max(minimum, tier.amount)
-    if amount < minimum:
-        raise PledgeError(_("Pledge at least %(min)s.", min=money.format_money(minimum, campaign.currency)), "amount")
-    if amount > money.MAX_CHARGE:
-        raise PledgeError(_("Pledge at most %(max)s.", max=money.format_money(money.MAX_CHARGE, campaign.currency)), "amount")
-    return tier
+        reward, bonus = tier.amount, choice.bonus
+        if choice.amount is not None:  # reward and bonus in one amount
+            if choice.amount < tier.amount:
+                raise PledgeError(_("Pledge at least %(min)s.", min=money.format_money(max(minimum, tier.amount), currency)), "amount")
+            bonus = choice.amount - tier.amount
+    else:
+        reward, bonus = choice.amount or 0, 0
+        if reward < minimum:
+            raise PledgeError(_("Pledge at least %(min)s.", min=money.format_money(minimum, currency)), "amount")
+    offered = {addon.id: addon for addon in campaign.addons}
+    held = pledge.addon_quantities() if pledge is not None else {}
+    quantities = {}
+    for addon_id, quantity in choice.quantities.items():
+        addon = offered.get(addon_id)
+        if addon is None:
+            raise PledgeError(_("This add-on is not offered by this campaign."), _addon_field(addon_id))
+        if not addon.offered_with(choice.tier_id):
+            raise PledgeError(_("“%(title)s” cannot be added to this reward.", title=addon.title), _addon_field(addon_id))
+        if addon.remaining is not None and quantity > addon.remaining + held.get(addon_id, 0):
+            left = addon.remaining + held.get(addon_id, 0)
+            raise PledgeError(ngettext("Only %(num)d is left.", "Only %(num)d are left.", left) if left else _("Sold out."), _addon_field(addon_id))
+        quantities[addon] = quantity
+    try:
+        result = composition.compose(reward, tier, quantities, choice.country, bonus)
+    except composition.NoShipping as error:
+        raise _no_shipping_error(error, choice.country) from None
+    if result.total < minimum:
+        raise PledgeError(_("Pledge at least %(min)s.", min=money.format_money(minimum, currency)), "amount" if tier is None else "bonus")
+    if result.total > money.MAX_CHARGE:
+        raise PledgeError(_("The total may be at most %(max)s.", max=money.format_money(money.MAX_CHARGE, currency)), "total")
+    if choice.shown_total is not None and choice.shown_total != result.total:
+        raise PledgeError(_("The total is now %(total)s, not what the page showed: something changed while you were choosing. "
+                            "Check the summary, then pledge again.", total=money.format_money(result.total, currency)), "total")
+    return tier, result
+
+
+def ships_anything(campaign: Campaign) -> bool:
+    """Whether any reward or add-on of the campaign ships (then the form asks for a destination)."""
+    return any(item.ships for item in (*campaign.tiers, *campaign.addons))
+
+
+def destination_countries(campaign: Campaign) -> list[tuple[str, str]]:
+    """The countries a backer may choose: every country when something ships to the rest of the
+    world, else those some reward or add-on ships to; (code, name) in the reader's language."""
+    listed = {d.country for item in (*campaign.tiers, *campaign.addons) if item.ships for d in item.destinations}
+    return [(code, name) for code, name in shipping.countries() if shipping.WORLD in listed or code in listed]
+
+
+def offer_for_script(campaign: Campaign) -> dict:
+    """What the pledge page's script adds up (composition.js): prices, destinations, which add-ons go
+    with which reward, and the words of the summary in the reader's language."""
+    def destinations(item) -> dict[str, int]:
+        return {d.country: d.cost for d in item.destinations} if item.ships else {}
+
+    return {
+        "currency": campaign.currency,
+        "exponent": money.exponent(campaign.currency),
+        "tiers": {str(t.id): {"title": t.title, "amount": t.amount, "ships": t.ships, "to": destinations(t)} for t in campaign.tiers},
+        "addons": {
+            str(a.id): {"title": a.title, "amount": a.amount, "ships": a.ships, "per": a.shipping_per, "to": destinations(a),
+                        "tiers": None if a.for_all_tiers else sorted(a.tier_ids)}
+            for a in campaign.addons
+        },
+        "labels": {
+            "none": _("Pledge without a reward"),
+            # Placeholders the script fills in (gettext without arguments leaves them as they are).
+            "addon": _("%(title)s × %(num)s"),
+            "shipping": _("Shipping to %(country)s"),
+            "choose_country": _("Shipping: choose your country"),
+            "bonus": _("Bonus support"),
+        },
+    }
+
+
+def _apply(pledge: Pledge, tier: Tier | None, result: composition.Composition) -> None:
+    """Write a composition onto a pledge: its parts, its country and its add-on lines."""
+    pledge.tier_id = tier.id if tier else None
+    pledge.amount = result.total
+    pledge.reward_amount, pledge.addons_amount = result.reward, result.addons
+    pledge.shipping_amount, pledge.bonus_amount = result.shipping, result.bonus
+    pledge.country = result.country
+    lines = {line.addon_id: line for line in pledge.addons}
+    pledge.addons = [
+        _line(lines.get(new.addon_id) or PledgeAddon(addon_id=new.addon_id), new) for new in result.addon_lines
+    ]
+
+
+def _line(row: PledgeAddon, new: composition.AddonLine) -> PledgeAddon:
+    row.quantity, row.unit_amount, row.shipping_amount = new.quantity, new.unit_amount, new.shipping
+    return row
+
+
+def _claim_addons(changes: Mapping[int, int]) -> None:
+    """Take (positive) or give back (negative) add-on units; PledgeError when fewer are left."""
+    for addon_id, change in sorted(changes.items()):
+        if change > 0 and not campaigns.claim_addon(addon_id, change):
+            raise PledgeError(_("Sorry, this add-on sold out while you were choosing. Lower the quantity."), _addon_field(addon_id))
+        if change < 0:
+            campaigns.release_addon(addon_id, -change)
+
+
+def release_claims(pledge: Pledge) -> None:
+    """Give back the reward place and the add-on units a pledge held (it will not be charged)."""
+    unclaim_tier(pledge.tier_id)
+    _claim_addons({addon_id: -quantity for addon_id, quantity in pledge.addon_quantities().items()})
 
 
 # --- creating a pledge: begin (save the card), then activate ---------------------------------
@@ -164,13 +307,14 @@ def _customer_for(backer: User) -> str:
     return customer
 
 
-def begin(campaign: Campaign, backer: User, tier_id: int | None, amount: int) -> tuple[Pledge, str]:
+def begin(campaign: Campaign, backer: User, choice: Choice) -> tuple[Pledge, str]:
     """Start a pledge: a pending row and a SetupIntent for the browser; returns (pledge, client_secret).
 
     A second call (a double click, a retry) reuses the backer's pending pledge: one per campaign.
+    Nothing is claimed until the card is saved (`activate`).
     """
     check_backer(campaign, backer)
-    tier = check_choice(campaign, tier_id, amount)
+    tier, result = compose(campaign, choice)
     if tier is not None and tier.sold_out:
         raise PledgeError(_("This reward is sold out. Choose another, or pledge without a reward."), "tier")
     existing = open_pledge(campaign, backer)
@@ -179,7 +323,7 @@ def begin(campaign: Campaign, backer: User, tier_id: int | None, amount: int) ->
     customer = _customer_for(backer)
     pledge = existing
     if pledge is None:
-        pledge = Pledge(campaign_id=campaign.id, backer_id=backer.id, currency=campaign.currency, amount=amount, state=P.PENDING.value)
+        pledge = Pledge(campaign_id=campaign.id, backer_id=backer.id, currency=campaign.currency, amount=result.total, state=P.PENDING.value)
         db.session.add(pledge)
         try:
             db.session.commit()
@@ -189,8 +333,7 @@ def begin(campaign: Campaign, backer: User, tier_id: int | None, amount: int) ->
             if pledge is None or pledge.state != P.PENDING.value:
                 raise PledgeError(_("You already back this campaign. You can change your pledge instead.")) from None
     setup = gateway.start_card_setup(customer, {"pledge": pledge.id, "campaign": campaign.id})
-    pledge.tier_id = tier.id if tier else None
-    pledge.amount = amount
+    _apply(pledge, tier, result)
     pledge.setup_intent_id = setup.id
     pledge.updated_at = clock.utcnow()
     db.session.commit()
@@ -275,6 +418,7 @@ def _activate_saved(pledge: Pledge, backer: User, result: gateway.SetupResult, a
         _check_open(campaign)
         if pledge.tier_id is not None and not claim_tier(pledge.tier_id):
             raise PledgeError(_("Sorry, this reward sold out while you were entering your card. Choose another one."), "tier")
+        _claim_addons(pledge.addon_quantities())
         pledge.payment_method_id = result.payment_method_id
         pledge.card_brand = result.card_brand
         pledge.card_last4 = result.card_last4
@@ -300,8 +444,9 @@ def _lock_pledge(pledge_id: int) -> Pledge:
 
 # --- managing an active pledge ---------------------------------------------------------------
 
-def edit(pledge: Pledge, backer: User, tier_id: int | None, amount: int) -> Pledge:
-    """Change the reward or amount of an active pledge before the deadline. Commits."""
+def edit(pledge: Pledge, backer: User, choice: Choice) -> Pledge:
+    """Change any part of an active pledge before the deadline: reward, add-ons, destination,
+    amount or bonus. Limits are checked again; only the difference in units is claimed. Commits."""
     if pledge.backer_id != backer.id:
         raise PledgeError(_("This is not your pledge."))
     if pledge.state != P.ACTIVE.value:
@@ -312,23 +457,32 @@ def edit(pledge: Pledge, backer: User, tier_id: int | None, amount: int) -> Pled
         db.session.refresh(pledge)  # as it is now, under the lock
         if pledge.state != P.ACTIVE.value:
             raise PledgeError(_("Only an active pledge can be changed."))
-        check_choice(campaign, tier_id, amount)
+        tier, result = compose(campaign, choice, pledge)
+        tier_id = tier.id if tier else None
         if tier_id != pledge.tier_id:
             if tier_id is not None and not claim_tier(tier_id):
                 raise PledgeError(_("This reward is sold out. Choose another, or pledge without a reward."), "tier")
             unclaim_tier(pledge.tier_id)
-        before = (pledge.tier_id, pledge.amount)
-        totals.add(campaign.id, amount - pledge.amount, 0)
-        pledge.tier_id, pledge.amount = tier_id, amount
+        before, held = _summary(pledge), pledge.addon_quantities()
+        wanted = {line.addon_id: line.quantity for line in result.addon_lines}
+        _claim_addons({addon_id: wanted.get(addon_id, 0) - held.get(addon_id, 0) for addon_id in held.keys() | wanted.keys()})
+        totals.add(campaign.id, result.total - pledge.amount, 0)
+        _apply(pledge, tier, result)
         pledge.updated_at = clock.utcnow()
         db.session.add(PledgeEvent(pledge_id=pledge.id, from_state=pledge.state, to_state=pledge.state, action="edit", actor_id=backer.id,
-                                   amount=amount, note=f"tier {before[0]}→{tier_id}, amount {before[1]}→{amount}", created_at=pledge.updated_at))
+                                   amount=pledge.amount, note=f"{before} → {_summary(pledge)}", created_at=pledge.updated_at))
         mail.queue_mail(backer, _l("Your pledge to “%(title)s” was changed", title=campaign.title), "pledge_edited", pledge=pledge, campaign=campaign)
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
     return pledge
+
+
+def _summary(pledge: Pledge) -> str:
+    """A pledge's choice in a few words, for the audit row."""
+    addons = ",".join(f"{line.addon_id}x{line.quantity}" for line in pledge.addons) or "-"
+    return f"tier {pledge.tier_id} addons {addons} to {pledge.country or '-'} total {pledge.amount}"
 
 
 def begin_card_change(pledge: Pledge, backer: User) -> str:
@@ -446,7 +600,7 @@ def cancel(pledge: Pledge, backer: User) -> Pledge:
             transition(pledge, "abandon", backer)
         else:
             transition(pledge, "cancel", backer)
-            unclaim_tier(pledge.tier_id)
+            release_claims(pledge)
             mail.queue_mail(backer, _l("Your pledge to “%(title)s” was canceled", title=campaign.title), "pledge_canceled", pledge=pledge, campaign=campaign)
         db.session.commit()
     except Exception:
@@ -514,10 +668,16 @@ def release_campaign(campaign: Campaign, reason: str = "") -> int:
                         pledge=pledge, campaign=campaign, reason=reason)
     released = bulk_transition(campaign.id, P.ACTIVE, "release", now, reason)
     bulk_transition(campaign.id, P.PENDING, "abandon", now, reason)
-    db.session.execute(update(Tier).where(Tier.campaign_id == campaign.id).values(claimed=0).execution_options(synchronize_session=False))
+    free_claims(campaign.id)
     db.session.commit()
     log.info("campaign %s: released %d pledges (%s)", campaign.id, released, campaign.state)
     return released
+
+
+def free_claims(campaign_id: int) -> None:
+    """No pledge of the campaign holds anything any more: every tier and add-on is back to unclaimed."""
+    for model in (Tier, Addon):
+        db.session.execute(update(model).where(model.campaign_id == campaign_id).values(claimed=0).execution_options(synchronize_session=False))
 
 
 def _on_campaign_closed(campaign: Campaign, **_extra) -> None:

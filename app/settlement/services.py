@@ -23,7 +23,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from app import clock
 from app.campaigns import services as campaigns
-from app.campaigns.models import Campaign, CampaignState, Tier
+from app.campaigns.models import Campaign, CampaignState
 from app.extensions import db
 from app.notifications import services as mail
 from app.payments import declines, gateway
@@ -118,7 +118,7 @@ def decide_campaign(campaign_id: int, now: datetime) -> str | None:
         pledges.bulk_transition(campaign.id, P.ACTIVE, "charge", now)
     else:
         pledges.bulk_transition(campaign.id, P.ACTIVE, "release", now, "not funded")
-        db.session.execute(update(Tier).where(Tier.campaign_id == campaign.id).values(claimed=0).execution_options(synchronize_session=False))
+        pledges.free_claims(campaign.id)
     pledges.bulk_transition(campaign.id, P.PENDING, "abandon", now, "deadline")
     db.session.commit()
     outcome = "successful" if funded else "unsuccessful"
@@ -456,7 +456,7 @@ def drop_expired(summary: Summary, now: datetime, batch: int) -> None:
                 log.warning("pledge %s: drop postponed: %s", pledge_id, error)
                 continue
             pledges.transition(pledge, "drop", None, "retry window over")
-            pledges.unclaim_tier(pledge.tier_id)
+            pledges.release_claims(pledge)
             _release_lease(pledge, None)
             pledge.next_charge_at = None
             mail.queue_mail(pledge.backer, _l("Your pledge to “%(title)s” was dropped", title=pledge.campaign.title), "pledge_dropped",

@@ -69,20 +69,6 @@
       event.stopImmediatePropagation();
       saveCard(pledgeForm, pledgeForm.action, new FormData(pledgeForm));
     }, true);
-    // Choosing a reward raises the amount to at least its minimum.
-    const amount = pledgeForm.querySelector('[name="amount"]');
-    // Amounts as the page's language writes them: "1,250.50", or "1 250,50" in French.
-    const commaDecimal = document.documentElement.lang.startsWith('fr');
-    const toNumber = (text) => {
-      const bare = String(text).replace(/[\s\u00a0\u202f]/g, '');
-      return parseFloat(commaDecimal ? bare.replace(',', '.') : bare.replace(/,/g, ''));
-    };
-    pledgeForm.querySelectorAll('input[name="tier"]').forEach((radio) => {
-      radio.addEventListener('change', () => {
-        const min = toNumber(radio.dataset.min);
-        if (amount && (!amount.value || toNumber(amount.value) < min)) amount.value = radio.dataset.min;
-      });
-    });
   }
 
   // The bank asked the backer to authenticate a charge that failed: Stripe.js opens the bank's check,
