@@ -168,7 +168,8 @@ def test_backers_csv(app, settled):
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert response.headers["Content-Disposition"] == f'attachment; filename="{settled.slug}-backers.csv"'
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-    assert rows[0] == ["Name", "Email", "Reward", "Amount", "Currency", "Status", "Pledged at (UTC)", "Collected at (UTC)"]
+    assert rows[0] == ["Name", "Email", "Reward", "Amount", "Currency", "Status", "Pledged at (UTC)", "Collected at (UTC)",
+                       "Reward amount", "Add-ons amount", "Shipping", "Bonus support", "Destination country"]
     body = {row[1]: row for row in rows[1:]}
     assert set(body) == {"kept@example.com", "refunded@example.com", "auth@example.com", "declined@example.com"}  # not the canceled one
     kept = body["kept@example.com"]
@@ -182,6 +183,9 @@ def test_backers_csv(app, settled):
     assert kept[6] == pledge.activated_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert kept[7] == pledge.collected_at.strftime("%Y-%m-%dT%H:%M:%SZ") and kept[7].endswith("Z")
     assert body["auth@example.com"][7] == ""
+    # The parts (no add-ons and nothing shipped here): the reward's price, and the rest as bonus.
+    assert kept[8:13] == [report.plain_amount(pledge.reward_amount, "USD"), "0.00", "0.00", report.plain_amount(pledge.bonus_amount, "USD"), ""]
+    assert pledge.reward_amount + pledge.bonus_amount == 4130 and pledge.reward_amount == pledge.tier.amount
 
 
 def test_csv_cells_and_amounts():

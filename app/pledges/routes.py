@@ -15,6 +15,7 @@ from app.pledges.forms import ConfirmForm, PledgeForm
 from app.pledges.models import PledgeState
 
 bp.add_app_template_global(declines.for_script, "decline_messages")
+bp.add_app_template_global(services.breakdown, "pledge_lines")
 
 
 def _wants_json() -> bool:

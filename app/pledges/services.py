@@ -17,6 +17,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload, selectinload
 
 from app import clock, money
 from app.accounts.models import User
@@ -702,15 +703,26 @@ def _release_card_quietly(payment_method_id: str | None) -> bool:
     return True
 
 
+def breakdown(pledge: Pledge) -> list[tuple[str, int]]:
+    """A pledge's lines as (label, minor units), in the reader's language: the reward, each add-on,
+    shipping, bonus support. They add up to `pledge.amount`."""
+    lines = [(pledge.tier.title if pledge.tier else _("No reward"), pledge.reward_amount)]
+    lines += [(_("%(title)s × %(num)s", title=line.addon.title, num=line.quantity), line.amount) for line in pledge.addons]
+    if pledge.country:
+        lines.append((_("Shipping to %(country)s", country=shipping.country_name(pledge.country)), pledge.shipping_amount))
+    if pledge.bonus_amount:
+        lines.append((_("Bonus support"), pledge.bonus_amount))
+    return lines
+
+
 def get_for_backer(pledge_id: int, backer: User) -> Pledge | None:
     """The pledge if it belongs to `backer` (others get None, hence 404)."""
     return db.session.scalar(select(Pledge).where(Pledge.id == pledge_id, Pledge.backer_id == backer.id))
 
 
 def backer_pledges(backer: User) -> list[Pledge]:
-    from sqlalchemy.orm import joinedload
-
     return list(db.session.scalars(
         select(Pledge).where(Pledge.backer_id == backer.id, Pledge.state != P.PENDING.value)
-        .options(joinedload(Pledge.campaign), joinedload(Pledge.tier)).order_by(Pledge.created_at.desc())
+        .options(joinedload(Pledge.campaign), joinedload(Pledge.tier), selectinload(Pledge.addons).joinedload(PledgeAddon.addon))
+        .order_by(Pledge.created_at.desc())
     ).unique())

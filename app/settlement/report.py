@@ -16,10 +16,10 @@ from decimal import Decimal
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import and_, case, false, func, or_, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from app import money
-from app.campaigns.models import Campaign, CampaignState
+from app.campaigns.models import Addon, Campaign, CampaignState
 from app.extensions import db
 from app.pledges.models import Pledge, PledgeState
 from app.settlement.models import AttemptStatus, ChargeAttempt
@@ -64,6 +64,11 @@ class MoneyReport:
     dropped_count: int
     refunded: int
     refunded_count: int
+    #: What `collected` is made of (SPEC §12): rewards, add-ons, shipping and bonus support.
+    rewards: int
+    addons: int
+    shipping: int
+    bonus: int
     platform_fee_percent: Decimal
     platform_fee: int
     stripe_fee: int
@@ -84,11 +89,13 @@ def money_reports(campaigns: Iterable[Campaign]) -> dict[int, MoneyReport]:
     if not ended:
         return {}
     ids = list(ended)
-    by_state: dict[tuple[int, str], tuple[int, int]] = {
-        (cid, state): (int(n), int(total or 0))
-        for cid, state, n, total in db.session.execute(
-            select(Pledge.campaign_id, Pledge.state, func.count(), func.sum(Pledge.amount))
-            .where(Pledge.campaign_id.in_(ids), Pledge.state.in_([P.CHARGING.value, P.ERRORED.value, P.DROPPED.value]))
+    parts = (Pledge.amount, Pledge.reward_amount, Pledge.addons_amount, Pledge.shipping_amount, Pledge.bonus_amount)
+    by_state: dict[tuple[int, str], tuple[int, ...]] = {
+        (cid, state): (int(n), *(int(total or 0) for total in sums))
+        for cid, state, n, *sums in db.session.execute(
+            select(Pledge.campaign_id, Pledge.state, func.count(), *(func.sum(part) for part in parts))
+            .where(Pledge.campaign_id.in_(ids), Pledge.state.in_(
+                [P.CHARGING.value, P.ERRORED.value, P.DROPPED.value, P.COLLECTED.value, P.REFUNDED.value]))
             .group_by(Pledge.campaign_id, Pledge.state)
         )
     }
@@ -119,9 +126,12 @@ def money_reports(campaigns: Iterable[Campaign]) -> dict[int, MoneyReport]:
         stripe_fee = reported_fees + (estimate_stripe_fee(unreported, unreported_count, currency) if unreported_count else 0)
         refunded = back[1]
         platform_fee = money.Money(collected - refunded, currency).percent(percent).amount
-        charging = by_state.get((cid, P.CHARGING.value), (0, 0))
-        errored = by_state.get((cid, P.ERRORED.value), (0, 0))
-        dropped = by_state.get((cid, P.DROPPED.value), (0, 0))
+        none = (0,) * (len(parts) + 1)
+        charging = by_state.get((cid, P.CHARGING.value), none)
+        errored = by_state.get((cid, P.ERRORED.value), none)
+        dropped = by_state.get((cid, P.DROPPED.value), none)
+        # The parts of the pledges charged (collected now, or refunded since), as `collected` counts them.
+        came_in = [a + b for a, b in zip(by_state.get((cid, P.COLLECTED.value), none), by_state.get((cid, P.REFUNDED.value), none), strict=True)]
         reports[cid] = MoneyReport(
             currency=currency,
             funded=campaign.state == CampaignState.SUCCESSFUL.value,
@@ -132,6 +142,7 @@ def money_reports(campaigns: Iterable[Campaign]) -> dict[int, MoneyReport]:
             errored=errored[1], errored_count=errored[0],
             dropped=dropped[1], dropped_count=dropped[0],
             refunded=refunded, refunded_count=back[0],
+            rewards=came_in[2], addons=came_in[3], shipping=came_in[4], bonus=came_in[5],
             platform_fee_percent=percent,
             platform_fee=platform_fee,
             stripe_fee=stripe_fee,
@@ -189,26 +200,43 @@ def backer_rows(campaign: Campaign) -> list[Pledge]:
             Pledge.state.in_([P.ACTIVE.value, P.CHARGING.value, P.COLLECTED.value, P.ERRORED.value, P.DROPPED.value, P.REFUNDED.value]),
             and_(Pledge.state == P.RELEASED.value, ended_late),
         ))
-        .options(joinedload(Pledge.backer), joinedload(Pledge.tier))
+        .options(joinedload(Pledge.backer), joinedload(Pledge.tier), selectinload(Pledge.addons))
         .order_by(Pledge.activated_at, Pledge.id)
     ).unique())
+
+
+def campaign_addons(campaign: Campaign) -> list[Addon]:
+    """Every add-on the campaign offered, removed ones too (pledges may hold them), in id order: one
+    CSV column each."""
+    return list(db.session.scalars(select(Addon).where(Addon.campaign_id == campaign.id).order_by(Addon.id)))
 
 
 def backers_csv(campaign: Campaign) -> str:
     """The campaign's backers as CSV (one row per pledge of `backer_rows`), dates in UTC ISO 8601."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
+    addons = campaign_addons(campaign)
+    # The columns before add-ons came first stay first: spreadsheets made from older exports still line up.
     writer.writerow([_("Name"), _("Email"), _("Reward"), _("Amount"), _("Currency"), _("Status"), _("Pledged at (UTC)"),
-                     _("Collected at (UTC)")])
+                     _("Collected at (UTC)"), _("Reward amount"), _("Add-ons amount"), _("Shipping"), _("Bonus support"),
+                     _("Destination country"), *(_("Add-on: %(title)s (quantity)", title=addon.title) for addon in addons)])
     for pledge in backer_rows(campaign):
+        held = pledge.addon_quantities()
+        currency = pledge.currency
         writer.writerow([_cell(v) for v in (
             pledge.backer.display_name,
             pledge.backer.email,
             pledge.tier.title if pledge.tier else _("No reward"),
-            plain_amount(pledge.amount, pledge.currency),
-            pledge.currency,
+            plain_amount(pledge.amount, currency),
+            currency,
             pledge.state,
             _iso(pledge.activated_at or pledge.created_at),
             _iso(pledge.collected_at),
+            plain_amount(pledge.reward_amount, currency),
+            plain_amount(pledge.addons_amount, currency),
+            plain_amount(pledge.shipping_amount, currency),
+            plain_amount(pledge.bonus_amount, currency),
+            pledge.country or "",
+            *(held.get(addon.id, 0) for addon in addons),
         )])
     return out.getvalue()
