@@ -57,7 +57,7 @@ class PledgeForm(BaseForm):
 
     def show_error(self, error: Exception) -> bool:
         name = getattr(error, "field", None) or ""
-        if name.startswith(ADDON_PREFIX):
+        if name in {f"{ADDON_PREFIX}{addon.id}" for addon in self.campaign.addons}:  # a field the page shows
             self.addon_errors.setdefault(name, []).append(str(error))
             return True
         return super().show_error(error)
@@ -98,7 +98,7 @@ class PledgeForm(BaseForm):
             self.quantities_typed[name] = typed[:8]
             addon_id = parse_id(name[len(ADDON_PREFIX):])
             if addon_id is None:
-                self.addon_errors[name] = [_("This add-on is not offered by this campaign.")]
+                self.form_errors.append(_("This add-on is not offered by this campaign."))
             elif typed and not _QUANTITY.fullmatch(typed):
                 self.addon_errors[name] = [_("Enter a whole number of units, 0 or more.")]
             elif typed and int(typed):
@@ -108,7 +108,7 @@ class PledgeForm(BaseForm):
         # A pledge without a reward is its `amount`; with a reward, the reward's price plus `bonus`.
         # A client that sends `amount` and no `bonus` with a reward (the form before add-ons) means the
         # reward and its bonus together: the service splits it.
-        legacy = not no_reward and "bonus" not in formdata
+        legacy = not no_reward and "bonus" not in formdata and "amount" in formdata
         if no_reward and not self.amount.data:
             self.amount.errors = [*self.amount.errors, _("Enter the amount you pledge.")]
         amount = self._money(self.amount, required=no_reward or legacy)
@@ -119,7 +119,7 @@ class PledgeForm(BaseForm):
         shown = None
         if self.total.data:
             shown = int(self.total.data) if self.total.data.isascii() and self.total.data.isdigit() else -1
-        if self.addon_errors or any(field.errors for field in self):
+        if self.addon_errors or self.form_errors or any(field.errors for field in self):
             return False
         self.choice = Choice(tier_id=tier_id, amount=amount if (no_reward or legacy) else None, bonus=bonus or 0,
                              quantities=quantities, country=country, shown_total=shown)
