@@ -84,11 +84,17 @@ def _stripe_post(path: str, fields: dict) -> dict:
         return json.load(response)
 
 
-def _pledge(campaign: Campaign, backer: User, amount: int, tier_index: int | None, card: str = "4242424242424242") -> None:
+def _pledge(campaign: Campaign, backer: User, amount: int, tier_index: int | None, country: str | None = None,
+            addons: dict[str, int] | None = None, card: str = "4242424242424242") -> None:
+    """A pledge of `amount` (the reward and bonus) for the tier at `tier_index`, with add-ons by title,
+    shipped to `country` when something ships."""
     from app.pledges import services as pledges
 
     tier = campaign.tiers[tier_index] if tier_index is not None else None
-    pledge, secret = pledges.begin(campaign, backer, pledges.Choice(tier.id if tier else None, max(amount, tier.amount if tier else 0)))
+    by_title = {addon.title: addon.id for addon in campaign.addons}
+    choice = pledges.Choice(tier.id if tier else None, max(amount, tier.amount if tier else 0),
+                            quantities={by_title[title]: n for title, n in (addons or {}).items()}, country=country)
+    pledge, secret = pledges.begin(campaign, backer, choice)
     method = _stripe_post("payment_methods", {"type": "card", "card[number]": card, "card[exp_month]": "12", "card[exp_year]": "2034", "card[cvc]": "123"})
     setup_id = secret.split("_secret_")[0]
     intent = _stripe_post(f"setup_intents/{setup_id}/confirm", {"payment_method": method["id"], "client_secret": secret})
@@ -177,10 +183,11 @@ def seed_campaigns(users: dict[str, User]) -> int:
     # Raw card numbers work against localstripe only (Stripe's test mode wants Stripe.js or pm_card_* ids).
     live_pledges = bool(current_app.config.get("STRIPE_API_BASE"))
 
-    def pledges(campaign: Campaign, plan: list[tuple[User, int, int | None]]) -> None:
+    def pledges(campaign: Campaign, plan: list[tuple]) -> None:
+        """(backer, amount, tier index[, country, {add-on title: quantity}]) per pledge."""
         if live_pledges:
-            for backer, amount, tier in plan:
-                _pledge(campaign, backer, amount, tier)
+            for backer, amount, tier, *rest in plan:
+                _pledge(campaign, backer, amount, tier, *rest)
 
     made = []
     # Launched 29 days ago: its deadline passes tomorrow.
@@ -190,7 +197,10 @@ def seed_campaigns(users: dict[str, User]) -> int:
                             tiers=LANTERN_TIERS)
         _lantern_addons(lantern, cam)
         lantern = _to(lantern, cam, mod, "submit", "approve", "launch")
-        pledges(lantern, [(bao, 5000, 1), (others[0], 4000, 2), (others[1], 4500, 2), (others[2], 10000, None), (others[3], 5000, 1)])
+        # Every pledge ships somewhere: a destination of its own, or the rest of the world (Japan).
+        pledges(lantern, [(bao, 5000, 1, "US", {"Spare battery": 1}), (others[0], 5000, 2, "FR", {"Oak stand": 1}),
+                          (others[1], 5500, 2, "DE"), (others[2], 10000, None, "GB", {"Oak stand": 1}),
+                          (others[3], 5000, 1, "JP", {"Spare battery": 2})])
         campaigns.set_featured(lantern, mod, True)
         made.append(lantern)
     finally:
