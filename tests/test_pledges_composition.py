@@ -27,7 +27,7 @@ from app.pledges import services as pledges
 from app.pledges.models import Pledge, PledgeAddon
 from app.settlement import services as settlement
 from tests.factories import login, make_campaign, make_user
-from tests.localstripe_fixture import CARD_OK, browser_client, browser_confirm_setup
+from tests.localstripe_fixture import CARD_OK, browser_confirm_setup
 from tests.test_pledges import JSON, backer
 from tests.test_settlement import _intents, _past_deadline
 

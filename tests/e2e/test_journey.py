@@ -26,6 +26,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from babel import Locale
 from PIL import Image, ImageDraw
 from playwright.sync_api import Page, expect
 
@@ -51,6 +52,11 @@ from tests.e2e.helpers import (
 
 pytestmark = pytest.mark.e2e
 
+#: Bob's pledge: the $60 field kit, one $15 hydrophone, shipping to France ($8 the kit, $2 the hydrophone).
+BOB = 6000 + 1500 + 800 + 200
+#: The recorder's pledges at the deadline: Alice ($40 + $10 bonus), Bob, Carol ($40).
+RECORDER_TOTAL = 5000 + BOB + 4000
+
 DAY = 24 * 3600
 
 #: What the people write, in their own language: two campaigns with their tiers, a moderator's note,
@@ -65,6 +71,7 @@ WORDS = {
         "early": "Early bird recorder", "early_description": "One recorder, at the early price.",
         "kit": "Field kit", "kit_description": "A recorder, a hydrophone and a case.",
         "shipping": "Ships worldwide",
+        "addon": "Spare hydrophone", "addon_description": "A second hydrophone, for stereo.",
         "changes_note": "Please tell backers when the recorders ship, and how you will handle a late parts order.",
         "story_more": "\n\n## When it ships\n\nRecorders ship six months after the campaign ends.",
         "story_more_text": "Recorders ship six months after the campaign ends.",
@@ -91,6 +98,7 @@ WORDS = {
         "early": "Enregistreur lève-tôt", "early_description": "Un enregistreur, au prix de lancement.",
         "kit": "Kit de terrain", "kit_description": "Un enregistreur, un hydrophone et un étui.",
         "shipping": "Livraison dans le monde entier",
+        "addon": "Hydrophone de rechange", "addon_description": "Un second hydrophone, pour la stéréo.",
         "changes_note": "Merci d’indiquer aux contributeurs quand les enregistreurs partiront, et ce que vous ferez si une commande de pièces a du retard.",
         "story_more": "\n\n## Expédition\n\nLes enregistreurs partent six mois après la fin de la campagne.",
         "story_more_text": "Les enregistreurs partent six mois après la fin de la campagne.",
@@ -117,6 +125,7 @@ WORDS = {
         "early": "早鸟录音机", "early_description": "一台录音机，享早鸟价。",
         "kit": "野外套装", "kit_description": "一台录音机、一个水听器和一个收纳盒。",
         "shipping": "全球发货",
+        "addon": "备用水听器", "addon_description": "第二个水听器，可录立体声。",
         "changes_note": "请告诉支持者录音机何时发货，以及零件订单延迟时你们会如何处理。",
         "story_more": "\n\n## 发货时间\n\n录音机将在众筹结束六个月后发货。",
         "story_more_text": "录音机将在众筹结束六个月后发货。",
@@ -202,8 +211,16 @@ def draft_campaign(creator: Person, *, title: str, blurb: str, category: str, go
     return match.group(1)
 
 
+def fill_destinations(page: Page, T: Language, destinations: dict[str, str]) -> None:
+    """Choose "Ships to the destinations below" and fill one row per country (ZZ: the rest of the world)."""
+    page.get_by_label(T("Ships to the destinations below")).check()
+    for n, (country, cost) in enumerate(destinations.items()):
+        page.select_option(f"select[name=destinations-{n}-country]", country)
+        page.fill(f"input[name=destinations-{n}-cost]", cost)
+
+
 def add_tier(creator: Person, *, title: str, description: str, amount: str, shipping: str, limit: str = "",
-             months_ahead: int = 6) -> None:
+             months_ahead: int = 6, ships_to: dict[str, str] | None = None) -> None:
     page, T = creator.page, creator.language
     page.get_by_role("link", name=T("Add a tier")).click()
     page.fill("input[name=title]", title)
@@ -212,9 +229,25 @@ def add_tier(creator: Person, *, title: str, description: str, amount: str, ship
     page.fill("input[name=quantity_limit]", limit)
     page.fill("input[name=estimated_delivery]", delivery_month(months_ahead))
     page.fill("input[name=shipping_note]", shipping)
+    if ships_to:
+        fill_destinations(page, T, ships_to)
     page.get_by_role("button", name=T("Save tier")).click()
     expect(flash(page)).to_contain_text(T("Tier added."))
     expect(page.locator(".tier-row", has_text=title)).to_be_visible()
+
+
+def add_addon(creator: Person, *, title: str, description: str, amount: str, ships_to: dict[str, str]) -> None:
+    """An add-on for every tier, shipped per unit."""
+    page, T = creator.page, creator.language
+    page.get_by_role("link", name=T("Add an add-on")).click()
+    page.fill("input[name=title]", title)
+    page.fill("textarea[name=description]", description)
+    page.fill("input[name=amount]", amount)
+    fill_destinations(page, T, ships_to)
+    page.get_by_label(T("for each unit")).check()
+    page.get_by_role("button", name=T("Save add-on")).click()
+    expect(flash(page)).to_contain_text(T("Add-on added."))
+    expect(page.locator(".addon-row", has_text=title)).to_be_visible()
 
 
 def submit_for_review(creator: Person) -> None:
@@ -290,8 +323,10 @@ def pledge_id_from(page: Page) -> int:
 
 
 def pledge(backer: Person, campaign_url: str, *, tier: str | None, amount: str | None, card: str,
-           authenticate: bool = False, screenshot: str | None = None) -> int:
-    """From the campaign page: choose a reward (or none), type the amount and the card, pledge.
+           bonus: str | None = None, addons: dict[str, str] | None = None, country: str | None = None,
+           total: int | None = None, authenticate: bool = False, screenshot: str | None = None) -> int:
+    """From the campaign page: choose a reward (or none), type the amount (no reward) or bonus,
+    add-ons by title, the destination, then the card; `total`: what the live summary must show.
 
     Returns the pledge's id (from the address of the pledge page the backer lands on)."""
     page, T = backer.page, backer.language
@@ -308,6 +343,14 @@ def pledge(backer: Person, campaign_url: str, *, tier: str | None, amount: str |
     expect(page.locator(".test-mode-notice")).to_contain_text("4242 4242 4242 4242")
     if amount is not None:
         page.fill("input[name=amount]", amount)
+    if bonus is not None:
+        page.fill("input[name=bonus]", bonus)
+    for title, quantity in (addons or {}).items():
+        page.locator(".addon-choice", has_text=title).locator("input").fill(quantity)
+    if country:
+        page.select_option("select[name=country]", country)
+    if total is not None:  # the live summary, before the card is entered
+        assert T.cents(page.locator("#summary-total").inner_text()) == total
     fill_card(page, card)
     if screenshot:
         shoot(page, screenshot + T.suffix)
@@ -383,7 +426,8 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person], T: Language) -
                    cover=cover, story=W["story"], risks=W["risks"])
     page = creator.page
     add_tier(creator, title=EARLY, description=W["early_description"], amount="40", limit="2", shipping=W["shipping"])
-    add_tier(creator, title=KIT, description=W["kit_description"], amount="60", shipping=W["shipping"])
+    add_tier(creator, title=KIT, description=W["kit_description"], amount="60", shipping=W["shipping"], ships_to={"FR": "8", "ZZ": "12"})
+    add_addon(creator, title=W["addon"], description=W["addon_description"], amount="15", ships_to={"FR": "2", "ZZ": "4"})
     expect(page.locator(".tier-row", has_text=EARLY)).to_contain_text(T("%(claimed)d of %(limit)d claimed", claimed=0, limit=2))
     expect(page.locator(".tier-row", has_text=KIT)).to_contain_text(T("Unlimited"))
     expect(page.locator(".status-panel")).to_contain_text(
@@ -463,7 +507,7 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person], T: Language) -
     #    Alice: 4242 on the limited tier.
     saved = "Your card is saved, not charged. It will be charged only if the campaign reaches its goal by the deadline."
     register(alice)
-    alice_recorder = pledge(alice, recorder_url, tier=EARLY, amount=None, card=CARD_OK, screenshot="pledge-form")
+    alice_recorder = pledge(alice, recorder_url, tier=EARLY, amount=None, card=CARD_OK, total=4000)
     expect_pledge_page(alice, alice_recorder, state="Active", amount=4000, explains=saved)
     expect(alice.page.locator(".pledge-card")).to_contain_text("4242")
     vpage.goto(recorder_url)
@@ -472,10 +516,16 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person], T: Language) -
     # The card is saved, not charged: Stripe holds no payment yet.
     assert payment_intents(server.stripe_base) == []
 
-    #    Bob: the card that asks for 3-D Secure; he completes the authentication dialog.
+    #    Bob: the field kit with a spare hydrophone, shipped to France — $60 + $15 + shipping $8 + $2 —
+    #    and the card that asks for 3-D Secure; he completes the authentication dialog.
     register(bob)
-    bob_recorder = pledge(bob, recorder_url, tier=KIT, amount=None, card=CARD_AUTHENTICATE, authenticate=True)
-    expect_pledge_page(bob, bob_recorder, state="Active", amount=6000, explains=saved)
+    bob_recorder = pledge(bob, recorder_url, tier=KIT, amount=None, addons={W["addon"]: "1"}, country="FR", total=BOB,
+                          card=CARD_AUTHENTICATE, authenticate=True, screenshot="pledge-form")
+    expect_pledge_page(bob, bob_recorder, state="Active", amount=BOB, explains=saved)
+    lines = bob.page.locator(".pledge-lines")
+    expect(lines).to_contain_text(T("%(title)s × %(num)s", title=W["addon"], num=1))
+    expect(lines).to_contain_text(T("Shipping to %(country)s", country=Locale.parse(T.code).territories["FR"]))
+    assert T.cents(lines.locator(".pledge-total").inner_text()) == BOB
 
     #    Carol: a declined card — the message shows next to the card, nothing is pledged; she types
     #    another card; later she cancels, and pledges again for the last early-bird recorder.
@@ -495,7 +545,7 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person], T: Language) -
     card_box, errors_box = cpage.locator("#card-element").bounding_box(), cpage.locator("#card-errors").bounding_box()
     assert 0 <= errors_box["y"] - (card_box["y"] + card_box["height"]) < 40, "the decline is shown right under the card"
     vpage.goto(recorder_url)
-    expect_funding(visitor, pledged=4000 + 6000, percent=100, backers=2)  # the declined card pledged nothing
+    expect_funding(visitor, pledged=4000 + BOB, percent=125, backers=2)  # the declined card pledged nothing
     fill_card(cpage, CARD_OK)
     cpage.locator("#pledge-submit").click()
     expect(flash(cpage)).to_contain_text(T("Thank you! Your pledge is in. You will be charged only if the campaign reaches its goal."))
@@ -510,20 +560,21 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person], T: Language) -
     #    Alice raises her pledge (same reward, more support).
     apage = alice.page
     apage.goto(f"/pledges/{alice_recorder}")
-    apage.get_by_role("link", name=T("Change reward or amount")).click()
+    apage.get_by_role("link", name=T("Change your pledge")).click()
     expect(apage.locator("input[name=tier]:checked")).to_have_attribute("id", re.compile(r"tier-\d+"))
-    apage.fill("input[name=amount]", "50")
+    apage.fill("input[name=bonus]", "10")
+    assert T.cents(apage.locator("#summary-total").inner_text()) == 5000
     apage.get_by_role("button", name=T("Save changes")).click()
     expect(flash(apage)).to_contain_text(T("Your pledge is updated."))
     assert T.cents(apage.locator(".pledge-amount").inner_text()) == 5000
 
     #    Alice and Carol also back the zine, which will not reach its goal.
-    alice_zine = pledge(alice, zine_url, tier=W["zine_tier"], amount="20", card=CARD_OK)
+    alice_zine = pledge(alice, zine_url, tier=W["zine_tier"], amount=None, bonus="5", card=CARD_OK)
     carol_zine = pledge(carol, zine_url, tier=None, amount="30", card=CARD_OK)
 
-    #    What everyone now sees: $150 of $100, three backers, the early-bird tier sold out.
+    #    What everyone now sees: $175 of $100, three backers, the early-bird tier sold out.
     vpage.goto(recorder_url)
-    expect_funding(visitor, pledged=15000, percent=150, backers=3)
+    expect_funding(visitor, pledged=RECORDER_TOTAL, percent=175, backers=3)
     expect(tier_card(vpage, EARLY)).to_contain_text(T("Sold out"))
     expect(tier_card(vpage, EARLY).get_by_role("link", name=T("Select this reward"))).to_have_count(0)
     shoot(vpage, "campaign" + T.suffix)
@@ -531,7 +582,7 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person], T: Language) -
     expect_funding(visitor, pledged=5000, percent=10, backers=2)
     vpage.goto("/")
     recorder_card = vpage.locator(".campaign-card", has_text=RECORDER).first
-    expect(recorder_card).to_contain_text(T("%(pct)d%% funded", pct=150))
+    expect(recorder_card).to_contain_text(T("%(pct)d%% funded", pct=175))
     shoot(vpage, "discover" + T.suffix)
     assert payment_intents(server.stripe_base) == [], "pledging never charges a card"
 
@@ -596,7 +647,7 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person], T: Language) -
 
     vpage.goto(recorder_url)
     expect(vpage.locator(".funding-box .outcome")).to_have_text(T("Funded"))
-    expect_funding(visitor, pledged=15000, percent=150, backers=3)  # the total at the deadline
+    expect_funding(visitor, pledged=RECORDER_TOTAL, percent=175, backers=3)  # the total at the deadline
     expect(vpage.get_by_role("link", name=T("Back this project"))).to_have_count(0)
     vpage.goto(zine_url)
     expect(vpage.locator(".funding-box .outcome")).to_have_count(0)  # still running
@@ -606,7 +657,7 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person], T: Language) -
     intents = payment_intents(server.stripe_base)
     assert charges(intents, alice_recorder) == [(5000, "usd", "succeeded")]
     assert charges(intents, carol_recorder) == [(4000, "usd", "succeeded")]
-    assert charges(intents, bob_recorder) == [(6000, "usd", "requires_action")]
+    assert charges(intents, bob_recorder) == [(BOB, "usd", "requires_action")]
     assert charges(intents, carol_first) == [], "a canceled pledge is never charged"
     assert charges(intents, alice_zine) == charges(intents, carol_zine) == [], "the zine is still running"
     assert len(intents) == 3
@@ -626,12 +677,12 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person], T: Language) -
     mine = page.locator(".my-campaign", has_text=RECORDER)
     expect(mine).to_have_attribute("data-state", "successful")
     expect(mine.locator(".next-step")).to_contain_text(T("funded! Deliver the rewards to your backers."))
-    expect(mine).to_contain_text(T("%(pledged)s pledged by %(n)d backers", pledged=T.money(15000), n=3))
+    expect(mine).to_contain_text(T("%(pledged)s pledged by %(n)d backers", pledged=T.money(RECORDER_TOTAL), n=3))
     expect(mine.locator("figure svg")).to_be_visible()  # the pledges-over-time chart
-    expect_money_report(creator, mine, pledged=15000, backers=3, collected=9000, errored=6000, charge_count=2)
+    expect_money_report(creator, mine, pledged=RECORDER_TOTAL, backers=3, collected=9000, errored=BOB, charge_count=2)
 
     #    Bob's bank wants him to confirm the charge: he does it from his pledge page.
-    expect_pledge_page(bob, bob_recorder, state="Payment failed", amount=6000,
+    expect_pledge_page(bob, bob_recorder, state="Payment failed", amount=BOB,
                        explains="The campaign was funded, but your payment did not go through. Please fix it below.")
     fix = bpage.locator(".fix-payment")
     expect(fix).to_contain_text(T("Fix your payment"))
@@ -641,12 +692,17 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person], T: Language) -
     expect(bpage.locator(".pledge-state")).to_have_text(T("Collected"))
     expect(bpage.locator(".fix-payment")).to_have_count(0)
     intents = payment_intents(server.stripe_base)
-    assert charges(intents, bob_recorder) == [(6000, "usd", "succeeded")]
-    assert sum(i["amount"] for i in intents if i["status"] == "succeeded") == 15000
+    assert charges(intents, bob_recorder) == [(BOB, "usd", "succeeded")]
+    assert sum(i["amount"] for i in intents if i["status"] == "succeeded") == RECORDER_TOTAL
 
     nav(page, T("My campaigns"))
-    expect_money_report(creator, page.locator(".my-campaign", has_text=RECORDER), pledged=15000, backers=3,
-                        collected=15000, errored=0, charge_count=3)
+    report = page.locator(".my-campaign", has_text=RECORDER)
+    expect_money_report(creator, report, pledged=RECORDER_TOTAL, backers=3, collected=RECORDER_TOTAL, errored=0, charge_count=3)
+    #    What was collected, part by part: the rewards (40 + 60 + 40), Bob's hydrophone and its and the
+    #    kit's shipping to France, and Alice's $10 of bonus support.
+    parts = {part: T.cents(report.locator(f"tr.collected-{part} td").first.inner_text()) for part in ("rewards", "addons", "shipping", "bonus")}
+    assert parts == {"rewards": 14000, "addons": 1500, "shipping": 1000, "bonus": 1000}
+    assert sum(parts.values()) == RECORDER_TOTAL
 
     # 6. The zine misses its goal: a pass with the clock past its deadline releases every pledge.
     output = server.flask("settle", clock_offset_seconds=2 * DAY + 1800)
