@@ -305,7 +305,7 @@ def test_the_deadline_charges_the_composed_total(app, localstripe, shop):
     ids = []
     for n, (quantity, country) in enumerate([(1, "FR"), (2, "DE")]):
         client = app.test_client()
-        backer(client, f"b{n}@example.com")
+        backer(client, f"shipped-{n}@example.com")  # emails of its own: localstripe is shared by the session
         ids.append(_pledge(client, localstripe, shop, tier=str(shop.lamp.id), country=country, bonus="2",
                            **{f"addons-{shop.battery.id}": str(quantity)}).id)
     _past_deadline()
