@@ -48,6 +48,10 @@ with warnings.catch_warnings():
 # Its own random generator keeps them unique whatever happens to the global one.
 resources.random = random.SystemRandom()
 
+# Stripe Connect (accounts, onboarding, transfers), fees on charges and a real balance: registered on
+# localstripe's app when imported, so before it serves. Its objects live in the same store, saved below.
+from app.payments import localstripe_connect  # noqa: E402,F401
+
 HOST = "127.0.0.1"
 STATE_FILE = "localstripe.pickle"
 SAVE_INTERVAL_SECONDS = 1.0
