@@ -60,6 +60,8 @@ def create_app(config: Config | None = None) -> Flask:
     from app.main import bp as main_bp
     from app.moderation import bp as moderation_bp
     from app.notifications import init_app as notifications_init
+    from app.payouts import bp as payouts_bp
+    from app.payouts.cli import payouts_cli, reconcile
     from app.pledges import bp as pledges_bp
     from app.pledges import chart as pledge_chart
     from app.settlement import bp as settlement_bp
@@ -75,6 +77,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(campaigns_bp)
     app.register_blueprint(pledges_bp)
     app.register_blueprint(settlement_bp)
+    app.register_blueprint(payouts_bp)
     app.register_blueprint(community_bp)
     app.register_blueprint(accounts_bp, url_prefix="/auth")
     app.register_blueprint(moderation_bp, url_prefix="/moderation")
@@ -84,6 +87,8 @@ def create_app(config: Config | None = None) -> Flask:
     app.cli.add_command(seed_demo)
     app.cli.add_command(settle)
     app.cli.add_command(worker)
+    app.cli.add_command(payouts_cli)
+    app.cli.add_command(reconcile)
     notifications_init(app)
     pledge_chart.init_app(app)
 

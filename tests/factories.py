@@ -86,6 +86,9 @@ def make_campaign(creator: User, state: str = "live", *, moderator: User | None 
         elif step in campaigns.DECISIONS:
             campaigns.decide(campaign, moderator, step, "" if step == "approve" else note)
         elif step == "launch":
+            from tests.localstripe_fixture import onboard
+
+            onboard(creator)
             campaigns.launch(campaign, creator)
             if featured:  # only a live campaign can be picked; it keeps the flag when it ends
                 campaigns.set_featured(campaign, moderator or make_user(moderator=True), True)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import stripe
 
-from app.payments.localstripe_server import LocalStripe
+from app.payments.localstripe_server import LocalStripe, click_through_onboarding
 
 #: Test cards (https://docs.stripe.com/testing), as localstripe knows them.
 CARD_OK = "4242 4242 4242 4242"
@@ -72,3 +72,20 @@ def browser_authenticate_payment(base_url: str, client_secret: str, *, success: 
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)["status"]
+
+
+def browser_onboard(onboarding_url: str, action: str = "complete") -> str:
+    """What the creator does on Stripe's hosted onboarding (localstripe's page): "complete" it or
+    "leave" it halfway. Returns where the page sends the browser back (our return URL)."""
+    return click_through_onboarding(onboarding_url, action)
+
+
+def onboard(user) -> None:
+    """Give a creator a payout account that can receive money, through Stripe's (localstripe's)
+    hosted onboarding, as a creator would: what a campaign needs before launch."""
+    from app.payouts import services as payouts
+
+    if payouts.can_receive(user):
+        return
+    browser_onboard(payouts.start_onboarding(user, "US"))
+    payouts.refresh_account(payouts.account_for(user))

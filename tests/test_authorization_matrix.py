@@ -169,6 +169,15 @@ MATRIX: dict[tuple[str, str, str], str] = {
     ("settlement.payment", "POST", "active"): "login 404 302 404",
     ("settlement.fix_card", "POST", "active"): "login 404 422 404",
     ("settlement.fix_card_confirm", "POST", "active"): "login 404 400 404",
+    # payouts (issue 16): a member's own account (the owner has one: their campaign launched); a
+    # campaign's payout page is its creator's alone; holds are the moderators'
+    ("payouts.account", "GET", "-"): "login 200 200 200",
+    ("payouts.account", "POST", "-"): "login 422 302 422",
+    ("payouts.onboarding_return", "GET", "-"): "login 302 302 302",
+    ("payouts.campaign", "GET", "draft"): "login 404 200 403",
+    ("payouts.campaign", "GET", "live"): "login 403 200 403",
+    ("moderation.payout", "POST", "draft"): "login 403 403 422",
+    ("moderation.payout", "POST", "live"): "login 403 403 422",
     ("moderation.refund", "GET", "active"): "login 403 403 200",
     ("moderation.refund", "POST", "active"): "login 403 403 422",
 }

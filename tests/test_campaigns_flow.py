@@ -11,6 +11,7 @@ from app import clock
 from app.campaigns.models import Campaign, CampaignEvent
 from app.extensions import db
 from tests.factories import login, make_user
+from tests.localstripe_fixture import browser_onboard
 
 CAMPAIGN = {
     "title": "Solar Lantern",
@@ -63,6 +64,12 @@ def test_creator_to_live_campaign(app, client):
     mod = services.db.session.scalar(select(services.User).where(services.User.email == "mod@example.com"))
     campaign = db.session.scalar(select(Campaign))
     services.decide(campaign, mod, "approve")
+    # Launch waits for a payout account: the creator sets one up through Stripe's onboarding.
+    refused = client.post("/campaigns/solar-lantern/launch", follow_redirects=True).get_data(as_text=True)
+    assert "a payout account that can receive money" in refused
+    assert "Set up payouts" in client.get("/campaigns/solar-lantern/edit").get_data(as_text=True)
+    browser_onboard(client.post("/me/payouts", data={"country": "US"}).location)
+    client.get("/me/payouts/return")
     assert client.post("/campaigns/solar-lantern/launch").status_code == 302
     campaign = db.session.scalar(select(Campaign))
     assert campaign.state == "live" and campaign.deadline - campaign.launched_at == timedelta(days=30)

@@ -20,6 +20,7 @@ from app.campaigns.models import Campaign, CampaignEvent, Tier
 from app.campaigns.services import CampaignError
 from app.extensions import db
 from tests.factories import login, make_user
+from tests.localstripe_fixture import onboard
 from tests.test_campaigns_helpers import (
     CAMPAIGN_FORM,
     TIER_FORM,
@@ -344,6 +345,7 @@ def test_creator_text_is_never_executable(app, client, payload):
     assert client.post(f"/campaigns/{slug}/submit").status_code == 302
     campaign = db.session.scalar(select(Campaign))
     services.decide(campaign, moderator(), "approve")
+    onboard(campaign.creator)
     assert client.post(f"/campaigns/{slug}/launch").status_code == 302
     services.set_featured(db.session.scalar(select(Campaign)), moderator(), True)
     visitor = current_app.test_client()

@@ -14,6 +14,7 @@ from app.campaigns.models import TRANSITIONS, Campaign, CampaignEvent, CampaignS
 from app.campaigns.services import CampaignError, CampaignInput
 from app.extensions import db
 from tests.factories import login, make_user
+from tests.localstripe_fixture import onboard
 from tests.test_campaigns_helpers import (
     CAMPAIGN_FIELDS,
     CAMPAIGN_FORM,
@@ -268,6 +269,7 @@ def test_changes_requested_opens_the_campaign_again(app, client):
 def test_launch_fixes_the_deadline_from_the_clock(app, client, frozen_clock, days):
     creator = make_user()
     campaign = build_campaign(creator, "approved", duration_days=days)
+    onboard(creator)
     clock.advance(timedelta(days=3, hours=5))  # approved days ago: the countdown starts at launch
     login(client, creator.email)
     assert client.post(f"/campaigns/{campaign.slug}/launch").status_code == 302

@@ -64,8 +64,9 @@ def _states():
 
 def test_report_numbers(app, settled):
     assert _states() == {4130: "collected", 4150: "refunded", 4300: "errored", 4400: "dropped", 3000: "canceled"}
-    # localstripe reports each charge's fee (zero) in the charge's currency: no estimate needed.
-    assert set(db.session.scalars(select(ChargeAttempt.fee_amount).where(ChargeAttempt.status == "succeeded"))) == {0}
+    # localstripe reports each charge's fee in the charge's currency (2.9% + 30¢, as Stripe's list
+    # price): 41.30 and 41.50 both cost 1.50. No estimate needed.
+    assert set(db.session.scalars(select(ChargeAttempt.fee_amount).where(ChargeAttempt.status == "succeeded"))) == {150}
     r = report.money_report(settled)
     assert (r.currency, r.funded) == ("USD", True)
     assert (r.pledged_at_deadline, r.backers_at_deadline) == (4130 + 4150 + 4300 + 4400, 4)
@@ -76,8 +77,8 @@ def test_report_numbers(app, settled):
     assert (r.charging, r.charging_count) == (0, 0)
     # 5% of the 41.30 kept is 2.065: half up to the cent gives 2.07 (banker's rounding would give 2.06).
     assert r.platform_fee_percent == 5 and r.platform_fee == 207
-    assert (r.stripe_fee, r.stripe_fee_estimated) == (0, False)
-    assert r.net_payout == 4130 - 207
+    assert (r.stripe_fee, r.stripe_fee_estimated) == (300, False)  # the refunded charge's fee is not given back
+    assert r.net_payout == 4130 - 207 - 300
     assert all(isinstance(v, int) for v in (r.collected, r.platform_fee, r.stripe_fee, r.net_payout))
 
 
@@ -97,13 +98,13 @@ def test_stripe_fee_estimated_when_stripe_did_not_report_it(app, settled):
     db.session.execute(update(ChargeAttempt).where(ChargeAttempt.pledge_id == kept, ChargeAttempt.status == "succeeded").values(fee_amount=None))
     db.session.commit()
     r = report.money_report(settled)
-    # 2.9% of 41.30 = 1.1977 -> 1.20, plus 0.30 per charge; the refunded charge's reported fee (0) stays.
-    assert (r.stripe_fee, r.stripe_fee_estimated) == (150, True)
-    assert r.net_payout == 4130 - 207 - 150
+    # 2.9% of 41.30 = 1.1977 -> 1.20, plus 0.30 per charge; the refunded charge's reported fee (1.50) stays.
+    assert (r.stripe_fee, r.stripe_fee_estimated) == (150 + 150, True)
+    assert r.net_payout == 4130 - 207 - 300
     creator = app.test_client()
     login(creator, "creator@example.com")
     page = creator.get("/me/campaigns").get_data(as_text=True)
-    assert "stripe-fee-estimate" in page and ">estimate<" in page and "$1.50" in page
+    assert "stripe-fee-estimate" in page and ">estimate<" in page and "$3.00" in page
 
 
 def test_fee_estimates_and_rounding():
@@ -117,7 +118,7 @@ def test_platform_fee_percent_is_a_setting(app, settled, monkeypatch):
     monkeypatch.setitem(app.config, "PLATFORM_FEE_PERCENT", 2.5)
     r = report.money_report(settled)
     assert r.platform_fee == 103  # 2.5% of 41.30 = 1.0325
-    assert r.net_payout == 4130 - 103
+    assert r.net_payout == 4130 - 103 - 300
 
 
 def test_unsuccessful_campaign_report(app, localstripe):
@@ -140,19 +141,19 @@ def test_pages_show_the_report(app, settled):
     login(creator, "creator@example.com")
     mine = creator.get("/me/campaigns").get_data(as_text=True)
     for text in ("Money report", "Pledged at the deadline", "$169.80", "Collected", "$82.80", "$43.00", "$44.00", "$41.50",
-                 "Platform fee (5%)", "$2.07", "Stripe processing fee", "Net payout", "$39.23", "Download backers (CSV)",
+                 "Platform fee (5%)", "$2.07", "Stripe processing fee", "Net payout", "$36.23", "Download backers (CSV)",
                  f"/campaigns/{settled.slug}/backers.csv"):
         assert text in mine, text
     assert "stripe-fee-estimate" not in mine
     manage = creator.get(f"/campaigns/{settled.slug}/edit").get_data(as_text=True)
-    assert "Net payout" in manage and "$39.23" in manage
+    assert "Net payout" in manage and "$36.23" in manage
     # The moderator sees the same report, and the collected pledges with a refund link.
     moderator = app.test_client()
     login(moderator, "mod@example.com")
     review = moderator.get(f"/moderation/campaigns/{settled.slug}").get_data(as_text=True)
     kept = db.session.scalar(select(Pledge.id).where(Pledge.amount == 4130))
     gone = db.session.scalar(select(Pledge.id).where(Pledge.amount == 4150))
-    assert "Net payout" in review and "$39.23" in review
+    assert "Net payout" in review and "$36.23" in review
     assert f"/moderation/pledges/{kept}/refund" in review and f"/moderation/pledges/{gone}/refund" not in review
     # The public page: the outcome, pledged at the deadline and collected; no report.
     public = app.test_client().get(f"/campaigns/{settled.slug}").get_data(as_text=True)

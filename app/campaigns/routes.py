@@ -53,6 +53,7 @@ def _names():
         "shipping_rows": shipping.by_name,
         "country_name": shipping.country_name,
         "names_list": shipping.names_list,
+        "launch_missing": services.missing_for_launch,
     }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -686,9 +687,21 @@ def submit(campaign: Campaign, actor: User) -> None:
     db.session.commit()
 
 
+#: What a campaign needs before launch beyond its own content, added by the floors above (payouts:
+#: an account that can receive the money). Each returns what is missing, in words, or None.
+launch_requirements: list[Callable[[Campaign], str | None]] = []
+
+
+def missing_for_launch(campaign: Campaign) -> list[str]:
+    return [missing for check in launch_requirements if (missing := check(campaign))]
+
+
 def launch(campaign: Campaign, actor: User) -> None:
     """Open an approved campaign for pledges; the deadline is fixed now. Commits."""
     _require_creator(campaign, actor)
+    missing = missing_for_launch(campaign)
+    if missing and campaign.status == S.APPROVED:
+        raise CampaignError(_("Before you launch, add: %(missing)s.", missing=", ".join(missing)), missing=missing)
     transition(campaign, "launch", actor)
     now = clock.utcnow()
     campaign.launched_at = now

@@ -22,8 +22,12 @@ from app.community import reports
 from app.extensions import db
 from app.moderation import bp
 from app.moderation.forms import DecisionForm, FeatureForm, RefundForm, ResolveReportsForm, SuspendForm
+from app.payments import gateway
+from app.payouts import reconcile as reconciliation
+from app.payouts import services as payouts
+from app.payouts.forms import HoldForm
 from app.pledges import services as pledges
-from app.pledges.models import Pledge
+from app.pledges.models import Pledge, PledgeState
 from app.settlement import refunds, report
 
 #: How many live campaigns the queue page lists (newest launches first).
@@ -75,7 +79,8 @@ def _history(campaign: Campaign) -> list[CampaignEvent]:
 
 def _event_label(action: str) -> str:
     """A readable name for an audit row's action, including the ones outside the state table."""
-    extra = {"create": _("created"), "feature": _("featured"), "unfeature": _("taken off featured")}
+    extra = {"create": _("created"), "feature": _("featured"), "unfeature": _("taken off featured"),
+             "payout_hold": _("payout held"), "payout_release": _("payout released")}
     return extra.get(action) or services.action_label(action)
 
 
@@ -100,6 +105,7 @@ def _render_review(
     suspend_form: SuspendForm | None = None,
     status: int = 200,
     resolve_form: ResolveReportsForm | None = None,
+    hold_form: HoldForm | None = None,
 ):
     now = clock.utcnow()
     context = campaign_page_context(campaign, preview=True)
@@ -127,6 +133,10 @@ def _render_review(
         resolve_form=resolve_form or ResolveReportsForm(formdata=None),
         reason_label=reports.reason_label,
         resolution_label=reports.resolution_label,
+        payout_account=payouts.account_for(campaign.creator),
+        payout=payouts.payout_of(campaign),
+        payout_hold=payouts.open_hold(campaign),
+        hold_form=hold_form or HoldForm(formdata=None, decision="release" if payouts.open_hold(campaign) else "hold"),
     ), status
 
 
@@ -145,6 +155,7 @@ def queue():
     first), and the live ones."""
     return render_template(
         "moderation/queue.html",
+        reconciliation=reconciliation.last_run(),
         queue=services.moderation_queue(),
         reported=reports.reported_campaigns(),
         reported_limit=reports.QUEUE_LIMIT,
@@ -263,6 +274,32 @@ def resolve_reports(slug: str):
     return _render_review(campaign, resolve_form=form, status=422)
 
 
+@bp.route("/campaigns/<slug>/payout", methods=["POST"])
+@moderator_required
+def payout(slug: str):
+    """Hold a funded campaign's payout with a note, or release it; each is an audit row."""
+    campaign = _campaign_or_404(slug)
+    form = HoldForm()
+    if form.validate_on_submit():
+        try:
+            if form.decision.data == "hold":
+                payouts.hold(campaign, current_user, form.note.data or "")
+            else:
+                payouts.release(campaign, current_user, form.note.data or "")
+        except payouts.PayoutError as error:
+            db.session.rollback()
+            if not form.show_error(error):
+                form.form_errors.append(str(error))
+        else:
+            flash(_("The payout of “%(title)s” is held.", title=campaign.title) if form.decision.data == "hold"
+                  else _("The payout of “%(title)s” is released: it is paid when it is due.", title=campaign.title), "success")
+            return redirect(url_for("moderation.review", slug=slug) + "#payout")
+    for message in form.errors.get("csrf_token", []):
+        flash(str(message), "danger")
+    db.session.refresh(campaign)
+    return _render_review(campaign, hold_form=form, status=422)
+
+
 # --- refunds ---------------------------------------------------------------------------------
 
 def _render_refund(pledge: Pledge, form: RefundForm, status: int = 200):
@@ -282,7 +319,12 @@ def refund(pledge_id: int):
     form = RefundForm()
     if form.validate_on_submit():
         try:
+            if (form.note.data or "").strip() and pledge.state == PledgeState.COLLECTED.value:
+                # Paid out already: take the pledge's part back from the creator first (SPEC §13).
+                payouts.reverse_for_refund(pledge, form.note.data)
             refunds.refund(pledge, current_user, form.note.data or "")
+        except gateway.GatewayError as error:
+            flash(_("The creator’s payout could not be reversed, so nothing was refunded: %(why)s", why=error.message), "danger")
         except refunds.RefundError as error:
             if not form.show_error(error):
                 flash(str(error), "danger")

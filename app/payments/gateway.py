@@ -136,6 +136,8 @@ class ChargeState:
     error_message: str | None
     fee_amount: int | None
     charge_id: str | None
+    #: Our ids (pledge, attempt) as the PaymentIntent carries them.
+    metadata: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -588,6 +590,7 @@ def _charge_state(intent: dict) -> ChargeState:
         error_message=message,
         fee_amount=fee,
         charge_id=charge_id,
+        metadata=dict(intent.get("metadata") or {}),
     )
 
 
@@ -616,6 +619,147 @@ def read_refunds(payment_intent_id: str) -> list[RefundResult]:
                           params={"payment_intent": _check_id(payment_intent_id, "pi_", "charge"), "limit": 100}))
     refunds = [_plain(item) for item in page.get("data") or ()]
     return [RefundResult(id=r["id"], status=r.get("status") or "pending", amount=int(r["amount"])) for r in refunds]
+
+
+def find_charges(customer_id: str) -> list[ChargeState]:
+    """Every PaymentIntent of a customer that Stripe charged, with its metadata (reconciliation: a
+    charge Stripe has that we do not). Read through the customer's charges, which both Stripe and
+    localstripe list by customer."""
+    intents: list[str] = []
+    params: dict[str, Any] = {"customer": _check_id(customer_id, "cus_", "customer"), "limit": 100}
+    while True:
+        page = _plain(_stripe(_client().stripe.v1.charges.list, params=params))
+        items = [_plain(item) for item in page.get("data") or ()]
+        intents += [item["payment_intent"] for item in items
+                    if item.get("payment_intent") and item.get("status") == "succeeded" and item["payment_intent"] not in intents]
+        if not page.get("has_more") or not items:
+            return [read_charge(intent) for intent in intents]
+        params = {**params, "starting_after": items[-1]["id"]}
+
+
+# --- Connect: payout accounts and transfers -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class PayoutAccountState:
+    """A connected (Express) account as Stripe reports it: whether it can be paid, and what Stripe
+    still needs from its owner (`requirements_due`: Stripe's field names, currently or past due)."""
+
+    id: str
+    country: str
+    currency: str
+    details_submitted: bool
+    payouts_enabled: bool
+    requirements_due: tuple[str, ...]
+    disabled_reason: str | None
+
+
+@dataclass(frozen=True)
+class TransferState:
+    """A Transfer to a connected account: `amount` and `amount_reversed` in minor units."""
+
+    id: str
+    amount: int
+    currency: str
+    destination: str
+    amount_reversed: int
+    metadata: dict
+
+
+def _account_state(data: dict) -> PayoutAccountState:
+    requirements = data.get("requirements") or {}
+    due = tuple(sorted({*(requirements.get("currently_due") or ()), *(requirements.get("past_due") or ())}))
+    return PayoutAccountState(
+        id=data["id"], country=(data.get("country") or "").upper(), currency=(data.get("default_currency") or "").upper(),
+        details_submitted=bool(data.get("details_submitted")), payouts_enabled=bool(data.get("payouts_enabled")),
+        requirements_due=due, disabled_reason=requirements.get("disabled_reason"),
+    )
+
+
+def account_state(data: dict) -> PayoutAccountState:
+    """The state of an account from an event's object (`account.updated`), as `read_payout_account` gives it."""
+    return _account_state(data)
+
+
+def create_payout_account(user_id: int, email: str, country: str, currency: str) -> PayoutAccountState:
+    """A new Express connected account for a creator, asking for the transfers capability. A double
+    click may make two at Stripe: the database keeps one per creator, and an account nobody uses
+    moves no money."""
+    made = _plain(_stripe(
+        _client().stripe.v1.accounts.create,
+        params={
+            "type": "express", "country": country.upper(), "email": email, "default_currency": currency.lower(),
+            "capabilities": {"transfers": {"requested": True}},
+            "metadata": {"user": str(user_id)},
+        },
+        options={"idempotency_key": _new_key(f"user-{user_id}-account")},
+    ))
+    return _account_state(made)
+
+
+def read_payout_account(account_id: str) -> PayoutAccountState:
+    """Ask Stripe for a connected account's state (never trust a return URL)."""
+    return _account_state(_plain(_stripe(_client().stripe.v1.accounts.retrieve, _check_id(account_id, "acct_", "account"))))
+
+
+def onboarding_link(account_id: str, return_url: str, refresh_url: str) -> str:
+    """The address of Stripe's hosted onboarding for an account (single use, short-lived)."""
+    link = _plain(_stripe(
+        _client().stripe.v1.account_links.create,
+        params={"account": _check_id(account_id, "acct_", "account"), "return_url": return_url, "refresh_url": refresh_url,
+                "type": "account_onboarding"},
+        options={"idempotency_key": _new_key("account-link")},
+    ))
+    return link["url"]
+
+
+def _transfer_state(data: dict) -> TransferState:
+    destination = data.get("destination")
+    if isinstance(destination, dict):
+        destination = destination.get("id")
+    return TransferState(id=data["id"], amount=int(data["amount"]), currency=(data.get("currency") or "").upper(),
+                         destination=destination or "", amount_reversed=int(data.get("amount_reversed") or 0),
+                         metadata=dict(data.get("metadata") or {}))
+
+
+def create_transfer(amount: int, currency: str, account_id: str, *, group: str, metadata: dict[str, str],
+                    idempotency_key: str) -> TransferState:
+    """Move `amount` from the platform's balance to a connected account. The key comes from our own
+    payout row (SETTLEMENT.md's discipline): a retry never pays twice."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise GatewayError(_l("The amount is outside what can be paid."), "invalid_amount", f"{amount} {currency}")
+    made = _plain(_stripe(
+        _client().stripe.v1.transfers.create,
+        params={"amount": amount, "currency": currency.lower(), "destination": _check_id(account_id, "acct_", "account"),
+                "transfer_group": group, "metadata": metadata},
+        options={"idempotency_key": idempotency_key},
+    ))
+    return _transfer_state(made)
+
+
+def find_transfers(group: str) -> list[TransferState]:
+    """Every transfer Stripe has made for a transfer group (asked before paying again after an
+    interrupted transfer: keys expire, Stripe's record is the answer)."""
+    found: list[TransferState] = []
+    params: dict[str, Any] = {"transfer_group": group, "limit": 100}
+    while True:
+        page = _plain(_stripe(_client().stripe.v1.transfers.list, params=params))
+        items = [_plain(item) for item in page.get("data") or ()]
+        found += [_transfer_state(item) for item in items]
+        if not page.get("has_more") or not items:
+            return found
+        params = {**params, "starting_after": items[-1]["id"]}
+
+
+def reverse_transfer(transfer_id: str, amount: int, *, metadata: dict[str, str], idempotency_key: str) -> str:
+    """Take `amount` back from a transfer (before refunding a backer after the payout); returns the
+    reversal's id."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise GatewayError(_l("The amount is outside what can be paid."), "invalid_amount", str(amount))
+    made = _plain(_stripe(
+        _client().stripe.v1.transfers.reversals.create, _check_id(transfer_id, "tr_", "transfer"),
+        params={"amount": amount, "metadata": metadata}, options={"idempotency_key": idempotency_key},
+    ))
+    return made["id"]
 
 
 # --- Webhooks ---------------------------------------------------------------------------------------------

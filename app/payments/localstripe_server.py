@@ -238,6 +238,24 @@ def register_webhook(base_url: str, webhook_id: str, url: str, secret: str, even
         raise RuntimeError(f"localstripe refused the webhook {webhook_id!r}: HTTP {exc.code}") from None
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # the onboarding page's answer is the redirect itself
+        return None
+
+
+def click_through_onboarding(onboarding_url: str, action: str = "complete") -> str:
+    """What a creator does on the offline Stripe's hosted onboarding page: "complete" it or "leave"
+    it halfway. Returns where the page sends the browser back (the app's return URL), not followed."""
+    request = urllib.request.Request(onboarding_url, data=urllib.parse.urlencode({"action": action}).encode(), method="POST")
+    try:
+        urllib.request.build_opener(_NoRedirect).open(request, timeout=30)
+    except urllib.error.HTTPError as answer:
+        if answer.code in (302, 303):
+            return answer.headers["Location"]
+        raise
+    raise RuntimeError("the onboarding page did not send the browser back")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: serve on 127.0.0.1 until interrupted."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -15,6 +15,8 @@ from flask.cli import with_appcontext
 from app import clock
 from app.extensions import db
 
+#: How often the worker reconciles the ledger with Stripe.
+RECONCILE_EVERY = timedelta(days=1)
 #: How often the worker sweeps orphan uploads.
 SWEEP_EVERY = timedelta(hours=1)
 
@@ -64,6 +66,8 @@ def worker(interval: int | None, passes: int) -> None:
     from app.campaigns.services import sweep_orphan_covers
     from app.community.services import fan_out_updates
     from app.notifications.services import deliver_pending
+    from app.payouts import reconcile
+    from app.payouts.services import run_pass as pay_creators
     from app.settlement.services import run_pass
 
     interval = interval or current_app.config["WORKER_INTERVAL_SECONDS"]
@@ -76,11 +80,15 @@ def worker(interval: int | None, passes: int) -> None:
         while True:
             try:
                 run_pass(progress=click.echo)
+                pay_creators()  # funded campaigns past their hold (app/payouts)
                 fan_out_updates()  # campaign updates' mail to backers, in batches (app/community)
                 deliver_pending(limit=500)
                 if swept_at is None or clock.utcnow() - swept_at >= SWEEP_EVERY:
                     sweep_orphan_covers()  # replaced covers are deleted at once; this catches what a crash left
                     swept_at = clock.utcnow()
+                last = reconcile.last_run()
+                if last is None or clock.utcnow() - last.ran_at >= RECONCILE_EVERY:
+                    reconcile.run()  # the ledger against Stripe; moderators see the result
             except Exception:  # keep the loop alive; the next pass picks the work up again
                 db.session.rollback()
                 current_app.logger.exception("settlement pass failed")

@@ -71,6 +71,16 @@ def _to_settlement(payment_intent_id: object) -> str:
     return f"settlement: {outcome}" if outcome else f"ignored: {payment_intent_id} is not one of our charges"
 
 
+def _account(event: Event) -> str:
+    """A creator's payout account changed: the payouts area reads it back from Stripe."""
+    account_id = event.object.get("id")
+    if not gateway.looks_like_id(account_id, "acct"):
+        return "ignored: no account id"
+    from app.payouts import services as payouts
+
+    return payouts.apply_account_event(account_id)
+
+
 #: Event type -> handler. Each returns a short outcome and commits its own work; it raises only when
 #: the event should be delivered again later (e.g. Stripe did not answer).
 HANDLERS: dict[str, Callable[[Event], str]] = {
@@ -79,6 +89,7 @@ HANDLERS: dict[str, Callable[[Event], str]] = {
     "payment_intent.succeeded": _payment_intent,
     "payment_intent.payment_failed": _payment_intent,
     "charge.refunded": _charge,
+    "account.updated": _account,
 }
 
 
