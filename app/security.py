@@ -12,11 +12,16 @@ def _origin(url: str) -> str:
 
 
 def content_security_policy(stripe_js_url: str, stripe_api_base: str = "") -> str:
-    """The CSP: only our origin, plus Stripe.js (scripts, frames) and Stripe's API (XHR)."""
+    """The CSP: only our origin, plus Stripe.js (scripts, frames), Stripe's API (XHR) and Stripe's
+    onboarding (a form's redirect)."""
     stripe = _origin(stripe_js_url)
     api = _origin(stripe_api_base) or ("https://api.stripe.com" if stripe else "")
     extra_script = f" {stripe}" if stripe else ""
     extra_connect = " ".join(dict.fromkeys(o for o in (api, stripe) if o))
+    # "Set up payouts" posts to us and is redirected to Stripe's hosted onboarding (the offline
+    # Stripe serves its own): a form's redirect must be allowed by form-action.
+    onboarding = (_origin(stripe_api_base) or "https://connect.stripe.com") if stripe else ""
+    extra_form = f" {onboarding}" if onboarding else ""
     return "; ".join(
         [
             "default-src 'self'",
@@ -30,7 +35,7 @@ def content_security_policy(stripe_js_url: str, stripe_api_base: str = "") -> st
             f"frame-src 'self'{extra_script}",
             "object-src 'none'",
             "base-uri 'self'",
-            "form-action 'self'",
+            f"form-action 'self'{extra_form}",
             "frame-ancestors 'none'",
         ]
     )

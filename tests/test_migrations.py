@@ -22,7 +22,7 @@ def test_migrations_match_the_models(app):
     assert diff == []
 
 
-def test_existing_pledges_keep_their_amount_as_reward_and_bonus(database_url, tmp_path):
+def test_existing_pledges_keep_their_amount_as_reward_and_bonus(database_url, tmp_path, _stripe_settings):
     """Issue 15's data migration: a pledge made before add-ons keeps its amount, as the tier's price
     (the reward) plus the rest (bonus); a pledge without a reward is all reward."""
     import os
@@ -39,7 +39,7 @@ def test_existing_pledges_keep_their_amount_as_reward_and_bonus(database_url, tm
     base = os.environ.get("DATABASE_URL", "")
     url = (databases.create_fresh(base, re.sub(r"\W", "_", f"migrate_{os.getpid()}")) if base.startswith("postgres")
            else f"sqlite:///{tmp_path / 'migrate.db'}")
-    app = create_app(make_config(url))
+    app = create_app(make_config(url, **_stripe_settings))  # the campaign launches: its creator onboards at localstripe
     try:
         with app.app_context():
             upgrade()

@@ -12,6 +12,7 @@ from app.campaigns.models import Campaign, CampaignEvent
 from app.extensions import db
 from app.notifications.models import OutboxMessage
 from tests.factories import login, make_campaign, make_user
+from tests.localstripe_fixture import onboard
 
 
 @pytest.fixture
@@ -157,7 +158,8 @@ def test_approve(app, people):
     assert (event.action, event.from_state, event.to_state, event.actor_id) == ("approve", "submitted", "approved", moderator.id)
     mail = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "campaign_decision"))
     assert mail.recipient == "creator@example.com" and "approved" in mail.body
-    # the creator can now launch
+    # the creator can now launch (once they can be paid)
+    onboard(creator)
     assert clients["creator"].post(f"/campaigns/{campaign.slug}/launch").status_code == 302
     assert _state(campaign) == "live"
 

@@ -356,12 +356,12 @@ class Account(_ConnectObject, resources.StripeObject):
                         "statement_descriptor": None},
         }
         self.tos_acceptance = {"date": None}
-        self._external_accounts: list[dict[str, Any]] = []
+        self._bank_accounts: list[dict[str, Any]] = []
 
     @property
     def external_accounts(self) -> dict[str, Any]:
-        return {"object": "list", "data": copy.deepcopy(self._external_accounts), "has_more": False,
-                "total_count": len(self._external_accounts), "url": f"/v1/accounts/{self.id}/external_accounts"}
+        return {"object": "list", "data": copy.deepcopy(self._bank_accounts), "has_more": False,
+                "total_count": len(self._bank_accounts), "url": f"/v1/accounts/{self.id}/external_accounts"}
 
     def _enable(self) -> None:
         """What a completed onboarding gives: everything submitted, verified and enabled."""
@@ -372,8 +372,8 @@ class Account(_ConnectObject, resources.StripeObject):
         self.capabilities = {name: "active" for name in self.capabilities}
         if self.tos_acceptance.get("date") is None:
             self.tos_acceptance = {"date": int(time.time()), "ip": "127.0.0.1", "user_agent": "localstripe"}
-        if not self._external_accounts:
-            self._external_accounts = [{
+        if not self._bank_accounts:
+            self._bank_accounts = [{
                 "id": _new_id("ba_"), "object": "bank_account", "account": self.id, "account_holder_name": None,
                 "account_holder_type": None, "bank_name": "STRIPE TEST BANK", "country": self.country,
                 "currency": self.default_currency, "default_for_currency": True, "fingerprint": secrets.token_hex(8),
@@ -731,6 +731,7 @@ _PAGE = """<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · localstripe Connect</title>
+<link rel="icon" href="data:,">
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 36rem; margin: 2rem auto; padding: 0 1rem; color: #1a1a1a; }}
 button {{ font: inherit; padding: .6rem 1rem; margin: .25rem .5rem .25rem 0; border-radius: .4rem; border: 1px solid #635bff; }}

@@ -26,6 +26,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+import stripe
 from babel import Locale
 from PIL import Image, ImageDraw
 from playwright.sync_api import Page, expect
@@ -282,14 +283,36 @@ def decide(moderator: Person, title: str, decision: str, note: str = "") -> None
     expect(page.locator(".review-queue .queue-item", has_text=title)).to_have_count(0)
 
 
-def launch(creator: Person, title: str) -> str:
-    """From the dashboard: Manage, then Launch now (and OK the confirmation); returns the public page URL."""
+def set_up_payouts(creator: Person) -> None:
+    """The status panel asks for a payout account before launch: the creator follows it to Stripe's
+    hosted onboarding (localstripe's page, in English as Stripe's own), completes it, and comes back."""
+    page, T = creator.page, creator.language
+    missing = page.locator(".status-panel .launch-missing")
+    expect(missing).to_contain_text(T("a payout account that can receive money (Set up payouts, under My payouts)"))
+    missing.get_by_role("link", name=T("Set up payouts")).click()
+    expect(page).to_have_url(re.compile(r"/me/payouts$"))
+    page.select_option("select[name=country]", "US")
+    page.get_by_role("button", name=T("Set up payouts")).click()
+    expect(page).to_have_url(re.compile(r"/connect/onboarding/"))
+    page.get_by_role("button", name="Complete onboarding").click()
+    expect(flash(page)).to_contain_text(T("Your payout account is ready: your campaigns can launch, and their money will reach you."))
+    expect(page.locator(".payout-account")).to_have_attribute("data-enabled", "true")
+
+
+def launch(creator: Person, title: str, *, first: bool = False) -> str:
+    """From the dashboard: Manage, then Launch now (and OK the confirmation); returns the public page URL.
+    The `first` launch sets up the creator's payouts on the way."""
     page, T = creator.page, creator.language
     nav(page, T("My campaigns"))
     card = page.locator(".my-campaign", has_text=title)
     expect(card).to_have_attribute("data-state", "approved")
     expect(card.locator(".next-step")).to_contain_text(T("launch it when you are ready."))
     card.get_by_role("link", name=T("Manage")).click()
+    if first:
+        set_up_payouts(creator)
+        nav(page, T("My campaigns"))
+        page.locator(".my-campaign", has_text=title).get_by_role("link", name=T("Manage")).click()
+    expect(page.locator(".status-panel .launch-missing")).to_have_count(0)
     page.locator(".status-panel").get_by_role("button", name=T("Launch now")).click()
     expect(flash(page)).to_contain_text(T("Your campaign is live!"))
     expect(page.locator("h1")).to_have_text(title)
@@ -478,7 +501,7 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person], T: Language) -
 
     # 3. The creator launches: the campaign is on the home page and in search. A second campaign
     #    (two days long, with a goal nobody will reach) goes through review and launches too.
-    recorder_url = launch(creator, RECORDER)
+    recorder_url = launch(creator, RECORDER, first=True)
     expect(page.locator(".time-left")).to_be_visible()
     expect_funding(creator, pledged=0, percent=0, backers=0)
 
@@ -698,6 +721,7 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person], T: Language) -
     nav(page, T("My campaigns"))
     report = page.locator(".my-campaign", has_text=RECORDER)
     expect_money_report(creator, report, pledged=RECORDER_TOTAL, backers=3, collected=RECORDER_TOTAL, errored=0, charge_count=3)
+    net = T.cents(report.locator("tr.net-payout td").first.inner_text())
     #    What was collected, part by part: the rewards (40 + 60 + 40), Bob's hydrophone and its and the
     #    kit's shipping to France, and Alice's $10 of bonus support.
     parts = {part: T.cents(report.locator(f"tr.collected-{part} td").first.inner_text()) for part in ("rewards", "addons", "shipping", "bonus")}
@@ -735,11 +759,35 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person], T: Language) -
     assert charges(intents, alice_zine) == charges(intents, carol_zine) == [], "nobody is charged for the zine"
     assert len(intents) == 3, "the pass after the zine's deadline charged nothing more"
 
+    # 7. The payout hold (14 days) passes: the payout pass sends the recorder's net to the creator's
+    #    account, once; the creator sees it on the campaign's payout page; our books match Stripe's.
+    output = server.flask("payouts", "run", clock_offset_seconds=16 * DAY)
+    assert re.search(r"payout \d+: paid", output), output
+    assert "paid" not in server.flask("payouts", "run", clock_offset_seconds=16 * DAY)  # nothing twice
+    nav(page, T("My campaigns"))
+    page.locator(".my-campaign", has_text=RECORDER).get_by_role("link", name=T("Payout")).click()
+    status = page.locator(".payout-status")
+    expect(status).to_have_attribute("data-state", "paid")
+    assert T.cents(page.locator(".payout-figures tr.due td").inner_text()) == net
+    assert T.cents(page.locator(".payout-figures tr.transferred td").inner_text()) == net
+    expect(page.locator(".ledger tr[data-kind=transfer]")).to_have_count(1)
+    expect(page.locator(".ledger tr[data-kind=charge]")).to_have_count(3)
+    transfers = transfers_made(server.stripe_base)
+    assert [(t["amount"], t["currency"]) for t in transfers] == [(net, "usd")]
+    shoot(page, "payout" + T.suffix)
+    assert "0 differences" in server.flask("reconcile", clock_offset_seconds=16 * DAY)
+
     # No script error and no refused resource on any page — but the one 402 of Carol's declined card,
     # which Chromium logs as a failed request of Stripe.js.
     declined = re.compile(r"/pledge: console error: Failed to load resource: .*402")
     problems = [p for someone in people for p in someone.problems if not declined.search(p)]
     assert problems == [], "\n".join(problems)
+
+
+def transfers_made(stripe_base: str) -> list[dict]:
+    """Every Transfer localstripe made (this server's own localstripe: the journey's alone)."""
+    client = stripe.StripeClient("sk_test_threshold", base_addresses={"api": stripe_base})
+    return [t.to_dict() for t in client.v1.transfers.list(params={"limit": 100}).data]
 
 
 def charges(intents: list[dict], pledge_id: int) -> list[tuple[int, str, str]]:
