@@ -465,10 +465,11 @@ def run_pass(now: datetime | None = None, limit: int = 100) -> PassSummary:
                              or_(Payout.next_try_at.is_(None), Payout.next_try_at <= now))
         .order_by(Payout.id).limit(limit)
     ).all()
+    if summary.scheduled:
+        log.info("payouts: %d scheduled", summary.scheduled)
     for payout in waiting:
-        summary.outcomes[payout.id] = pay(payout, now)
-    for line in summary.lines():
-        log.info("payouts: %s", line)
+        summary.outcomes[payout.id] = outcome = pay(payout, now)
+        log.info("payout %s: %s", payout.id, outcome)
     return summary
 
 
