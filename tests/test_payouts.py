@@ -309,3 +309,22 @@ def test_reconciliation_finds_each_kind_of_difference(app, funded, runner):
     login(client, moderator.email)
     queue = client.get("/moderation").get_data(as_text=True)
     assert "found 3 differences" in queue and stray in queue
+
+
+def test_backers_sharing_one_card_hold_the_payout(app, localstripe):
+    owner = make_user("shared@example.com")
+    campaign = make_campaign(owner, "live", tiers=1, goal=1000, currency="USD")
+    tag = uuid.uuid4().hex[:8]
+    for n in range(3):  # three accounts, one card (the same 4242 number: the same fingerprint)
+        client = app.test_client()
+        backer(client, f"same-card-{n}-{tag}@example.com")
+        pledge_with_card(client, localstripe, campaign, card=CARD_OK, amount="10")
+    assert len(set(db.session.scalars(select(Pledge.card_fingerprint)).all())) == 1
+    clock.set_offset(timedelta(days=31))
+    settlement.run_pass()
+    db.session.expire_all()
+    campaign = db.session.get(Campaign, campaign.id)
+    _after_hold(campaign)
+    payouts.run_pass()
+    hold = payouts.open_hold(campaign)
+    assert hold is not None and hold.kind == "risk" and "3 backers paid with the same card." in hold.note

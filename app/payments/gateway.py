@@ -112,6 +112,8 @@ class SetupResult:
     customer_id: str | None
     error_message: str | None  # Stripe's own words, for the log
     decline_code: str | None = None
+    #: Stripe's fingerprint of the card number: the same card saved by two customers has the same one.
+    card_fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -425,6 +427,7 @@ def read_setup(setup_intent_id: str, expected_customer_id: str) -> SetupResult:
         customer_id=intent.get("customer"),
         error_message=error.get("message"),
         decline_code=error.get("decline_code") or error.get("code"),
+        card_fingerprint=card.get("fingerprint"),
     )
 
 

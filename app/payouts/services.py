@@ -273,9 +273,11 @@ def release(campaign: Campaign, actor: User, note: str = "") -> None:
     db.session.commit()
 
 
-#: Risk signals: a share of pledges from accounts made after launch, and open reports.
+#: Risk signals: a share of pledges from accounts made after launch, several backers paying with one
+#: card (Stripe's fingerprint), and open reports.
 NEW_ACCOUNT_SHARE = Decimal("0.5")
 NEW_ACCOUNT_MIN_PLEDGES = 5
+SHARED_CARD_BACKERS = 3
 
 
 def risk_signals(campaign: Campaign) -> list[str]:
@@ -293,6 +295,13 @@ def risk_signals(campaign: Campaign) -> list[str]:
     total, late = int(total or 0), int(late or 0)
     if total >= NEW_ACCOUNT_MIN_PLEDGES and late >= total * NEW_ACCOUNT_SHARE:
         signals.append(_("%(late)d of %(total)d pledges come from accounts created after launch.", late=late, total=total))
+    shared = db.session.execute(
+        select(Pledge.card_fingerprint, func.count(func.distinct(Pledge.backer_id)))
+        .where(Pledge.campaign_id == campaign.id, Pledge.state.in_(collected), Pledge.card_fingerprint.is_not(None))
+        .group_by(Pledge.card_fingerprint).having(func.count(func.distinct(Pledge.backer_id)) >= SHARED_CARD_BACKERS)
+    ).all()
+    for _fingerprint, backers in shared:
+        signals.append(_("%(num)d backers paid with the same card.", num=backers))
     open_reports = db.session.scalar(select(func.count()).select_from(Report).where(Report.campaign_id == campaign.id, Report.resolved_at.is_(None)))
     if open_reports:
         signals.append(_("%(num)d open reports about this campaign.", num=open_reports))

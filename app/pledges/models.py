@@ -98,6 +98,8 @@ class Pledge(db.Model):
     payment_method_id: Mapped[str | None] = mapped_column(String(64))
     card_brand: Mapped[str | None] = mapped_column(String(32))
     card_last4: Mapped[str | None] = mapped_column(String(4))
+    #: Stripe's fingerprint of the card (a risk signal: several backers paying with one card).
+    card_fingerprint: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
     activated_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -423,6 +423,7 @@ def _activate_saved(pledge: Pledge, backer: User, result: gateway.SetupResult, a
         pledge.payment_method_id = result.payment_method_id
         pledge.card_brand = result.card_brand
         pledge.card_last4 = result.card_last4
+        pledge.card_fingerprint = result.card_fingerprint
         pledge.activated_at = clock.utcnow()
         transition(pledge, "activate", actor, note)
         mail.queue_mail(backer, _l("You backed “%(title)s”", title=campaign.title), "pledge_confirmed", pledge=pledge, campaign=campaign)
@@ -516,6 +517,7 @@ def finish_card_change(pledge: Pledge, backer: User, setup_intent_id: str) -> Pl
             raise PledgeError(_("Only an active pledge can change its card here."))
         pledge.setup_intent_id, pledge.pending_setup_intent_id = setup_intent_id, None
         pledge.payment_method_id, pledge.card_brand, pledge.card_last4 = result.payment_method_id, result.card_brand, result.card_last4
+        pledge.card_fingerprint = result.card_fingerprint
         pledge.updated_at = clock.utcnow()
         db.session.add(PledgeEvent(pledge_id=pledge.id, from_state=pledge.state, to_state=pledge.state, action="card", actor_id=backer.id,
                                    amount=pledge.amount, note=f"card {result.card_brand} {result.card_last4}", created_at=pledge.updated_at))
@@ -571,7 +573,8 @@ def finish_payment_fix(pledge: Pledge, backer: User, setup_intent_id: str) -> Pl
         saved = db.session.execute(
             update(Pledge).where(Pledge.id == pledge.id, Pledge.state == P.ERRORED.value, Pledge.pending_setup_intent_id == setup_intent_id)
             .values(setup_intent_id=setup_intent_id, pending_setup_intent_id=None, payment_method_id=result.payment_method_id,
-                    card_brand=result.card_brand, card_last4=result.card_last4, updated_at=now)
+                    card_brand=result.card_brand, card_last4=result.card_last4, card_fingerprint=result.card_fingerprint,
+                    updated_at=now)
             .execution_options(synchronize_session=False)
         ).rowcount
         if not saved:

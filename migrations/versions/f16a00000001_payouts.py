@@ -17,6 +17,9 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table('pledges', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('card_fingerprint', sa.String(length=64), nullable=True))
+
     op.create_table('reconciliation_runs',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('ran_at', sa.DateTime(), nullable=False),
@@ -105,6 +108,8 @@ def upgrade():
 
 
 def downgrade():
+    with op.batch_alter_table('pledges', schema=None) as batch_op:
+        batch_op.drop_column('card_fingerprint')
     op.drop_table('reconciliation_runs')
     with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
         batch_op.drop_index('ix_ledger_entries_campaign_id')
