@@ -223,6 +223,68 @@ def generate(database_url: str, pledges: int, pool: list[tuple[str, str]], seed:
         db.engine.dispose()
 
 
+def payout_accounts(url: str, count: int) -> list[str]:
+    """`count` connected accounts that can receive transfers (localstripe's onboarding hook), and a
+    platform balance to pay them from (one large charge)."""
+    import urllib.request
+
+    client = stripe_client(url)
+    customer, method = card_pool(url, 1)[0]
+    intent = client.v1.payment_intents.create(params={"amount": 10_000 * count + 1_000_000, "currency": "usd", "customer": customer,
+                                                      "payment_method": method, "payment_method_types": ["card"], "confirm": True})
+    assert intent.status == "succeeded", intent.status
+    accounts = []
+    for n in range(count):
+        account = client.v1.accounts.create(params={"type": "express", "country": "US", "email": f"creator{n}@bench.example",
+                                                    "capabilities": {"transfers": {"requested": True}}})
+        request = urllib.request.Request(f"{url}/_config/connect/accounts/{account.id}/requirements", data=b"due=false", method="POST")
+        urllib.request.urlopen(request, timeout=30).close()
+        accounts.append(account.id)
+    return accounts
+
+
+def generate_payouts(database_url: str, accounts: list[str]) -> None:
+    """Schema by the migrations, then bulk inserts: one funded campaign per account, past its payout
+    hold, whose ledger holds one charge and its fee; its creator's payout account can be paid."""
+    from flask_migrate import upgrade
+    from sqlalchemy import insert
+
+    from app.accounts.models import User
+    from app.campaigns.models import Campaign
+    from app.extensions import db
+    from app.payouts.models import LedgerEntry, PayoutAccount
+
+    app = make_app(database_url, "http://127.0.0.1:9")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    deadline = now - timedelta(days=30)
+    password = "$argon2id$v=19$m=1024,t=1,p=1$YmVuY2g$bench"
+    with app.app_context():
+        upgrade()
+        db.session.execute(insert(User), [{"email": f"creator{n}@bench.example", "display_name": f"Creator {n}", "password_hash": password,
+                                           "is_moderator": False, "created_at": now, "password_changed_at": now} for n in range(len(accounts))])
+        users = dict(db.session.execute(db.select(User.email, User.id)).all())
+        db.session.execute(insert(PayoutAccount), [{
+            "user_id": users[f"creator{n}@bench.example"], "stripe_account_id": account, "country": "US", "currency": "USD",
+            "details_submitted": True, "payouts_enabled": True, "requirements_due": "", "created_at": now, "refreshed_at": now,
+        } for n, account in enumerate(accounts)])
+        db.session.execute(insert(Campaign), [{
+            "slug": f"bench-{n}", "creator_id": users[f"creator{n}@bench.example"], "title": f"Bench {n}", "blurb": "", "category": "design",
+            "goal": 1000, "currency": "USD", "duration_days": 30, "story": "", "risks": "", "state": "successful", "featured": False,
+            "created_at": deadline - timedelta(days=31), "updated_at": deadline, "launched_at": deadline - timedelta(days=30),
+            "deadline": deadline, "ended_at": deadline, "pledged_at_deadline": 10_000, "backers_at_deadline": 1,
+        } for n in range(len(accounts))])
+        campaigns = dict(db.session.execute(db.select(Campaign.slug, Campaign.id)).all())
+        rows = []
+        for n in range(len(accounts)):
+            base = {"campaign_id": campaigns[f"bench-{n}"], "pledge_id": None, "currency": "USD", "estimated": False, "occurred_at": deadline}
+            rows += [{**base, "kind": "charge", "amount": 10_000, "stripe_id": f"pi_bench{n}"},
+                     {**base, "kind": "fee", "amount": 320, "stripe_id": f"ch_bench{n}"}]
+        db.session.execute(insert(LedgerEntry), rows)
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+
+
 # --- what the children measure ---------------------------------------------------------------
 
 def _status_kib(field: str) -> int:
@@ -276,6 +338,51 @@ def child_run_pass(database_url: str, stripe_url: str, log_path: str) -> dict:
         states = dict(db.session.execute(select(Pledge.state, func.count()).group_by(Pledge.state)).all())
     return {"seconds": seconds, "charges": sum(n for (_c, o), n in summary.outcomes.items() if o == "collected"),
             "states": states, "concurrency": concurrency, "rss_baseline_kib": baseline, "rss_peak_kib": peak, "cpu_seconds": cpu}
+
+
+def child_payouts(database_url: str, stripe_url: str, log_path: str) -> dict:
+    """Payout passes (batches of 100, as the worker runs them) until every payout is made."""
+    import logging
+
+    app = make_app(database_url, stripe_url)
+    logging.getLogger().handlers[:] = [logging.FileHandler(log_path)]
+    from sqlalchemy import func, select
+
+    from app.extensions import db
+    from app.payouts import services as payouts
+    from app.payouts.models import Payout
+
+    with app.app_context():
+        db.session.scalar(select(func.count(Payout.id)))
+        db.session.rollback()
+        baseline, cpu = _rss_kib(), _cpu_seconds()
+        started = time.perf_counter()
+        paid = passes = 0
+        while True:
+            summary = payouts.run_pass()
+            passes += 1
+            done = sum(1 for outcome in summary.outcomes.values() if outcome == "paid")
+            paid += done
+            if not summary.outcomes and not summary.scheduled:
+                break
+        seconds = time.perf_counter() - started
+        peak, cpu = _peak_kib(), _cpu_seconds() - cpu
+        states = dict(db.session.execute(select(Payout.state, func.count()).group_by(Payout.state)).all())
+    return {"seconds": seconds, "charges": paid, "passes": passes, "states": states, "rss_baseline_kib": baseline, "rss_peak_kib": peak,
+            "cpu_seconds": cpu}
+
+
+def child_transfer_ceiling(stripe_url: str, accounts: list[str]) -> dict:
+    """One transfer request per account straight through the stripe library: no database."""
+    client = stripe_client(stripe_url)
+    baseline, cpu = _rss_kib(), _cpu_seconds()
+    started = time.perf_counter()
+    for n, account in enumerate(accounts):
+        client.v1.transfers.create(params={"amount": 9180, "currency": "usd", "destination": account, "transfer_group": f"bench-{n}",
+                                           "metadata": {"payout": str(n)}}, options={"idempotency_key": f"bench-transfer-{n}"})
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "charges": len(accounts), "rss_baseline_kib": baseline, "rss_peak_kib": _peak_kib(),
+            "cpu_seconds": _cpu_seconds() - cpu}
 
 
 def child_ceiling(stripe_url: str, pool: list[tuple[str, str]], pledges: int, concurrency: int) -> dict:
@@ -367,6 +474,42 @@ def measure(size: int, args, folder: Path, database: str | None) -> dict:
     return out
 
 
+def measure_payouts(size: int, folder: Path, database: str | None) -> dict:
+    """Transfers per second of the payout passes for `size` funded campaigns, beside the bare loop."""
+    out: dict = {"campaigns": size}
+    with Localstripe() as url:
+        accounts = payout_accounts(url, size)
+        db_url = fresh_database(database, folder)
+        generate_payouts(db_url, accounts)
+        out["payouts"] = in_child("payouts", {"database_url": db_url, "stripe_url": url, "log": str(folder / f"payouts-{size}.log")})
+        drop_database(db_url)
+    assert out["payouts"]["charges"] == size and out["payouts"]["states"] == {"paid": size}, out["payouts"]
+    with Localstripe() as url:
+        out["ceiling"] = in_child("transfer_ceiling", {"stripe_url": url, "accounts": payout_accounts(url, size)})
+    run, ceiling = out["payouts"], out["ceiling"]
+    print(f"{size:>6} payouts: {rate(run):7.1f} transfers/s in {run['passes']} passes, ceiling {rate(ceiling):7.1f}, "
+          f"ratio {rate(run) / rate(ceiling):.2f}; peak RSS {run['rss_peak_kib'] / 1024:.0f} MiB "
+          f"(+{(run['rss_peak_kib'] - run['rss_baseline_kib']) / 1024:.1f} in the passes)", flush=True)
+    return out
+
+
+def transfers_report(results: list[dict]) -> str:
+    rows = ["| funded campaigns | payout passes transfers/s | passes | bare transfer loop /s | ratio | CPU ms per transfer | "
+            "peak RSS MiB | growth in the passes MiB |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        run, ceiling = r["payouts"], r["ceiling"]
+        rows.append(f"| {r['campaigns']:,} | {rate(run):.1f} | {run['passes']} | {rate(ceiling):.1f} | {rate(run) / rate(ceiling):.2f} | "
+                    f"{cpu_ms(run):.1f} | {run['rss_peak_kib'] / 1024:.0f} | {(run['rss_peak_kib'] - run['rss_baseline_kib']) / 1024:.1f} |")
+    return "\n".join([
+        "### Payouts: transfers per second (issue 16)", "",
+        *rows, "",
+        "Each funded campaign past its hold gets one payout: scheduled (its charging over, the risk signals, its ledger "
+        "summed), its row and idempotency key committed, one Transfer request to localstripe, the transfer recorded in the "
+        "ledger with the creator's email. The passes take 100 payouts at a time, as the worker does, so memory stays flat "
+        "in the number of campaigns. The bare loop makes the same Transfer requests with the stripe library, no database.",
+    ])
+
+
 def machine() -> str:
     lines = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "?")
@@ -446,13 +589,19 @@ def main() -> int:
     parser.add_argument("--plain-localstripe", action="store_true",
                         help="localstripe as shipped (its lists scan the whole store: O(n) per charge, see _index_localstripe_store)")
     parser.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
-    parser.add_argument("--child", choices=("run_pass", "ceiling"), help=argparse.SUPPRESS)
+    parser.add_argument("--only-payouts", action="store_true", help="measure the payout passes only (their own section of RESULTS.md)")
+    parser.add_argument("--payouts", type=int, default=1_000, help="funded campaigns to pay out (default 1,000; the small size is a fifth)")
+    parser.add_argument("--child", choices=("run_pass", "ceiling", "payouts", "transfer_ceiling"), help=argparse.SUPPRESS)
     parser.add_argument("--payload", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         payload = json.loads(args.payload)
         if args.child == "run_pass":
             answer = child_run_pass(payload["database_url"], payload["stripe_url"], payload["log"])
+        elif args.child == "payouts":
+            answer = child_payouts(payload["database_url"], payload["stripe_url"], payload["log"])
+        elif args.child == "transfer_ceiling":
+            answer = child_transfer_ceiling(payload["stripe_url"], payload["accounts"])
         else:
             answer = child_ceiling(payload["stripe_url"], [tuple(p) for p in payload["pool"]], payload["pledges"], payload["concurrency"])
         print(json.dumps(answer))
@@ -464,6 +613,17 @@ def main() -> int:
     began = time.perf_counter()
     load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     results = []
+    if args.only_payouts:
+        transfers = [measure_payouts(size, folder, database) for size in sorted({max(1, args.payouts // 5), args.payouts})]
+        command = (f"DATABASE_URL={database} " if database else "") + ".venv/bin/python bench/settlement.py --only-payouts" \
+            + ("" if args.payouts == 1_000 else f" --payouts {args.payouts}")
+        section = "\n".join([f"## Payouts on {engine} (bench/settlement.py)", "", f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {machine()} "
+                              f"(load average {load_before} when it began) · {(time.perf_counter() - began) / 60:.0f} min in all", "",
+                              f"Command: `{command}`", "", transfers_report(transfers)])
+        if not args.no_write:
+            write_results(section, f"payouts-{engine.lower()}")
+        print(section)
+        return 0
     for size in sorted({args.small, args.pledges}):
         r = measure(size, args, folder, database)
         run = r["run_pass"]
@@ -474,11 +634,13 @@ def main() -> int:
               f"CPU ms per charge: run_pass {cpu_ms(run):.1f}, ceiling {cpu_ms(same):.1f}"
               + (f"; profile {r['profile']}" if "profile" in r else ""), flush=True)
         results.append(r)
+    transfers = [measure_payouts(size, folder, database) for size in sorted({max(1, args.payouts // 5), args.payouts})]
     command = f"DATABASE_URL={database} " if database else ""
     command += ".venv/bin/python bench/settlement.py" + ("" if args.pledges == 10_000 else f" --pledges {args.pledges}") \
         + ("" if args.small == 2_000 else f" --small {args.small}") + ("" if args.customers == 100 else f" --customers {args.customers}") \
         + (" --plain-localstripe" if args.plain_localstripe else "")
-    section = report(results, engine, command, time.perf_counter() - began, load_before, args.plain_localstripe)
+    section = report(results, engine, command, time.perf_counter() - began, load_before, args.plain_localstripe) \
+        + "\n\n" + transfers_report(transfers)
     if not args.no_write:
         write_results(section, f"settlement-{engine.lower()}")
     print(section)

@@ -476,9 +476,10 @@ def run_pass(now: datetime | None = None, limit: int = 100) -> PassSummary:
     ).all()
     if summary.scheduled:
         log.info("payouts: %d scheduled", summary.scheduled)
-    for payout in waiting:
-        summary.outcomes[payout.id] = outcome = pay(payout, now)
-        log.info("payout %s: %s", payout.id, outcome)
+    with mail.mail_batch():  # one made-up request context for the creators' mails, not one each
+        for payout in waiting:
+            summary.outcomes[payout.id] = outcome = pay(payout, now)
+            log.info("payout %s: %s", payout.id, outcome)
     return summary
 
 
