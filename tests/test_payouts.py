@@ -328,3 +328,35 @@ def test_backers_sharing_one_card_hold_the_payout(app, localstripe):
     payouts.run_pass()
     hold = payouts.open_hold(campaign)
     assert hold is not None and hold.kind == "risk" and "3 backers paid with the same card." in hold.note
+
+
+def test_stripe_unreachable_during_the_transfer_then_paid_once(app, funded, localstripe, monkeypatch):
+    _after_hold(funded)
+    monkeypatch.setitem(app.config, "STRIPE_API_BASE", "http://127.0.0.1:9")  # nobody listens there
+    monkeypatch.setitem(app.config, "STRIPE_MAX_RETRIES", 0)
+    [outcome] = payouts.run_pass().outcomes.values()
+    assert outcome == "stripe unavailable"
+    db.session.expire_all()
+    payout = payouts.payout_of(funded)
+    assert payout.state == "sending" and payout.tries == 1  # maybe sent, maybe not: asked before anything else
+    monkeypatch.setitem(app.config, "STRIPE_API_BASE", localstripe)
+    clock.advance(payouts.LEASE + timedelta(minutes=1))
+    assert payouts.run_pass().outcomes == {payout.id: "paid"}
+    assert len(_transfers(funded)) == 1
+
+
+def test_a_refused_reversal_refunds_nothing_and_says_why(app, funded):
+    _after_hold(funded)
+    payouts.run_pass()
+    db.session.expire_all()
+    payout = payouts.payout_of(funded)
+    # The whole transfer was taken back at Stripe behind our back: nothing is left to reverse.
+    gateway.reverse_transfer(payout.transfer_id, payout.amount, metadata={}, idempotency_key=f"test-{uuid.uuid4()}")
+    pledge = db.session.scalar(select(Pledge).where(Pledge.campaign_id == funded.id, Pledge.amount == 6000))
+    moderator = make_user("mod@example.com", moderator=True)
+    client = app.test_client()
+    login(client, moderator.email)
+    page = client.post(f"/moderation/pledges/{pledge.id}/refund", data={"note": "Never delivered."}, follow_redirects=True)
+    assert "could not be reversed, so nothing was refunded" in page.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Pledge, pledge.id).state == "collected"
