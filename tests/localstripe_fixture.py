@@ -7,7 +7,9 @@ fixture yields the base URL to put in STRIPE_API_BASE. Tests play the browser wi
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import stripe
@@ -89,3 +91,30 @@ def onboard(user) -> None:
         return
     browser_onboard(payouts.start_onboarding(user, "US"))
     payouts.refresh_account(payouts.account_for(user))
+
+
+class Receiver(ThreadingHTTPServer):
+    """A tiny webhook endpoint that keeps what localstripe sends it (body and Stripe-Signature)."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[bytes, str]] = []
+        self.arrived = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(handler) -> None:
+                body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+                self.received.append((body, handler.headers.get("Stripe-Signature", "")))
+                self.arrived.set()
+                handler.send_response(200)
+                handler.send_header("Content-Length", "0")
+                handler.end_headers()
+
+            def log_message(handler, *args) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/stripe/webhook"

@@ -13,13 +13,11 @@ import secrets
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from html.parser import HTMLParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -27,6 +25,7 @@ import stripe
 
 from app.payments import localstripe_connect
 from app.payments.localstripe_server import register_webhook
+from tests.localstripe_fixture import Receiver
 
 KEY = "sk_test_connect"
 HOOK_ID = "connect-tests"
@@ -425,33 +424,6 @@ def test_transfers_listed_by_group_newest_first_in_pages(client, funded):
 
 
 # --- events ------------------------------------------------------------------------------------------------
-
-class Receiver(ThreadingHTTPServer):
-    """A tiny webhook endpoint that keeps what localstripe sends it."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[bytes, str]] = []
-        self.arrived = threading.Event()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(handler) -> None:
-                body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
-                self.received.append((body, handler.headers.get("Stripe-Signature", "")))
-                self.arrived.set()
-                handler.send_response(200)
-                handler.send_header("Content-Length", "0")
-                handler.end_headers()
-
-            def log_message(handler, *args) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/stripe/webhook"
-
 
 def test_account_updated_is_sent_signed_to_webhooks(client, localstripe):
     receiver = Receiver()

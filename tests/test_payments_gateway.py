@@ -32,6 +32,7 @@ from tests.localstripe_fixture import (
     CARD_DECLINE_ON_CHARGE,
     CARD_DECLINE_ON_SETUP,
     CARD_OK,
+    Receiver,
     browser_client,
     browser_confirm_setup,
 )
@@ -329,33 +330,6 @@ def test_livemode_webhook_is_refused(ctx):
     with pytest.raises(GatewayError) as refused:
         gateway.verify_webhook(payload, signed(payload))
     assert refused.value.code == "livemode" and not isinstance(refused.value, WebhookSignatureError)
-
-
-class Receiver(ThreadingHTTPServer):
-    """A tiny HTTP endpoint that keeps what it is sent."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[bytes, str]] = []
-        self.arrived = threading.Event()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(handler) -> None:
-                body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
-                self.received.append((body, handler.headers.get("Stripe-Signature", "")))
-                self.arrived.set()
-                handler.send_response(200)
-                handler.send_header("Content-Length", "0")
-                handler.end_headers()
-
-            def log_message(handler, *args) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/stripe/webhook"
 
 
 def test_localstripe_webhook_verifies(ctx, localstripe):

@@ -229,6 +229,17 @@ def test_a_moderator_holds_and_releases_the_payout(app, funded):
     assert "payout held" in review and "payout released" in review
 
 
+def _settle_and_pay(campaign: Campaign):
+    """Past the deadline, settle; past the hold, a payout pass; returns the campaign's open hold."""
+    clock.set_offset(timedelta(days=31))
+    settlement.run_pass()
+    db.session.expire_all()
+    campaign = db.session.get(Campaign, campaign.id)
+    _after_hold(campaign)
+    payouts.run_pass()
+    return payouts.open_hold(campaign)
+
+
 def test_warning_signs_hold_the_payout_automatically(app, localstripe):
     owner = make_user("risky@example.com")
     campaign = make_campaign(owner, "live", tiers=1, goal=1000, currency="USD")
@@ -237,15 +248,9 @@ def test_warning_signs_hold_the_payout_automatically(app, localstripe):
         client = app.test_client()
         backer(client, f"late-{n}@example.com")
         pledge_with_card(client, localstripe, campaign, card=CARD_OK, amount="10")
-    clock.set_offset(timedelta(days=31))
-    settlement.run_pass()
-    db.session.expire_all()
-    campaign = db.session.get(Campaign, campaign.id)
-    _after_hold(campaign)
-    payouts.run_pass()
-    hold = payouts.open_hold(campaign)
+    hold = _settle_and_pay(campaign)
     assert hold is not None and hold.kind == "risk" and "5 of 5 pledges come from accounts created after launch" in hold.note
-    assert payouts.payout_of(campaign) is None
+    assert payouts.payout_of(db.session.get(Campaign, campaign.id)) is None
 
 
 def test_a_refund_after_the_payout_reverses_the_transfer_first(app, funded):
@@ -320,13 +325,7 @@ def test_backers_sharing_one_card_hold_the_payout(app, localstripe):
         backer(client, f"same-card-{n}-{tag}@example.com")
         pledge_with_card(client, localstripe, campaign, card=CARD_OK, amount="10")
     assert len(set(db.session.scalars(select(Pledge.card_fingerprint)).all())) == 1
-    clock.set_offset(timedelta(days=31))
-    settlement.run_pass()
-    db.session.expire_all()
-    campaign = db.session.get(Campaign, campaign.id)
-    _after_hold(campaign)
-    payouts.run_pass()
-    hold = payouts.open_hold(campaign)
+    hold = _settle_and_pay(campaign)
     assert hold is not None and hold.kind == "risk" and "3 backers paid with the same card." in hold.note
 
 
