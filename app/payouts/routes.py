@@ -13,6 +13,9 @@ from app.payouts import bp, services
 from app.payouts.forms import AccountForm
 
 
+bp.add_app_template_global(services.payouts_of, "payouts_of")
+
+
 @bp.app_template_global("ledger_kind_name")
 def ledger_kind_name(kind: str) -> str:
     return {

@@ -487,6 +487,14 @@ def payout_of(campaign: Campaign) -> Payout | None:
     return db.session.scalar(select(Payout).where(Payout.campaign_id == campaign.id))
 
 
+def payouts_of(campaigns) -> dict[int, Payout]:
+    """The payouts of the funded ones among `campaigns`, by campaign id (one statement)."""
+    funded = [c.id for c in campaigns if c.state == CampaignState.SUCCESSFUL.value]
+    if not funded:
+        return {}
+    return {p.campaign_id: p for p in db.session.scalars(select(Payout).where(Payout.campaign_id.in_(funded)))}
+
+
 # --- refunds after the payout ----------------------------------------------------------------
 
 def reverse_for_refund(pledge: Pledge, note: str) -> str | None:
