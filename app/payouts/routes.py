@@ -12,7 +12,6 @@ from app.payments import gateway
 from app.payouts import bp, services
 from app.payouts.forms import AccountForm
 
-
 bp.add_app_template_global(services.payouts_of, "payouts_of")
 
 

@@ -366,18 +366,26 @@ def transfer_group(payout: Payout) -> str:
     return f"campaign-{payout.campaign_id}-{payout.key_seed}"
 
 
-def _claim(payout_id: int, now: datetime) -> str | None:
-    """Take a payout's lease (conditional: one pass at a time); returns the token, or None."""
-    token = secrets.token_hex(8)
+#: The states a pass may take a payout in.
+PAYABLE = (S.DUE.value, S.SENDING.value, S.FAILED.value)
+
+
+def _claim(payout: Payout, account_id: str, now: datetime) -> bool:
+    """Take a payout as this pass saw it (conditional: one pass at a time): its lease and, unless it
+    is already in flight, the `sending` state with a new try, hence a new idempotency key. Committed
+    before Stripe hears of it."""
+    values: dict = {"lease_until": now + LEASE, "lease_owner": secrets.token_hex(8)}
+    if payout.state != S.SENDING.value:
+        values.update(state=S.SENDING.value, tries=Payout.tries + 1, stripe_account_id=account_id)
     taken = db.session.execute(
         update(Payout).where(
-            Payout.id == payout_id, Payout.state.in_([S.DUE.value, S.SENDING.value, S.FAILED.value]),
+            Payout.id == payout.id, Payout.state == payout.state, Payout.state.in_(PAYABLE),
             or_(Payout.lease_until.is_(None), Payout.lease_until < now),
             or_(Payout.next_try_at.is_(None), Payout.next_try_at <= now),
-        ).values(lease_until=now + LEASE, lease_owner=token).execution_options(synchronize_session=False)
+        ).values(**values).execution_options(synchronize_session=False)
     ).rowcount
     db.session.commit()
-    return token if taken else None
+    return bool(taken)
 
 
 def _record_paid(payout: Payout, transfer: gateway.TransferState, now: datetime) -> None:
@@ -394,25 +402,24 @@ def _record_paid(payout: Payout, transfer: gateway.TransferState, now: datetime)
 
 def pay(payout: Payout, now: datetime) -> str:
     """Send one payout to Stripe, exactly once. Returns a short outcome for the pass's summary."""
-    token = _claim(payout.id, now)
-    if token is None:
-        return "busy"
-    db.session.refresh(payout)
+    if payout.state not in PAYABLE:  # paid (or found empty) by another pass since this one listed it
+        return "done elsewhere"
     campaign = payout.campaign
     account = account_for(campaign.creator)
     if account is None or not account.payouts_enabled:
-        payout.lease_until = payout.lease_owner = None
         payout.next_try_at = now + RETRY_AFTER
         payout.last_error = "the creator's payout account cannot receive money yet"
         db.session.commit()
         return "waiting for the account"
     if open_hold(campaign) is not None:
-        payout.lease_until = payout.lease_owner = None
-        db.session.commit()
         return "held"
+    in_flight = payout.state == S.SENDING.value
+    if not _claim(payout, account.stripe_account_id, now):
+        return "busy"
+    db.session.refresh(payout)
     group = transfer_group(payout)
-    if payout.state == S.SENDING.value:
-        # In flight in an earlier pass that did not record the answer: Stripe's record decides.
+    if in_flight:
+        # Sent by an earlier pass that did not record the answer (or never sent): Stripe's record decides.
         try:
             made = [t for t in gateway.find_transfers(group) if t.metadata.get("payout") == str(payout.id)]
         except gateway.GatewayError as error:
@@ -423,13 +430,10 @@ def pay(payout: Payout, now: datetime) -> str:
         if made:
             _record_paid(payout, made[0], now)
             return "paid (found at Stripe)"
-    else:
-        payout.state, payout.tries, payout.stripe_account_id = S.SENDING.value, payout.tries + 1, account.stripe_account_id
-        db.session.commit()  # the intent and its key, before Stripe hears of it
     try:
         transfer = gateway.create_transfer(
             payout.amount, payout.currency, payout.stripe_account_id, group=group,
-            metadata={"payout": str(payout.id), "campaign": str(campaign.id)}, idempotency_key=payout.idempotency_key,
+            metadata={"payout": str(payout.id), "campaign": str(payout.campaign_id)}, idempotency_key=payout.idempotency_key,
         )
     except gateway.StripeUnavailable as error:
         # Maybe done, maybe not: stay `sending`; the next pass asks Stripe before anything else.
@@ -469,7 +473,7 @@ def run_pass(now: datetime | None = None, limit: int = 100) -> PassSummary:
         if schedule(campaign, now) is not None:
             summary.scheduled += 1
     waiting = db.session.scalars(
-        select(Payout).where(Payout.state.in_([S.DUE.value, S.SENDING.value, S.FAILED.value]),
+        select(Payout).where(Payout.state.in_(PAYABLE),
                              or_(Payout.lease_until.is_(None), Payout.lease_until < now),
                              or_(Payout.next_try_at.is_(None), Payout.next_try_at <= now))
         .order_by(Payout.id).limit(limit)
