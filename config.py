@@ -114,6 +114,8 @@ class Config:
         self.PAYMENT_RETRY_DAYS = _int("PAYMENT_RETRY_DAYS", 7, 1, 60)
         #: Days after a funded campaign's deadline before its creator is paid (chargebacks and refunds come first).
         self.PAYOUT_HOLD_DAYS = _int("PAYOUT_HOLD_DAYS", 14, 0, 120)
+        #: Days a shipping address is kept after its items were delivered, then erased (SPEC §14).
+        self.ADDRESS_RETENTION_DAYS = _int("ADDRESS_RETENTION_DAYS", 90, 1, 3650)
         self.WORKER_INTERVAL_SECONDS = _int("WORKER_INTERVAL_SECONDS", 60, 1, 86400)
         self.SETTLE_BATCH_SIZE = _int("SETTLE_BATCH_SIZE", 50, 1, 1000)
         #: Stripe requests in flight at once while settling a batch (the database work stays in one thread).

@@ -57,6 +57,9 @@ def create_app(config: Config | None = None) -> Flask:
     from app.campaigns.cli import uploads_cli
     from app.community import bp as community_bp
     from app.demo import seed_demo
+    from app.fulfillment import bp as fulfillment_bp
+    from app.fulfillment import models as _fulfillment_models  # noqa: F401  (the schema knows every table)
+    from app.fulfillment.cli import addresses_cli
     from app.main import bp as main_bp
     from app.moderation import bp as moderation_bp
     from app.notifications import init_app as notifications_init
@@ -78,6 +81,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(pledges_bp)
     app.register_blueprint(settlement_bp)
     app.register_blueprint(payouts_bp)
+    app.register_blueprint(fulfillment_bp)
     app.register_blueprint(community_bp)
     app.register_blueprint(accounts_bp, url_prefix="/auth")
     app.register_blueprint(moderation_bp, url_prefix="/moderation")
@@ -89,6 +93,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.cli.add_command(worker)
     app.cli.add_command(payouts_cli)
     app.cli.add_command(reconcile)
+    app.cli.add_command(addresses_cli)
     notifications_init(app)
     pledge_chart.init_app(app)
 

@@ -54,6 +54,7 @@ def test_production_needs_a_secret_key(monkeypatch):
         ({"RATELIMIT_ENABLED": "maybe"}, "true or false"),
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
         ({"CAMPAIGN_MIN_DAYS": "30", "CAMPAIGN_MAX_DAYS": "10"}, "must not exceed"),
+        ({"ADDRESS_RETENTION_DAYS": "0"}, "ADDRESS_RETENTION_DAYS must be between 1 and 3650"),
     ],
 )
 def test_bad_settings_fail_at_start(monkeypatch, env, message):
