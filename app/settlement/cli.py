@@ -66,6 +66,7 @@ def worker(interval: int | None, passes: int) -> None:
     from app.campaigns.services import sweep_orphan_covers
     from app.community.services import fan_out_updates
     from app.notifications.services import deliver_pending
+    from app.fulfillment.addresses import erase_due
     from app.payouts import reconcile
     from app.payouts.services import run_pass as pay_creators
     from app.settlement.services import run_pass
@@ -89,6 +90,7 @@ def worker(interval: int | None, passes: int) -> None:
                 last = reconcile.last_run()
                 if last is None or clock.utcnow() - last.ran_at >= RECONCILE_EVERY:
                     reconcile.run()  # the ledger against Stripe; moderators see the result
+                    erase_due()  # addresses past ADDRESS_RETENTION_DAYS after delivery (app/fulfillment), daily too
             except Exception:  # keep the loop alive; the next pass picks the work up again
                 db.session.rollback()
                 current_app.logger.exception("settlement pass failed")
