@@ -65,8 +65,8 @@ def worker(interval: int | None, passes: int) -> None:
     """Run settlement passes in a loop and send queued mail."""
     from app.campaigns.services import sweep_orphan_covers
     from app.community.services import fan_out_updates
-    from app.notifications.services import deliver_pending
     from app.fulfillment.addresses import erase_due
+    from app.notifications.services import deliver_pending
     from app.payouts import reconcile
     from app.payouts.services import run_pass as pay_creators
     from app.settlement.services import run_pass
