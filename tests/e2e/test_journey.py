@@ -765,7 +765,11 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person], T: Language) -
     assert re.search(r"payout \d+: paid", output), output
     assert "paid" not in server.flask("payouts", "run", clock_offset_seconds=16 * DAY)  # nothing twice
     nav(page, T("My campaigns"))
-    page.locator(".my-campaign", has_text=RECORDER).get_by_role("link", name=T("Payout")).click()
+    mine = page.locator(".my-campaign", has_text=RECORDER)
+    paid_words = T("Paid to you: %(amount)s on %(date)s.", amount="\x00", date="\x00").split("\x00")[0].strip()
+    expect(mine.locator(".payout-line")).to_contain_text(paid_words)
+    assert T.cents(mine.locator(".payout-line").inner_text()) == net
+    mine.get_by_role("link", name=T("Payout"), exact=True).click()
     status = page.locator(".payout-status")
     expect(status).to_have_attribute("data-state", "paid")
     assert T.cents(page.locator(".payout-figures tr.due td").inner_text()) == net
