@@ -190,6 +190,7 @@ def test_send_reaches_collected_pledges_only_then_late_ones(funded, en):
     campaign, creator = funded.shop.campaign, funded.creator
     _questions(funded)
     funded.stand.state = PledgeState.ERRORED  # its card failed: fixed later
+    funded.poster.backer.locale = "fr"
     db.session.commit()
     assert surveys.send(campaign, creator) == 3
     survey = surveys.survey_of(campaign)
@@ -200,6 +201,10 @@ def test_send_reaches_collected_pledges_only_then_late_ones(funded, en):
     body = db.session.scalar(select(OutboxMessage.body).where(OutboxMessage.recipient == funded.lamp.backer.email,
                                                               OutboxMessage.kind == "survey_sent"))
     assert "Lamp EUR" in body and f"/pledges/{funded.lamp.id}" in body and "give the address" in body
+    french = db.session.scalar(select(OutboxMessage).where(OutboxMessage.recipient == funded.poster.backer.email,
+                                                           OutboxMessage.kind == "survey_sent"))
+    assert french.subject == "Quelques questions sur votre contrepartie de «\u00a0Lamp EUR\u00a0»"
+    assert "Répondez au questionnaire" in french.body and "adresse" not in french.body  # the poster ships nothing
     # Not collected yet: nothing; collected later: one request and one mail, however often asked.
     assert surveys.request_late(_fresh(funded.stand)) is None
     funded.stand.state = PledgeState.COLLECTED
