@@ -64,7 +64,7 @@ def test_optional_mail_is_not_queued_once_turned_off(app):
     assert mail.queue_mail(user, "News", "welcome", category="updates", user=user) is None
     assert mail.queue_mail(user, "Reply", "welcome", category="replies", user=user) is not None
     # Templates of optional mail know their category (callers need not say it).
-    assert mail.TEMPLATE_CATEGORIES == {"community_update": "updates", "comment_reply": "replies"}
+    assert mail.TEMPLATE_CATEGORIES == {"community_update": "updates", "comment_reply": "replies", "survey_reminder": "updates"}
     assert mail.queue_mail(user, "News", "community_update") is None
     # Transactional mail always goes.
     assert mail.queue_mail(user, "Your password was changed", "password_changed", user=user) is not None

@@ -1,14 +1,17 @@
 """Shipping addresses: one per pledge that ships, kept apart from the pledge so that who may read it
-and when it is erased are decided in one place (`app.fulfillment.addresses`)."""
+and when it is erased are decided in one place (`app.fulfillment.addresses`); and the backer survey
+(issue 17): one per successful campaign, its questions, each collected pledge's request and answers
+(`app.fulfillment.surveys`)."""
 from __future__ import annotations
 
 import enum
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app import clock
+from app.campaigns.models import Addon, Campaign, Tier
 from app.extensions import db
 from app.pledges.models import Pledge
 
@@ -58,3 +61,132 @@ class ShippingAddress(db.Model):
 
     def __repr__(self) -> str:
         return f"<ShippingAddress {self.id} pledge={self.pledge_id} {self.country}>"
+
+
+# --- the backer survey --------------------------------------------------------------------------
+
+class SurveyState(enum.StrEnum):
+    DRAFT = "draft"  # the creator writes the questions
+    SENT = "sent"  # backers answer (and may change their answers)
+    LOCKED = "locked"  # answers are final: the creator ships
+
+
+class QuestionKind(enum.StrEnum):
+    TEXT = "text"  # free text
+    CHOICE = "choice"  # one of the options
+    CHOICES = "choices"  # any number of the options (at least one when required)
+
+
+#: The limits of a question and of an answer (the services refuse anything beyond them).
+PROMPT_MAX = 300
+OPTION_MAX = 100
+OPTIONS_MIN, OPTIONS_MAX = 2, 20
+ANSWER_MAX = 2000
+
+
+class Survey(db.Model):
+    """The one survey of a successful campaign."""
+
+    __tablename__ = "surveys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False, unique=True)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default=SurveyState.DRAFT)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    locked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    campaign: Mapped[Campaign] = relationship()
+    questions: Mapped[list[SurveyQuestion]] = relationship(
+        order_by="(SurveyQuestion.position, SurveyQuestion.id)", cascade="all, delete-orphan", back_populates="survey")
+
+    def __repr__(self) -> str:
+        return f"<Survey {self.id} campaign={self.campaign_id} {self.state}>"
+
+
+# Whom a question is for: link tables (not a JSON list) so that the database keeps them true — a
+# link to a tier or add-on of the campaign, gone with it — and "questions for this tier" is a join.
+# No link at all means every backer.
+survey_question_tiers = Table(
+    "survey_question_tiers",
+    db.metadata,
+    Column("question_id", ForeignKey("survey_questions.id", ondelete="CASCADE"), primary_key=True),
+    Column("tier_id", ForeignKey("tiers.id", ondelete="CASCADE"), primary_key=True),
+)
+survey_question_addons = Table(
+    "survey_question_addons",
+    db.metadata,
+    Column("question_id", ForeignKey("survey_questions.id", ondelete="CASCADE"), primary_key=True),
+    Column("addon_id", ForeignKey("addons.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class SurveyQuestion(db.Model):
+    """One question: free text or options, for every backer or only for chosen tiers and/or add-ons."""
+
+    __tablename__ = "survey_questions"
+    __table_args__ = (Index("ix_survey_questions_survey_id", "survey_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), nullable=False)
+    #: Its place in the survey, from 0.
+    position: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False, default=QuestionKind.TEXT)
+    prompt: Mapped[str] = mapped_column(String(PROMPT_MAX), nullable=False)
+    #: The options of a choice question, in order ([] for a text question).
+    options: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    required: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+    survey: Mapped[Survey] = relationship(back_populates="questions")
+    tiers: Mapped[list[Tier]] = relationship(secondary=survey_question_tiers, order_by="Tier.id")
+    addons: Mapped[list[Addon]] = relationship(secondary=survey_question_addons, order_by="Addon.id")
+
+    @property
+    def for_everyone(self) -> bool:
+        return not self.tiers and not self.addons
+
+    def __repr__(self) -> str:
+        return f"<SurveyQuestion {self.id} {self.kind} survey={self.survey_id}>"
+
+
+class SurveyRequest(db.Model):
+    """The survey sent to one collected pledge: when, when answered, when last reminded."""
+
+    __tablename__ = "survey_requests"
+    __table_args__ = (Index("ix_survey_requests_due", "answered_at", "last_reminded_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), nullable=False)
+    pledge_id: Mapped[int] = mapped_column(ForeignKey("pledges.id", ondelete="CASCADE"), nullable=False, unique=True)
+    sent_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: The last reminder (None: none yet; the next is due a week after `sent_at`).
+    last_reminded_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    survey: Mapped[Survey] = relationship()
+    pledge: Mapped[Pledge] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<SurveyRequest {self.id} pledge={self.pledge_id}>"
+
+
+class SurveyAnswer(db.Model):
+    """A pledge's answer to one question: `text` for a text question, `choices` (the options chosen,
+    one for a `choice` question) otherwise."""
+
+    __tablename__ = "survey_answers"
+    __table_args__ = (UniqueConstraint("pledge_id", "question_id"), Index("ix_survey_answers_question_id", "question_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pledge_id: Mapped[int] = mapped_column(ForeignKey("pledges.id", ondelete="CASCADE"), nullable=False)
+    question_id: Mapped[int] = mapped_column(ForeignKey("survey_questions.id", ondelete="CASCADE"), nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    choices: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
+
+    question: Mapped[SurveyQuestion] = relationship()
+
+    @property
+    def value(self) -> str | list[str]:
+        return self.choices if self.question.kind == QuestionKind.CHOICES else (
+            self.choices[0] if self.choices else self.text)

@@ -33,7 +33,8 @@ CATEGORIES: dict[str, str] = {"updates": "email_updates", "replies": "email_repl
 #: The token category of a transactional mail's unsubscribe link: it leads to the preferences.
 TRANSACTIONAL = "all"
 #: The category of the optional mails by template, for callers that do not name it.
-TEMPLATE_CATEGORIES: dict[str, str] = {"community_update": "updates", "comment_reply": "replies"}
+TEMPLATE_CATEGORIES: dict[str, str] = {"community_update": "updates", "comment_reply": "replies",
+                                       "survey_reminder": "updates"}
 _UNSUBSCRIBE_SALT = "unsubscribe"
 
 
