@@ -334,3 +334,16 @@ def test_reminders_weekly_and_only_to_those_who_want_them(funded, en):
     # Once locked, nobody is reminded.
     surveys.lock(funded.shop.campaign, funded.creator)
     assert surveys.remind_due(now + timedelta(days=60)) == 0
+
+
+def test_the_worker_asks_pledges_collected_after_sending(funded, en):
+    """A payment fixed after the survey went out: the worker's job gives that pledge its request."""
+    _questions(funded)
+    funded.stand.state = PledgeState.ERRORED
+    db.session.commit()
+    assert surveys.send(funded.shop.campaign, funded.creator) == 3
+    assert surveys.request_missing() == 0  # the errored pledge is not collected
+    funded.stand.state = PledgeState.COLLECTED  # fixed by its backer
+    db.session.commit()
+    assert surveys.request_missing() == 1 and surveys.request_missing() == 0
+    assert _kinds("survey_sent")[-1] == funded.stand.backer.email

@@ -66,6 +66,7 @@ def worker(interval: int | None, passes: int) -> None:
     from app.campaigns.services import sweep_orphan_covers
     from app.community.services import fan_out_updates
     from app.fulfillment.addresses import erase_due
+    from app.fulfillment.surveys import remind_due, request_missing
     from app.notifications.services import deliver_pending
     from app.payouts import reconcile
     from app.payouts.services import run_pass as pay_creators
@@ -82,6 +83,7 @@ def worker(interval: int | None, passes: int) -> None:
             try:
                 run_pass(progress=click.echo)
                 pay_creators()  # funded campaigns past their hold (app/payouts)
+                request_missing()  # the survey for pledges collected after it was sent (app/fulfillment)
                 fan_out_updates()  # campaign updates' mail to backers, in batches (app/community)
                 deliver_pending(limit=500)
                 if swept_at is None or clock.utcnow() - swept_at >= SWEEP_EVERY:
@@ -91,6 +93,7 @@ def worker(interval: int | None, passes: int) -> None:
                 if last is None or clock.utcnow() - last.ran_at >= RECONCILE_EVERY:
                     reconcile.run()  # the ledger against Stripe; moderators see the result
                     erase_due()  # addresses past ADDRESS_RETENTION_DAYS after delivery (app/fulfillment), daily too
+                    remind_due()  # survey reminders, at most one a week each
             except Exception:  # keep the loop alive; the next pass picks the work up again
                 db.session.rollback()
                 current_app.logger.exception("settlement pass failed")
