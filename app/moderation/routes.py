@@ -22,12 +22,11 @@ from app.community import reports
 from app.extensions import db
 from app.moderation import bp
 from app.moderation.forms import DecisionForm, FeatureForm, RefundForm, ResolveReportsForm, SuspendForm
-from app.payments import gateway
 from app.payouts import reconcile as reconciliation
 from app.payouts import services as payouts
 from app.payouts.forms import HoldForm
 from app.pledges import services as pledges
-from app.pledges.models import Pledge, PledgeState
+from app.pledges.models import Pledge
 from app.settlement import refunds, report
 
 #: How many live campaigns the queue page lists (newest launches first).
@@ -319,12 +318,7 @@ def refund(pledge_id: int):
     form = RefundForm()
     if form.validate_on_submit():
         try:
-            if (form.note.data or "").strip() and pledge.state == PledgeState.COLLECTED.value:
-                # Paid out already: take the pledge's part back from the creator first (SPEC §13).
-                payouts.reverse_for_refund(pledge, form.note.data)
-            refunds.refund(pledge, current_user, form.note.data or "")
-        except gateway.GatewayError as error:
-            flash(_("The creator’s payout could not be reversed, so nothing was refunded: %(why)s", why=error.message), "danger")
+            payouts.refund(pledge, current_user, form.note.data or "")
         except refunds.RefundError as error:
             if not form.show_error(error):
                 flash(str(error), "danger")

@@ -31,6 +31,7 @@ from app.notifications import services as mail
 from app.payments import gateway
 from app.payouts.models import LedgerEntry, LedgerKind, Payout, PayoutAccount, PayoutHold, PayoutState
 from app.pledges.models import Pledge, PledgeState
+from app.settlement import refunds
 from app.settlement.models import AttemptStatus, ChargeAttempt
 from app.settlement.report import estimate_stripe_fee
 
@@ -282,14 +283,13 @@ SHARED_CARD_BACKERS = 3
 
 def risk_signals(campaign: Campaign) -> list[str]:
     """The warning signs that hold a payout automatically, in words moderators read."""
-    from app.accounts.models import User as Member
     from app.community.report_models import CampaignReport as Report
 
     signals = []
     collected = [P.COLLECTED.value, P.REFUNDED.value]
     total, late = db.session.execute(
-        select(func.count(), func.sum(func.cast(Member.created_at > campaign.launched_at, db.Integer)))
-        .select_from(Pledge).join(Member, Member.id == Pledge.backer_id)
+        select(func.count(), func.sum(func.cast(User.created_at > campaign.launched_at, db.Integer)))
+        .select_from(Pledge).join(User, User.id == Pledge.backer_id)
         .where(Pledge.campaign_id == campaign.id, Pledge.state.in_(collected))
     ).one()
     total, late = int(total or 0), int(late or 0)
@@ -501,6 +501,20 @@ def payouts_of(campaigns) -> dict[int, Payout]:
 
 # --- refunds after the payout ----------------------------------------------------------------
 
+def refund(pledge: Pledge, moderator: User, note: str) -> Pledge:
+    """A moderator refunds a collected pledge (settlement's refund), after taking the pledge's part back
+    from the creator's transfer when the campaign was already paid out (SPEC §13). A reversal Stripe
+    refuses refunds nothing. Commits; raises RefundError with a message fit to show."""
+    allowed = getattr(moderator, "is_moderator", False) and (note or "").strip() and pledge.state == P.COLLECTED.value
+    if allowed:  # otherwise settlement's refund refuses it, with its own words
+        try:
+            reverse_for_refund(pledge, note)
+        except gateway.GatewayError as error:
+            raise refunds.RefundError(_("The creator’s payout could not be reversed, so nothing was refunded: %(why)s",
+                                        why=error.message)) from None
+    return refunds.refund(pledge, moderator, note)
+
+
 def reverse_for_refund(pledge: Pledge, note: str) -> str | None:
     """Before a collected pledge is refunded after its campaign was paid out, take the pledge's amount
     back from the creator's transfer (a Transfer Reversal), so the platform never pays a refund from
@@ -511,7 +525,7 @@ def reverse_for_refund(pledge: Pledge, note: str) -> str | None:
     already = db.session.scalar(select(LedgerEntry).where(LedgerEntry.kind == K.REVERSAL.value, LedgerEntry.pledge_id == pledge.id))
     if already is not None:
         return already.stripe_id
-    # What the creator got for this pledge: its amount less its share of the fees, never more than is left.
+    # The whole pledge comes back (the backer is refunded in full), never more than the creator holds.
     figures = books(pledge.campaign)
     amount = min(pledge.amount, figures.paid)
     if amount <= 0:
