@@ -100,17 +100,21 @@ def transition(campaign: Campaign, action: str, actor: User | None, note: str = 
         raise CampaignError(_("This campaign was changed meanwhile. Reload the page and try again."))
     set_committed_value(campaign, "state", target.value)
     set_committed_value(campaign, "updated_at", now)
-    event = CampaignEvent(
-        campaign_id=campaign.id,
-        from_state=current.value,
-        to_state=target.value,
-        action=action,
-        actor_id=actor.id if actor else None,
-        note=note or "",
-        created_at=now,
-    )
+    return _event(campaign, current.value, target.value, action, actor, note, now)
+
+
+def _event(campaign: Campaign, from_state: str | None, to_state: str, action: str, actor: User | None, note: str,
+           now: datetime) -> CampaignEvent:
+    event = CampaignEvent(campaign_id=campaign.id, from_state=from_state, to_state=to_state, action=action,
+                          actor_id=actor.id if actor else None, note=note or "", created_at=now)
     db.session.add(event)
     return event
+
+
+def record(campaign: Campaign, action: str, actor: User | None, note: str = "", now: datetime | None = None) -> CampaignEvent:
+    """An audit row for an action that leaves the campaign's state as it is (an edit after launch,
+    featuring, a payout hold from the floor above). Does not commit."""
+    return _event(campaign, campaign.state, campaign.state, action, actor, note, now or clock.utcnow())
 
 
 def state_label(state: CampaignState | str) -> str:
@@ -238,7 +242,7 @@ def create_draft(creator: User, data: CampaignInput, cover: str | None = None) -
                 raise
             continue
         break
-    db.session.add(CampaignEvent(campaign_id=campaign.id, from_state=None, to_state=S.DRAFT.value, action="create", actor_id=creator.id, created_at=now))
+    _event(campaign, None, S.DRAFT.value, "create", creator, "", now)
     db.session.commit()
     return campaign
 
@@ -278,8 +282,7 @@ def update_content(campaign: Campaign, actor: User, data: CampaignInput, cover: 
     now = clock.utcnow()
     if state == S.LIVE and changed:
         # Backers pledged on what the page said: what changed since is on the record for moderators.
-        db.session.add(CampaignEvent(campaign_id=campaign.id, from_state=S.LIVE.value, to_state=S.LIVE.value, action="edit",
-                                     actor_id=actor.id, note=", ".join(changed), created_at=now))
+        record(campaign, "edit", actor, ", ".join(changed), now)
     campaign.updated_at = now
     db.session.commit()
     return campaign
@@ -783,10 +786,7 @@ def set_featured(campaign: Campaign, moderator: User, featured: bool) -> None:
     now = clock.utcnow()
     campaign.featured = featured
     campaign.updated_at = now
-    db.session.add(
-        CampaignEvent(campaign_id=campaign.id, from_state=campaign.state, to_state=campaign.state,
-                      action="feature" if featured else "unfeature", actor_id=moderator.id, created_at=now)
-    )
+    record(campaign, "feature" if featured else "unfeature", moderator, now=now)
     db.session.commit()
 
 

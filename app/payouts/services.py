@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from app import clock, money
 from app.accounts.models import User
 from app.campaigns import services as campaigns
-from app.campaigns.models import Campaign, CampaignEvent, CampaignState
+from app.campaigns.models import Campaign, CampaignState
 from app.extensions import db
 from app.links import external_url
 from app.notifications import services as mail
@@ -239,11 +239,6 @@ def open_hold(campaign: Campaign) -> PayoutHold | None:
                              .order_by(PayoutHold.id.desc()).limit(1))
 
 
-def _audit(campaign: Campaign, action: str, actor: User | None, note: str) -> None:
-    db.session.add(CampaignEvent(campaign_id=campaign.id, from_state=campaign.state, to_state=campaign.state, action=action,
-                                 actor_id=actor.id if actor else None, note=note, created_at=clock.utcnow()))
-
-
 def hold(campaign: Campaign, actor: User | None, note: str, kind: str = "moderator") -> PayoutHold:
     """Stop a campaign's payout until released (a moderator's note, or the risk signals). Commits."""
     note = (note or "").strip()
@@ -259,7 +254,7 @@ def hold(campaign: Campaign, actor: User | None, note: str, kind: str = "moderat
         raise PayoutError(_("This payout was already made."))
     made = PayoutHold(campaign_id=campaign.id, kind=kind, note=note, created_by_id=actor.id if actor else None, created_at=clock.utcnow())
     db.session.add(made)
-    _audit(campaign, "payout_hold", actor, note)
+    campaigns.record(campaign, "payout_hold", actor, note)
     db.session.commit()
     return made
 
@@ -270,7 +265,7 @@ def release(campaign: Campaign, actor: User, note: str = "") -> None:
     if current is None:
         raise PayoutError(_("This payout is not held."))
     current.released_at, current.released_by_id, current.release_note = clock.utcnow(), actor.id, (note or "").strip()
-    _audit(campaign, "payout_release", actor, current.release_note)
+    campaigns.record(campaign, "payout_release", actor, current.release_note)
     db.session.commit()
 
 
