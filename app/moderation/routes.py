@@ -134,8 +134,8 @@ def _render_review(
         resolution_label=reports.resolution_label,
         payout_account=payouts.account_for(campaign.creator),
         payout=payouts.payout_of(campaign),
-        payout_hold=payouts.open_hold(campaign),
-        hold_form=hold_form or HoldForm(formdata=None, decision="release" if payouts.open_hold(campaign) else "hold"),
+        payout_hold=(held := payouts.open_hold(campaign)),
+        hold_form=hold_form or HoldForm(formdata=None, decision="release" if held else "hold"),
     ), status
 
 

@@ -14,7 +14,7 @@ from wtforms.validators import InputRequired, Length, ValidationError
 from app import money
 from app.campaigns import shipping
 from app.campaigns.forms import money_error_message
-from app.forms import BaseForm
+from app.forms import BaseForm, trimmed
 from app.ids import parse_id
 from app.pledges.services import Choice, destination_countries
 
@@ -23,18 +23,14 @@ _QUANTITY = re.compile(r"\d{1,4}")
 ADDON_PREFIX = "addons-"
 
 
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
-
-
 def _upper(value):
     return value.strip().upper() if isinstance(value, str) else value
 
 
 class PledgeForm(BaseForm):
     tier = RadioField(_l("Reward"), choices=[], validate_choice=False, default="")
-    amount = StringField(_l("Pledge amount"), filters=[_strip], validators=[Length(max=32)])
-    bonus = StringField(_l("Bonus support (optional)"), filters=[_strip], validators=[Length(max=32)])
+    amount = StringField(_l("Pledge amount"), filters=[trimmed], validators=[Length(max=32)])
+    bonus = StringField(_l("Bonus support (optional)"), filters=[trimmed], validators=[Length(max=32)])
     country = SelectField(_l("Ship to"), choices=[], validate_choice=False, filters=[_upper], default="")
     #: The total the page's summary showed, in minor units (set by the page's script).
     total = HiddenField(validators=[Length(max=32)])
@@ -79,7 +75,9 @@ class PledgeForm(BaseForm):
             raise ValidationError(_("Choose one of this campaign’s rewards."))
 
     def _money(self, field, required: bool) -> int | None:
-        if not field.data and not required:
+        if not field.data:
+            if required:
+                field.errors = [*field.errors, _("Enter the amount you pledge.")]
             return None
         try:
             return money.parse(field.data, self.campaign.currency)
@@ -94,7 +92,7 @@ class PledgeForm(BaseForm):
         for name in formdata:
             if not name.startswith(ADDON_PREFIX):
                 continue
-            typed = _strip(formdata.get(name)) or ""
+            typed = trimmed(formdata.get(name)) or ""
             self.quantities_typed[name] = typed[:8]
             addon_id = parse_id(name[len(ADDON_PREFIX):])
             if addon_id is None:
@@ -103,14 +101,11 @@ class PledgeForm(BaseForm):
                 self.addon_errors[name] = [_("Enter a whole number of units, 0 or more.")]
             elif typed and int(typed):
                 quantities[addon_id] = int(typed)
-        tier_id = int(self.tier.data) if valid and self.tier.data not in ("", "None", None) else None
-        no_reward = not self.tier.data or self.tier.data == "None"
+        no_reward = self.tier.data in ("", "None", None)
         # A pledge without a reward is its `amount`; with a reward, the reward's price plus `bonus`.
         # A client that sends `amount` and no `bonus` with a reward (the form before add-ons) means the
         # reward and its bonus together: the service splits it.
         legacy = not no_reward and "bonus" not in formdata and "amount" in formdata
-        if no_reward and not self.amount.data:
-            self.amount.errors = [*self.amount.errors, _("Enter the amount you pledge.")]
         amount = self._money(self.amount, required=no_reward or legacy)
         bonus = None if no_reward else self._money(self.bonus, required=False)
         country = self.country.data or None
@@ -121,7 +116,7 @@ class PledgeForm(BaseForm):
             shown = int(self.total.data) if self.total.data.isascii() and self.total.data.isdigit() else -1
         if self.addon_errors or self.form_errors or any(field.errors for field in self):
             return False
-        self.choice = Choice(tier_id=tier_id, amount=amount if (no_reward or legacy) else None, bonus=bonus or 0,
+        self.choice = Choice(tier_id=None if no_reward else int(self.tier.data), amount=amount if (no_reward or legacy) else None, bonus=bonus or 0,
                              quantities=quantities, country=country, shown_total=shown)
         return valid
 
