@@ -312,20 +312,28 @@ def payout_date(campaign: Campaign) -> datetime | None:
     return campaign.deadline + timedelta(days=int(current_app.config["PAYOUT_HOLD_DAYS"]))
 
 
+#: Pledges whose money may still come in.
+STILL_CHARGING = (P.CHARGING.value, P.ERRORED.value)
+
+
 def charging_over(campaign: Campaign) -> bool:
     """Every pledge of the campaign is collected, refunded or dropped: nothing more will come in."""
     waiting = db.session.scalar(select(func.count()).select_from(Pledge).where(
-        Pledge.campaign_id == campaign.id, Pledge.state.in_([P.CHARGING.value, P.ERRORED.value])))
+        Pledge.campaign_id == campaign.id, Pledge.state.in_(STILL_CHARGING)))
     return not waiting
 
 
 def _due_campaigns(now: datetime, limit: int) -> list[Campaign]:
-    """Funded campaigns past their hold with no payout yet."""
+    """Funded campaigns past their hold with no payout yet, neither held nor still charging: the worker
+    asks every minute, so those waiting on a moderator or a backer's payment fix are left out in SQL
+    (`schedule` checks both again)."""
     hold_days = int(current_app.config["PAYOUT_HOLD_DAYS"])
     return list(db.session.scalars(
         select(Campaign).where(
             Campaign.state == CampaignState.SUCCESSFUL.value, Campaign.deadline <= now - timedelta(days=hold_days),
             ~select(Payout.id).where(Payout.campaign_id == Campaign.id).exists(),
+            ~select(PayoutHold.id).where(PayoutHold.campaign_id == Campaign.id, PayoutHold.released_at.is_(None)).exists(),
+            ~select(Pledge.id).where(Pledge.campaign_id == Campaign.id, Pledge.state.in_(STILL_CHARGING)).exists(),
         ).order_by(Campaign.deadline).limit(limit)
     ))
 
