@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import uuid
 
 from app.accounts import services as accounts
 from app.accounts.models import User
@@ -14,6 +15,13 @@ PASSWORD = "correct horse battery"
 def make_user(email: str | None = None, *, name: str | None = None, password: str = PASSWORD, moderator: bool = False) -> User:
     n = next(_seq)
     return accounts.register(email or f"user{n}@example.com", name or f"User {n}", password, moderator=moderator)
+
+
+def fresh_email(prefix: str = "backer") -> str:
+    """An address no other test uses: localstripe lives for the whole session (and is shared by the
+    xdist workers' tests running at the same moment) and finds Stripe customers by email, so a test that
+    reads Stripe's side back must not share a customer with another test."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
 
 
 def login(client, email: str, password: str = PASSWORD, **extra):

@@ -14,7 +14,7 @@ from app.notifications.models import OutboxMessage
 from app.pledges.models import Pledge
 from app.settlement import services as settlement
 from app.settlement.models import ChargeAttempt
-from tests.factories import make_campaign, make_user
+from tests.factories import fresh_email, make_campaign, make_user
 from tests.localstripe_fixture import (
     CARD_AUTHENTICATE,
     CARD_DECLINE_ON_CHARGE,
@@ -29,7 +29,8 @@ def _intents(localstripe: str, pledge_ids) -> dict[int, list]:
     """localstripe's own PaymentIntents per pledge (their metadata and customer), paging through all.
 
     localstripe lives for the whole test session while our ids restart with each test, so an intent
-    belongs to a pledge only if its customer is that pledge's backer's too."""
+    belongs to a pledge only if its customer is that pledge's backer's too — which holds only when the
+    backer's email is the test's own (`fresh_email`): customers are found by email."""
     client = browser_client(localstripe)
     wanted = {
         str(pid): customer
@@ -62,7 +63,7 @@ def funded(app, localstripe):
     campaign = make_campaign(creator, "live", tiers=1, goal=10000, currency="USD")
     for n, card in enumerate((CARD_OK, CARD_AUTHENTICATE, CARD_DECLINE_ON_CHARGE)):
         client = app.test_client()
-        backer(client, f"b{n}@example.com")
+        backer(client, fresh_email(f"b{n}"))
         pledge_with_card(client, localstripe, campaign, card=card, tier=campaign.tiers[0].id, amount=str(40 + n))
     return campaign
 
@@ -101,7 +102,7 @@ def test_unfunded_campaign_charges_nobody(app, localstripe):
     creator = make_user("creator@example.com")
     campaign = make_campaign(creator, "live", tiers=1, goal=1_000_000)
     client = app.test_client()
-    backer(client)
+    backer(client, fresh_email())
     pledge_with_card(client, localstripe, campaign, tier=campaign.tiers[0].id, amount="40")
     card = db.session.scalar(select(Pledge.payment_method_id))
     _past_deadline()
