@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app import clock
@@ -29,6 +29,8 @@ class CampaignUpdate(db.Model):
     body: Mapped[str] = mapped_column(Text, nullable=False, info={"markdown": True})
     #: Only backers (active or collected pledge), the creator and moderators read the body.
     backers_only: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    #: The creator's news about delivering the rewards: shown beside the campaign's delivery record.
+    delivery_news: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=sa_false())
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
     edited_at: Mapped[datetime | None] = mapped_column(DateTime)
     #: The mail fan-out's cursor: every backer whose pledge id is at most this has had the mail queued.

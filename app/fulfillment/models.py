@@ -5,9 +5,9 @@ and when it is erased are decided in one place (`app.fulfillment.addresses`); an
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app import clock
@@ -190,3 +190,111 @@ class SurveyAnswer(db.Model):
     def value(self) -> str | list[str]:
         return self.choices if self.question.kind == QuestionKind.CHOICES else (
             self.choices[0] if self.choices else self.text)
+
+
+# --- fulfillment: what was shipped, and whether it arrived ----------------------------------------
+
+class ItemState(enum.StrEnum):
+    NOT_STARTED = "not_started"
+    SHIPPED = "shipped"  # carrier, tracking, date
+    DELIVERED = "delivered"  # marked by the backer, or automatically DELIVERED_AFTER_DAYS after shipping
+    PROBLEM = "problem"  # the backer reported one (lost, damaged, wrong item): a thread with the creator
+
+
+class ProblemKind(enum.StrEnum):
+    LOST = "lost"
+    DAMAGED = "damaged"
+    WRONG_ITEM = "wrong_item"
+
+
+IS = ItemState
+
+#: The one table of allowed moves of a pledge item: (from, action) -> to. Shipping again corrects the
+#: tracking, or sends a replacement after a problem; the creator may close a problem as delivered.
+ITEM_TRANSITIONS: dict[tuple[ItemState, str], ItemState] = {
+    (IS.NOT_STARTED, "ship"): IS.SHIPPED,
+    (IS.SHIPPED, "ship"): IS.SHIPPED,
+    (IS.SHIPPED, "deliver"): IS.DELIVERED,
+    (IS.SHIPPED, "report"): IS.PROBLEM,
+    (IS.DELIVERED, "report"): IS.PROBLEM,
+    (IS.PROBLEM, "ship"): IS.SHIPPED,
+    (IS.PROBLEM, "deliver"): IS.DELIVERED,
+}
+
+#: The item of a pledge that is its reward (the add-ons' items are "addon-<id>").
+REWARD_ITEM = "reward"
+ITEM_KEY_MAX = 32
+CARRIER_MAX = 100
+TRACKING_MAX = 500
+PROBLEM_MAX = 2000
+
+
+class FulfillmentItem(db.Model):
+    """One thing a collected pledge is owed: its reward, or one add-on line (all its units), and how far
+    it has come. Counted by state for the creator's fulfillment page and the campaign's delivery record."""
+
+    __tablename__ = "fulfillment_items"
+    __table_args__ = (
+        UniqueConstraint("pledge_id", "item"),
+        Index("ix_fulfillment_items_campaign_state", "campaign_id", "state"),
+        Index("ix_fulfillment_items_shipped", "state", "shipped_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pledge_id: Mapped[int] = mapped_column(ForeignKey("pledges.id", ondelete="CASCADE"), nullable=False)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False)
+    #: REWARD_ITEM or "addon-<addon id>": the name the routes and the CSV use.
+    item: Mapped[str] = mapped_column(String(ITEM_KEY_MAX), nullable=False)
+    tier_id: Mapped[int | None] = mapped_column(ForeignKey("tiers.id"))
+    addon_id: Mapped[int | None] = mapped_column(ForeignKey("addons.id"))
+    quantity: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default=ItemState.NOT_STARTED)
+    carrier: Mapped[str] = mapped_column(String(CARRIER_MAX), nullable=False, default="")
+    #: A tracking number, or a link (https only) to the carrier's tracking page.
+    tracking: Mapped[str] = mapped_column(String(TRACKING_MAX), nullable=False, default="")
+    #: The day it left (the creator's word), and when we recorded it (for the automatic delivery).
+    shipped_on: Mapped[date | None] = mapped_column(Date)
+    shipped_at: Mapped[datetime | None] = mapped_column(DateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: "backer", "creator" or "auto" (DELIVERED_AFTER_DAYS after shipping).
+    delivered_by: Mapped[str | None] = mapped_column(String(16))
+    problem: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
+
+    pledge: Mapped[Pledge] = relationship()
+    tier: Mapped[Tier | None] = relationship()
+    addon: Mapped[Addon | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<FulfillmentItem {self.id} pledge={self.pledge_id} {self.item} {self.state}>"
+
+
+class FulfillmentEvent(db.Model):
+    """The audit row of every move of an item (who, from, to, when)."""
+
+    __tablename__ = "fulfillment_events"
+    __table_args__ = (Index("ix_fulfillment_events_item_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("fulfillment_items.id", ondelete="CASCADE"), nullable=False)
+    from_state: Mapped[str] = mapped_column(String(16), nullable=False)
+    to_state: Mapped[str] = mapped_column(String(16), nullable=False)
+    action: Mapped[str] = mapped_column(String(16), nullable=False)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
+
+
+class ProblemMessage(db.Model):
+    """One message of the thread about an item's problem, between its backer and the campaign's creator
+    (moderators read it)."""
+
+    __tablename__ = "problem_messages"
+    __table_args__ = (Index("ix_problem_messages_item_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("fulfillment_items.id", ondelete="CASCADE"), nullable=False)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
