@@ -13,7 +13,7 @@ from functools import lru_cache
 from zoneinfo import available_timezones
 
 from babel import Locale
-from babel.numbers import format_percent
+from babel.numbers import format_decimal, format_percent
 from flask import Blueprint, Flask, current_app, g, redirect, request, url_for
 from flask_babel import format_date, format_time, format_timedelta, get_locale, get_timezone, get_translations
 from flask_login import current_user
@@ -233,6 +233,11 @@ def percent_filter(value: int | None) -> str:
     return format_percent(value / 100, locale=_locale())
 
 
+def decimal_filter(value: float | None) -> str:
+    """A number as the visitor's language writes it ("2.5", "2,5" in French)."""
+    return "" if value is None else format_decimal(value, locale=_locale())
+
+
 def money_input(amount: int | None, currency: str) -> str:
     """An amount as the visitor would type it into a form ("25.50", "25,50" in French)."""
     return money.to_input(amount, currency, _locale())
@@ -275,6 +280,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(month_filter, "month")
     app.add_template_filter(money_filter, "money")
     app.add_template_filter(percent_filter, "percent")
+    app.add_template_filter(decimal_filter, "decimal")
     app.add_template_filter(datetime_filter, "datetime")
     app.add_template_filter(date_filter, "date")
     app.add_template_filter(deadline_filter, "deadline")

@@ -21,6 +21,7 @@ class UpdateForm(BaseForm):
     body = TextAreaField(_l("Update"), filters=[multi_line, trimmed], render_kw={"rows": 12},
                          validators=[DataRequired(_l("Write the update.")), Length(max=MAX_MARKDOWN_LENGTH)])
     backers_only = BooleanField(_l("For backers only"))
+    delivery_news = BooleanField(_l("Delivery news"))
     submit = SubmitField(_l("Post update"))
 
 

@@ -16,6 +16,8 @@ from app.ids import parse_id
 
 bp.add_app_template_global(services.campaign_section, "community_section")
 bp.add_app_template_global(render_markdown, "render_markdown")
+bp.add_app_template_global(services.can_tag_delivery, "can_tag_delivery")
+bp.add_app_template_global(services.delivery_news, "delivery_news")
 
 
 def _comment_limit() -> str:
@@ -75,7 +77,8 @@ def new_update(slug: str):
     form = UpdateForm()
     if form.validate_on_submit():
         try:
-            item = services.post_update(campaign, current_user, form.title.data, form.body.data, form.backers_only.data)
+            item = services.post_update(campaign, current_user, form.title.data, form.body.data, form.backers_only.data,
+                                        form.delivery_news.data)
         except services.CommunityError as error:
             flash(str(error), "danger")
             return redirect(url_for("campaigns.show", slug=slug))
@@ -91,7 +94,8 @@ def edit_update(slug: str, update_id: int):
     item = services.get_update(campaign, update_id) or abort(404)
     form = UpdateForm(obj=item) if request.method == "GET" else UpdateForm()
     if form.validate_on_submit():
-        services.edit_update(campaign, item, current_user, form.title.data, form.body.data, form.backers_only.data)
+        services.edit_update(campaign, item, current_user, form.title.data, form.body.data, form.backers_only.data,
+                             form.delivery_news.data)
         flash(_("Update saved."), "success")
         return redirect(url_for("community.update", slug=slug, update_id=item.id))
     return render_template("community/update_form.html", campaign=campaign, form=form, item=item), 422 if form.errors else 200

@@ -117,22 +117,39 @@ def touch(campaign_id: int) -> None:
 
 # --- updates ---------------------------------------------------------------------------------
 
-def post_update(campaign: Campaign, author: User, title: str, body: str, backers_only: bool) -> CampaignUpdate:
-    """The creator posts an update. Mail to backers is left to `fan_out_updates` (the worker)."""
+def can_tag_delivery(campaign: Campaign) -> bool:
+    return campaign.state == S.SUCCESSFUL.value
+
+
+def delivery_news(campaign: Campaign, limit: int = 5) -> list[CampaignUpdate]:
+    """The creator's latest updates tagged as delivery news, newest first (shown beside the delivery record)."""
+    return list(db.session.scalars(
+        select(CampaignUpdate)
+        .where(CampaignUpdate.campaign_id == campaign.id, CampaignUpdate.delivery_news.is_(True))
+        .order_by(CampaignUpdate.created_at.desc(), CampaignUpdate.id.desc()).limit(limit)
+    ))
+
+def post_update(campaign: Campaign, author: User, title: str, body: str, backers_only: bool,
+                delivery_news: bool = False) -> CampaignUpdate:
+    """The creator posts an update. Mail to backers is left to `fan_out_updates` (the worker). Only a
+    successful campaign's update can be delivery news (there is nothing to deliver before)."""
     _require_creator(campaign, author)
     _require_open(campaign)
     item = CampaignUpdate(campaign_id=campaign.id, author_id=author.id, title=title, body=body,
-                          backers_only=backers_only, created_at=clock.utcnow())
+                          backers_only=backers_only, delivery_news=delivery_news and can_tag_delivery(campaign),
+                          created_at=clock.utcnow())
     db.session.add(item)
     touch(campaign.id)
     db.session.commit()
     return item
 
 
-def edit_update(campaign: Campaign, item: CampaignUpdate, actor: User, title: str, body: str, backers_only: bool) -> CampaignUpdate:
+def edit_update(campaign: Campaign, item: CampaignUpdate, actor: User, title: str, body: str, backers_only: bool,
+                delivery_news: bool = False) -> CampaignUpdate:
     """The creator corrects an update (mail already sent is not sent again)."""
     _require_creator(campaign, actor)
     item.title, item.body, item.backers_only = title, body, backers_only
+    item.delivery_news = delivery_news and can_tag_delivery(campaign)
     item.edited_at = clock.utcnow()
     touch(campaign.id)
     db.session.commit()
