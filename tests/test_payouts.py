@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from app import clock
+from app import clock, money
 from app.campaigns.models import Campaign, CampaignEvent
 from app.extensions import db
 from app.notifications.models import OutboxMessage
@@ -359,3 +359,29 @@ def test_a_refused_reversal_refunds_nothing_and_says_why(app, funded):
     assert "could not be reversed, so nothing was refunded" in page.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(Pledge, pledge.id).state == "collected"
+
+
+def test_the_dashboards_money_report_reads_the_ledger(app, funded):
+    """Once the worker's pass has written the ledger, the creator's money report shows its figures —
+    collected, fees, net and what was paid — and the payout page only reads (a GET writes nothing)."""
+    client = app.test_client()
+    login(client, funded.creator.email)
+    before = db.session.scalar(select(func.count(LedgerEntry.id)).where(LedgerEntry.campaign_id == funded.id))
+    client.get(f"/me/campaigns/{funded.slug}/payout")
+    assert db.session.scalar(select(func.count(LedgerEntry.id)).where(LedgerEntry.campaign_id == funded.id)) == before == 0
+    _after_hold(funded)
+    payouts.run_pass()
+    db.session.expire_all()
+    books = payouts.books(funded)
+    # A fee Stripe corrected later, written in the ledger only: the report follows the ledger.
+    fee = db.session.scalars(select(LedgerEntry).where(LedgerEntry.campaign_id == funded.id, LedgerEntry.kind == "fee")).first()
+    fee.amount += 7
+    db.session.commit()
+    page = client.get("/me/campaigns").get_data(as_text=True)
+    report = page[page.index('class="card mb-3 money-report"'):]
+    stripe_fee = re.search(r'class="stripe-fee".*?<td class="text-end text-nowrap">− ([^<]+)</td>', report, re.S).group(1)
+    assert stripe_fee == money.format_money(books.stripe_fees + 7, "USD", "en")
+    net = re.search(r'class="net-payout.*?<td class="text-end text-nowrap">([^<]+)</td>', report, re.S).group(1)
+    assert net == money.format_money(books.due - 7, "USD", "en")
+    paid = re.search(r'class="paid-out".*?<td class="text-end text-nowrap">([^<]+)</td>', report, re.S).group(1)
+    assert paid == money.format_money(books.paid, "USD", "en")

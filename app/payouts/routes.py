@@ -13,6 +13,7 @@ from app.payouts import bp, services
 from app.payouts.forms import AccountForm
 
 bp.add_app_template_global(services.payouts_of, "payouts_of")
+bp.add_app_template_global(services.books_of, "ledger_books")
 
 
 @bp.app_template_global("ledger_kind_name")
@@ -88,7 +89,6 @@ def onboarding_return():
 def campaign(slug: str):
     """A campaign's payout as its creator sees it: the figures from the ledger, when and what was paid."""
     found = own_or_403(slug)
-    services.refresh_ledger(found)
     return render_template(
         "payouts/campaign.html", campaign=found, books=services.books(found), payout=services.payout_of(found),
         hold=services.open_hold(found), payout_date=services.payout_date(found), entries=services.ledger(found),

@@ -44,6 +44,8 @@ K = LedgerKind
 LEASE = timedelta(minutes=10)
 #: After Stripe refused a transfer (the platform's balance, say), when to try again.
 RETRY_AFTER = timedelta(hours=6)
+#: How long after its deadline a successful campaign's ledger is kept up to date by every pass.
+LEDGER_SYNC_DAYS = timedelta(days=45)
 #: The countries and currencies a payout account can be opened with (Stripe Express, test mode).
 ACCOUNT_CURRENCIES = {"US": "USD", "GB": "GBP", "FR": "EUR", "DE": "EUR", "JP": "JPY"}
 
@@ -153,31 +155,58 @@ def _insert_missing(rows: list[dict]) -> None:
 def sync_ledger(campaign: Campaign) -> None:
     """Write the ledger rows of the money settlement moved for a campaign and that are not there yet:
     each collected charge and its Stripe fee (an estimate at list price when Stripe reported none),
-    each refund. Transfers and reversals are written by this area when it makes them. Does not commit."""
+    each refund. Reads only what is missing (a second call is two index lookups per charge, no writes).
+    Transfers and reversals are written by this area when it makes them. Does not commit."""
     charges = db.session.execute(
-        select(ChargeAttempt, Pledge.id, Pledge.state, Pledge.refund_id)
+        select(ChargeAttempt, Pledge.id)
         .join(Pledge, Pledge.id == ChargeAttempt.pledge_id)
         .where(Pledge.campaign_id == campaign.id, ChargeAttempt.status == AttemptStatus.SUCCEEDED.value,
-               ChargeAttempt.payment_intent_id.is_not(None))
+               ChargeAttempt.payment_intent_id.is_not(None),
+               ~select(LedgerEntry.id).where(LedgerEntry.kind == K.CHARGE.value,
+                                             LedgerEntry.stripe_id == ChargeAttempt.payment_intent_id).exists())
+    ).all()
+    refunded = db.session.execute(
+        select(ChargeAttempt, Pledge.id, Pledge.refund_id)
+        .join(Pledge, Pledge.id == ChargeAttempt.pledge_id)
+        .where(Pledge.campaign_id == campaign.id, Pledge.state == P.REFUNDED.value, Pledge.refund_id.is_not(None),
+               ChargeAttempt.status == AttemptStatus.SUCCEEDED.value,
+               ~select(LedgerEntry.id).where(LedgerEntry.kind == K.REFUND.value, LedgerEntry.stripe_id == Pledge.refund_id).exists())
     ).all()
     rows = []
-    for attempt, pledge_id, state, refund_id in charges:
-        when = attempt.finished_at or attempt.created_at
-        base = {"campaign_id": campaign.id, "pledge_id": pledge_id, "currency": attempt.currency, "occurred_at": when}
+    for attempt, pledge_id in charges:
+        base = {"campaign_id": campaign.id, "pledge_id": pledge_id, "currency": attempt.currency,
+                "occurred_at": attempt.finished_at or attempt.created_at}
         rows.append({**base, "kind": K.CHARGE.value, "amount": attempt.amount, "stripe_id": attempt.payment_intent_id, "estimated": False})
         estimated = attempt.fee_amount is None
         fee = estimate_stripe_fee(attempt.amount, 1, attempt.currency) if estimated else attempt.fee_amount
         rows.append({**base, "kind": K.FEE.value, "amount": fee, "stripe_id": attempt.charge_id or attempt.payment_intent_id,
                      "estimated": estimated})
-        if state == P.REFUNDED.value and refund_id:
-            rows.append({**base, "kind": K.REFUND.value, "amount": attempt.amount, "stripe_id": refund_id, "estimated": False})
+    for attempt, pledge_id, refund_id in refunded:
+        rows.append({"campaign_id": campaign.id, "pledge_id": pledge_id, "currency": attempt.currency,
+                     "occurred_at": clock.utcnow(), "kind": K.REFUND.value, "amount": attempt.amount,
+                     "stripe_id": refund_id, "estimated": False})
     _insert_missing(rows)
 
 
 def refresh_ledger(campaign: Campaign) -> None:
-    """`sync_ledger`, committed (the payout page shows what settlement did since)."""
+    """`sync_ledger`, committed."""
     sync_ledger(campaign)
     db.session.commit()
+
+
+def sync_recent_ledgers(now: datetime, limit: int = 100) -> int:
+    """Bring the ledgers of the campaigns that may still move money up to date (successful ones that
+    passed their deadline within LEDGER_SYNC_DAYS: charging, retries and the payout hold), so that the pages read the
+    ledger without writing. Older campaigns' refunds write their own rows (`refund`), and the daily
+    reconciliation syncs every campaign it checks. Commits; returns how many campaigns were looked at."""
+    recent = db.session.scalars(
+        select(Campaign).where(Campaign.state == CampaignState.SUCCESSFUL.value, Campaign.deadline >= now - LEDGER_SYNC_DAYS)
+        .order_by(Campaign.deadline.desc()).limit(limit)
+    ).all()
+    for campaign in recent:
+        sync_ledger(campaign)
+    db.session.commit()
+    return len(recent)
 
 
 @dataclass(frozen=True)
@@ -208,22 +237,37 @@ class Books:
         return self.transferred - self.reversed
 
 
-def books(campaign: Campaign) -> Books:
-    """The campaign's money as its ledger has it (one statement)."""
-    sums = {kind: (int(total or 0), bool(estimated)) for kind, total, estimated in db.session.execute(
-        select(LedgerEntry.kind, func.sum(LedgerEntry.amount), func.max(LedgerEntry.estimated.cast(db.Integer)))
-        .where(LedgerEntry.campaign_id == campaign.id).group_by(LedgerEntry.kind)
-    )}
+def books_of(campaigns) -> dict[int, Books]:
+    """The books of those `campaigns` whose ledger has rows, by campaign id (one grouped statement):
+    the creator's money report reads its money lines from here."""
+    by_id = {c.id: c for c in campaigns}
+    if not by_id:
+        return {}
+    sums: dict[int, dict[str, tuple[int, bool]]] = {}
+    for cid, kind, total, estimated in db.session.execute(
+        select(LedgerEntry.campaign_id, LedgerEntry.kind, func.sum(LedgerEntry.amount), func.max(LedgerEntry.estimated.cast(db.Integer)))
+        .where(LedgerEntry.campaign_id.in_(list(by_id))).group_by(LedgerEntry.campaign_id, LedgerEntry.kind)
+    ):
+        sums.setdefault(cid, {})[kind] = (int(total or 0), bool(estimated))
+    percent = Decimal(str(current_app.config["PLATFORM_FEE_PERCENT"]))
+    return {cid: _books(by_id[cid].currency, kinds, percent) for cid, kinds in sums.items()}
 
+
+def _books(currency: str, kinds: dict[str, tuple[int, bool]], percent: Decimal) -> Books:
     def total(kind: LedgerKind) -> int:
-        return sums.get(kind.value, (0, False))[0]
+        return kinds.get(kind.value, (0, False))[0]
 
     return Books(
-        currency=campaign.currency, collected=total(K.CHARGE), refunded=total(K.REFUND), stripe_fees=total(K.FEE),
-        fees_estimated=sums.get(K.FEE.value, (0, False))[1],
-        platform_fee_percent=Decimal(str(current_app.config["PLATFORM_FEE_PERCENT"])),
+        currency=currency, collected=total(K.CHARGE), refunded=total(K.REFUND), stripe_fees=total(K.FEE),
+        fees_estimated=kinds.get(K.FEE.value, (0, False))[1], platform_fee_percent=percent,
         transferred=total(K.TRANSFER), reversed=total(K.REVERSAL),
     )
+
+
+def books(campaign: Campaign) -> Books:
+    """The campaign's money as its ledger has it (all zero before it has rows)."""
+    return books_of([campaign]).get(campaign.id) or _books(
+        campaign.currency, {}, Decimal(str(current_app.config["PLATFORM_FEE_PERCENT"])))
 
 
 def ledger(campaign: Campaign) -> list[LedgerEntry]:
@@ -472,6 +516,7 @@ def run_pass(now: datetime | None = None, limit: int = 100) -> PassSummary:
     in several processes at once."""
     now = now or clock.utcnow()
     summary = PassSummary(outcomes={})
+    sync_recent_ledgers(now, limit)
     for campaign in _due_campaigns(now, limit):
         if schedule(campaign, now) is not None:
             summary.scheduled += 1
@@ -515,7 +560,9 @@ def refund(pledge: Pledge, moderator: User, note: str) -> Pledge:
         except gateway.GatewayError as error:
             raise refunds.RefundError(_("The creator’s payout could not be reversed, so nothing was refunded: %(why)s",
                                         why=error.message)) from None
-    return refunds.refund(pledge, moderator, note)
+    refunded = refunds.refund(pledge, moderator, note)
+    refresh_ledger(refunded.campaign)  # the refund's row, also for a campaign past LEDGER_SYNC_DAYS
+    return refunded
 
 
 def reverse_for_refund(pledge: Pledge, note: str) -> str | None:
