@@ -3,6 +3,7 @@ demo, and serve the app on 127.0.0.1:$PORT. Ctrl-C stops everything."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -38,7 +39,14 @@ def main() -> int:
         children.append(proc)
         env["STRIPE_API_BASE"] = base
         env.pop("STRIPE_JS_URL", None)
-        print(f"Offline payments: localstripe at {base}", flush=True)
+        # Stripe's events reach the demo as they would a deployment: signed, over HTTP (a payout
+        # account finishing onboarding, a card confirmed in the browser, a charge settled).
+        env.setdefault("STRIPE_WEBHOOK_SECRET", f"whsec_demo_{secrets.token_hex(16)}")
+        sys.path.insert(0, str(ROOT))
+        from app.payments.localstripe_server import register_webhook
+
+        register_webhook(base, "threshold-demo", f"http://127.0.0.1:{port}/stripe/webhook", env["STRIPE_WEBHOOK_SECRET"])
+        print(f"Offline payments: localstripe at {base}, its events signed to /stripe/webhook", flush=True)
     flask = [str(BIN / "flask"), "--app", "wsgi"]
     try:
         subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True)
