@@ -8,6 +8,7 @@ from functools import cached_property
 from pathlib import Path
 
 import stripe
+from axe_playwright_python.sync_playwright import Axe
 from babel.numbers import format_percent
 from babel.support import NullTranslations, Translations
 from playwright.sync_api import Browser, Page, expect
@@ -120,7 +121,44 @@ def open_browser(browser: Browser, base_url: str, name: str, email: str, languag
     # A script error or a refused resource (CSP) is a bug the person would hit: collect them.
     page.on("pageerror", lambda error: person.problems.append(f"{page.url}: script error: {error.stack or error}"))
     page.on("console", lambda msg: person.problems.append(f"{page.url}: console {msg.type}: {msg.text}") if msg.type == "error" else None)
+    # Every page the person lands on is checked by axe-core (WCAG 2.2 AA) in their language.
+    page.on("load", lambda loaded: check_accessibility(loaded, person.problems))
     return person
+
+
+#: axe-core (bundled by axe-playwright-python, pinned: nothing is fetched at run time). The rules it runs:
+#: WCAG 2.0/2.1/2.2 A and AA, and its best practices; a violation of serious, critical or moderate impact
+#: fails the journey.
+_AXE = Axe()
+_AXE_OPTIONS = {"resultTypes": ["violations"],
+                "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]}}
+FAILING_IMPACTS = {"moderate", "serious", "critical"}
+
+
+def check_accessibility(page: Page, problems: list[str]) -> None:
+    """Run axe-core on the page as it stands; each failing violation becomes a problem line (rule, impact,
+    the elements). A page that navigates away meanwhile is checked when the next one loads."""
+    try:
+        if not page.evaluate("typeof window.axe !== 'undefined'"):
+            page.evaluate(_AXE.axe_script)
+        results = page.evaluate(f"axe.run(document, {_json(_AXE_OPTIONS)})")
+    except Exception as error:  # noqa: BLE001  (navigated away, closed: the next page is checked instead)
+        if "context was destroyed" in str(error) or "closed" in str(error) or "navigat" in str(error):
+            return
+        raise
+    for violation in results["violations"]:
+        if violation.get("impact") in FAILING_IMPACTS:
+            targets = "; ".join(" ".join(node["target"]) if isinstance(node["target"], list) else str(node["target"])
+                                for node in violation["nodes"][:5])
+            line = f"{page.url}: axe {violation['impact']} {violation['id']}: {violation['help']} — {targets}"
+            if line not in problems:  # the same page visited again says nothing new
+                problems.append(line)
+
+
+def _json(value) -> str:
+    import json
+
+    return json.dumps(value)
 
 
 def register(person: Person) -> None:
