@@ -7,6 +7,7 @@ import re
 from html import unescape
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import select
 
 from app.extensions import db
@@ -274,8 +275,10 @@ def test_the_survey_page_speaks_the_backers_language(app, funded, en):  # noqa: 
     lamp.backer.locale = "fr"
     db.session.commit()
     page = _page(_client(app, lamp.backer).get(f"/pledges/{lamp.id}/survey"))
-    spec = addresses.form_spec("FR", "fr")
-    assert 'value="France"' in page and "Envoyer vos réponses" in page
+    with force_locale("fr"):
+        spec = addresses.form_spec("FR", "fr")
+    assert spec.field("name").label != "Full name"  # the labels really are French
+    assert 'value="France"' in page and "Envoyer vos réponses" in page and "Où envoyer votre contrepartie" in page
     for each in spec.fields:
         assert f'for="{each.name}">{each.label}' in page
 
