@@ -179,6 +179,26 @@ MATRIX: dict[tuple[str, str, str], str] = {
     ("moderation.payout", "POST", "draft"): "login 403 403 422",
     ("moderation.payout", "POST", "live"): "login 403 403 422",
     ("moderation.refund", "GET", "active"): "login 403 403 200",
+    # the backer survey (issue 17): the builder is the creator's, once the campaign is funded (neither
+    # state here is: 404 to the owner); a pledge's survey is its backer's, once sent (not here: 404)
+    ("fulfillment.survey", "GET", "draft"): "login 404 404 403",
+    ("fulfillment.survey", "GET", "live"): "login 403 404 403",
+    ("fulfillment.survey", "POST", "draft"): "login 404 404 403",
+    ("fulfillment.survey", "POST", "live"): "login 403 404 403",
+    ("fulfillment.edit_question", "GET", "draft"): "login 404 404 403",
+    ("fulfillment.edit_question", "GET", "live"): "login 403 404 403",
+    ("fulfillment.edit_question", "POST", "draft"): "login 404 404 403",
+    ("fulfillment.edit_question", "POST", "live"): "login 403 404 403",
+    ("fulfillment.remove_question", "POST", "draft"): "login 404 404 403",
+    ("fulfillment.remove_question", "POST", "live"): "login 403 404 403",
+    ("fulfillment.move_question", "POST", "draft"): "login 404 404 403",
+    ("fulfillment.move_question", "POST", "live"): "login 403 404 403",
+    ("fulfillment.send_survey", "POST", "draft"): "login 404 404 403",
+    ("fulfillment.send_survey", "POST", "live"): "login 403 404 403",
+    ("fulfillment.lock_survey", "POST", "draft"): "login 404 404 403",
+    ("fulfillment.lock_survey", "POST", "live"): "login 403 404 403",
+    ("fulfillment.answer", "GET", "active"): "login 404 404 404",
+    ("fulfillment.answer", "POST", "active"): "login 404 404 404",
     ("moderation.refund", "POST", "active"): "login 403 403 422",
 }
 

@@ -6,7 +6,4 @@ from flask import Blueprint
 
 bp = Blueprint("fulfillment", __name__)
 
-from app.fulfillment import delivery  # noqa: E402  (needs `bp`'s package, not `bp`)
-
-bp.add_app_template_global(delivery.campaign_delivery, "campaign_delivery")
-bp.add_app_template_global(delivery.creator_delivery, "creator_delivery")
+from app.fulfillment import routes  # noqa: E402,F401

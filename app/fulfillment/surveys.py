@@ -220,6 +220,29 @@ def questions_for(pledge: Pledge) -> SurveyFor:
     return SurveyFor(survey, [q for q in survey.questions if _targets(q, pledge.tier_id, held)], needs_address)
 
 
+def preview(campaign: Campaign, tier_id: int | None, addon_ids: Iterable[int] = ()) -> SurveyFor:
+    """What a backer of `tier_id` (None: no reward) holding `addon_ids` would be asked — the creator's
+    preview, by the same targeting rule as `questions_for`. The address is asked when the tier or one
+    of the add-ons ships."""
+    survey = survey_of(campaign)
+    held = set(addon_ids)
+    tier = next((t for t in campaign.tiers if t.id == tier_id and t.deleted_at is None), None)
+    ships = bool(tier and tier.ships) or any(a.ships for a in campaign.addons if a.id in held and a.deleted_at is None)
+    if survey is None:
+        return SurveyFor(None, [], ships)
+    return SurveyFor(survey, [q for q in survey.questions if _targets(q, tier_id, held)], ships)
+
+
+def counts(survey: Survey | None) -> tuple[int, int]:
+    """How many pledges were sent the survey, and how many of them answered."""
+    if survey is None:
+        return 0, 0
+    sent, answered = db.session.execute(
+        select(func.count(SurveyRequest.id), func.count(SurveyRequest.answered_at)).where(SurveyRequest.survey_id == survey.id)
+    ).one()
+    return sent, answered
+
+
 def request_of(pledge: Pledge) -> SurveyRequest | None:
     return db.session.scalar(select(SurveyRequest).where(SurveyRequest.pledge_id == pledge.id))
 
@@ -233,7 +256,7 @@ def answers_of(pledge: Pledge) -> dict[int, SurveyAnswer]:
 
 def _mail_request(pledge: Pledge, campaign: Campaign, template: str, subject) -> None:
     mail.queue_mail(pledge.backer, subject, template, pledge=pledge, campaign=campaign,
-                    link=external_url("pledges.show", pledge_id=pledge.id))
+                    link=external_url("fulfillment.answer", pledge_id=pledge.id))
 
 
 def _sent_subject(campaign: Campaign):
@@ -417,7 +440,7 @@ def remind_due(now: datetime | None = None) -> int:
             campaign = pledge.campaign
             if mail.queue_mail(pledge.backer, _l("Reminder: your answers for “%(title)s”", title=campaign.title),
                                "survey_reminder", category=REMINDER_CATEGORY, pledge=pledge, campaign=campaign,
-                               link=external_url("pledges.show", pledge_id=pledge.id)) is not None:
+                               link=external_url("fulfillment.answer", pledge_id=pledge.id)) is not None:
                 mailed += 1
     db.session.commit()
     return mailed

@@ -1,0 +1,246 @@
+"""Fulfillment pages. Thin views: the rules are in `surveys` and `addresses`.
+
+Sections: the backer survey (the creator's builder, the backer's answers, the panel the pledge page
+shows). Fulfillment tracking (shipments, CSV) comes in its own sections below.
+"""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from flask_login import current_user, login_required
+
+from app.campaigns import shipping
+from app.campaigns.lookups import own_or_403
+from app.campaigns.models import CampaignState
+from app.fulfillment import addresses, bp, delivery, surveys
+from app.fulfillment.forms import MoveQuestionForm, QuestionForm, SurveyActionForm, answer_form
+from app.fulfillment.models import OPTIONS_MAX, OPTIONS_MIN, PROMPT_MAX, SurveyState
+from app.pledges import services as pledges
+from app.pledges.models import PledgeState
+
+# === the delivery record (campaign page and track record: floors below ask through these globals) ===
+
+bp.add_app_template_global(delivery.campaign_delivery, "campaign_delivery")
+bp.add_app_template_global(delivery.creator_delivery, "creator_delivery")
+
+
+# === the backer survey ==============================================================================
+
+# --- for the templates (the pledge page sits on a floor below: it asks through this global) ---------
+
+def survey_panel(pledge) -> dict | None:
+    """What the pledge page shows of the survey to the pledge's backer: the request (None: nothing
+    was asked), the survey's state, and the address on file (read through `addresses.address_for`)."""
+    if not getattr(current_user, "is_authenticated", False) or pledge.backer_id != current_user.id:
+        return None
+    request_row = surveys.request_of(pledge)
+    address = addresses.address_for(pledge, current_user) if pledge.country else None
+    if request_row is None and address is None:
+        return None
+    survey = request_row.survey if request_row is not None else surveys.survey_of(pledge.campaign)
+    return {"request": request_row, "survey": survey, "address": address,
+            "open": survey is not None and survey.state == SurveyState.SENT and pledge.state == PledgeState.COLLECTED,
+            "address_spec": addresses.form_spec(address.country) if address is not None and not address.erased else None}
+
+
+bp.add_app_template_global(survey_panel, "survey_panel")
+
+
+# --- the creator's builder -------------------------------------------------------------------------
+
+#: The limits the question form's help texts state (the service enforces them).
+_LIMITS = {"prompt_max": PROMPT_MAX, "options_min": OPTIONS_MIN, "options_max": OPTIONS_MAX}
+
+
+def _funded_own(slug: str):
+    """The current member's own funded campaign (others: 404 or 403 as every campaign page; not funded: 404)."""
+    campaign = own_or_403(slug, offer=True)
+    if campaign.state != CampaignState.SUCCESSFUL:
+        abort(404)
+    return campaign
+
+
+def _preview(campaign) -> dict:
+    """The preview's choice (query string: `tier`, `addons`, `country`) and what such a backer is asked."""
+    tiers = {str(tier.id): tier for tier in campaign.tiers}
+    tier = tiers.get(request.args.get("tier", ""))
+    if tier is None and "tier" not in request.args and campaign.tiers:
+        tier = campaign.tiers[0]
+    offered = {str(addon.id): addon for addon in campaign.addons}
+    held = [offered[value] for value in request.args.getlist("addons") if value in offered]
+    asked = surveys.preview(campaign, tier.id if tier else None, [addon.id for addon in held])
+    country = (request.args.get("country") or "").upper()
+    if not shipping.is_country(country):
+        country = next((d.country for d in (tier.destinations if tier else []) if shipping.is_country(d.country)), "FR")
+    spec = addresses.form_spec(country) if asked.needs_address else None
+    form = answer_form(asked.questions, spec, formdata=None, meta={"csrf": False})
+    return {"tier": tier, "addons": held, "country": country, "asked": asked, "form": form, "spec": spec}
+
+
+def _builder_page(campaign, form: QuestionForm, status: int = 200):
+    survey = surveys.survey_of(campaign)
+    sent, answered = surveys.counts(survey)
+    return render_template(
+        "fulfillment/survey_builder.html", campaign=campaign, survey=survey, form=form, sent=sent, answered=answered,
+        preview=_preview(campaign), countries=shipping.countries(), action=SurveyActionForm(), move=MoveQuestionForm(),
+        **_LIMITS,
+    ), status
+
+
+def _refused(form: QuestionForm, error: surveys.SurveyError) -> None:
+    if not form.show_error(error):
+        form.form_errors.append(str(error))
+
+
+@bp.route("/campaigns/<slug>/survey", methods=["GET", "POST"])
+@login_required
+def survey(slug: str):
+    """The creator's survey: its questions, a form to add one, the preview per tier, send and lock."""
+    campaign = _funded_own(slug)
+    form = QuestionForm(campaign=campaign)
+    if form.validate_on_submit():
+        try:
+            surveys.add_question(campaign, current_user, form.to_input())
+        except surveys.SurveyError as error:
+            _refused(form, error)
+        else:
+            flash(_("The question is added to the survey."), "success")
+            return redirect(url_for("fulfillment.survey", slug=slug) + "#questions")
+    if request.method == "POST":
+        return _builder_page(campaign, form, 422)
+    return _builder_page(campaign, form)
+
+
+def _survey_question(campaign, question_id: int):
+    survey = surveys.survey_of(campaign)
+    question = next((q for q in survey.questions if q.id == question_id), None) if survey is not None else None
+    return survey, question or abort(404)
+
+
+@bp.route("/campaigns/<slug>/survey/questions/<id:question_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_question(slug: str, question_id: int):
+    campaign = _funded_own(slug)
+    survey, question = _survey_question(campaign, question_id)
+    if survey.state != SurveyState.DRAFT:
+        flash(_("The survey was sent: its questions can no longer change."), "warning")
+        return redirect(url_for("fulfillment.survey", slug=slug))
+    form = QuestionForm(campaign=campaign)
+    form.submit.label.text = _("Save the question")
+    if request.method == "GET":
+        form.fill_from(question)
+    elif form.validate_on_submit():
+        try:
+            surveys.update_question(campaign, current_user, question.id, form.to_input())
+        except surveys.SurveyError as error:
+            _refused(form, error)
+        else:
+            flash(_("The question is saved."), "success")
+            return redirect(url_for("fulfillment.survey", slug=slug) + "#questions")
+    status = 422 if request.method == "POST" else 200
+    return render_template("fulfillment/question_edit.html", campaign=campaign, question=question, form=form,
+                           **_LIMITS), status
+
+
+@bp.route("/campaigns/<slug>/survey/questions/<id:question_id>/remove", methods=["POST"])
+@login_required
+def remove_question(slug: str, question_id: int):
+    campaign = _funded_own(slug)
+    _survey, question = _survey_question(campaign, question_id)
+    try:
+        surveys.remove_question(campaign, current_user, question.id)
+    except surveys.SurveyError as error:
+        flash(str(error), "danger")
+    else:
+        flash(_("The question is removed."), "success")
+    return redirect(url_for("fulfillment.survey", slug=slug) + "#questions")
+
+
+@bp.route("/campaigns/<slug>/survey/questions/<id:question_id>/move", methods=["POST"])
+@login_required
+def move_question(slug: str, question_id: int):
+    campaign = _funded_own(slug)
+    survey, question = _survey_question(campaign, question_id)
+    form = MoveQuestionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    position = survey.questions.index(question) + (-1 if form.direction.data == "up" else 1)
+    try:
+        surveys.move_question(campaign, current_user, question.id, max(position, 0))
+    except surveys.SurveyError as error:
+        flash(str(error), "danger")
+    return redirect(url_for("fulfillment.survey", slug=slug) + "#questions")
+
+
+@bp.route("/campaigns/<slug>/survey/send", methods=["POST"])
+@login_required
+def send_survey(slug: str):
+    """Send the survey: every collected pledge gets its request and a mail."""
+    campaign = _funded_own(slug)
+    try:
+        sent = surveys.send(campaign, current_user)
+    except surveys.SurveyError as error:
+        flash(str(error), "danger")
+    else:
+        flash(ngettext("The survey is sent to %(num)d backer.", "The survey is sent to %(num)d backers.", sent), "success")
+    return redirect(url_for("fulfillment.survey", slug=slug))
+
+
+@bp.route("/campaigns/<slug>/survey/lock", methods=["POST"])
+@login_required
+def lock_survey(slug: str):
+    """Lock the answers: backers can no longer change them."""
+    campaign = _funded_own(slug)
+    try:
+        surveys.lock(campaign, current_user)
+    except surveys.SurveyError as error:
+        flash(str(error), "danger")
+    else:
+        flash(_("The survey is locked: the answers are final."), "success")
+    return redirect(url_for("fulfillment.survey", slug=slug))
+
+
+# --- the backer's answers --------------------------------------------------------------------------
+
+def _filled(pledge, asked) -> dict:
+    """The form's starting values: the answers given and the address on file."""
+    data: dict = {}
+    for question_id, row in surveys.answers_of(pledge).items():
+        data[f"q-{question_id}"] = row.value
+    address = addresses.address_for(pledge, current_user) if asked.needs_address else None
+    if address is not None and not address.erased:
+        data.update({name: getattr(address, name) for name in addresses.FIELDS})
+        data["phone"] = address.phone
+    return data
+
+
+@bp.route("/pledges/<id:pledge_id>/survey", methods=["GET", "POST"])
+@login_required
+def answer(pledge_id: int):
+    """The backer answers the survey of their pledge (and gives the address when it ships)."""
+    pledge = pledges.get_for_backer(pledge_id, current_user) or abort(404)
+    request_row = surveys.request_of(pledge)
+    if request_row is None or pledge.state != PledgeState.COLLECTED:
+        abort(404)
+    asked = surveys.questions_for(pledge)
+    spec = addresses.form_spec(pledge.country) if asked.needs_address else None
+    locked = asked.survey is None or asked.survey.state != SurveyState.SENT
+    # Shown: what is on file; sent back: only what was typed (an option left unchosen is no answer).
+    form = answer_form(asked.questions, spec, **({"data": _filled(pledge, asked)} if request.method == "GET" else {}))
+    context = {"pledge": pledge, "campaign": pledge.campaign, "asked": asked, "spec": spec, "form": form,
+               "locked": locked, "request_row": request_row, "answers": surveys.answers_of(pledge),
+               "address": addresses.address_for(pledge, current_user) if asked.needs_address else None}
+    if request.method == "GET":
+        return render_template("fulfillment/survey_answer.html", **context)
+    if not locked and form.validate_on_submit():
+        try:
+            surveys.answer(pledge, current_user, form.answers(), form.address())
+        except surveys.SurveyError as error:
+            form.show_errors(error.errors or {"": str(error)})
+        else:
+            flash(_("Thank you! Your answers are saved. You can change them until the creator locks the survey."), "success")
+            return redirect(url_for("pledges.show", pledge_id=pledge.id))
+    elif locked:
+        form.form_errors.append(_("The survey is closed: answers can no longer change."))
+    return render_template("fulfillment/survey_answer.html", **context), 422
