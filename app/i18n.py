@@ -13,9 +13,10 @@ from functools import lru_cache
 from zoneinfo import available_timezones
 
 from babel import Locale
+from babel.dates import format_skeleton
 from babel.numbers import format_decimal, format_percent
 from flask import Blueprint, Flask, current_app, g, redirect, request, url_for
-from flask_babel import format_date, format_time, format_timedelta, get_locale, get_timezone, get_translations
+from flask_babel import format_date, format_time, format_timedelta, get_locale, get_timezone, get_translations, to_user_timezone
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -201,6 +202,13 @@ def date_filter(value: datetime | date | None, fmt: str = "medium") -> str:
     return format_date(_aware(value) if isinstance(value, datetime) else value, fmt)
 
 
+def day_filter(value: datetime | None) -> str:
+    """A day without its year, in the visitor's time zone and language ("Dec 5", "5 déc.", "12月5日")."""
+    if value is None:
+        return ""
+    return format_skeleton("MMMd", to_user_timezone(_aware(value)), locale=_locale())
+
+
 def utc_filter(value: datetime | None) -> str:
     """The exact UTC time, for titles and machine-readable attributes."""
     if value is None:
@@ -283,6 +291,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(decimal_filter, "decimal")
     app.add_template_filter(datetime_filter, "datetime")
     app.add_template_filter(date_filter, "date")
+    app.add_template_filter(day_filter, "day")
     app.add_template_filter(deadline_filter, "deadline")
     app.add_template_filter(utc_filter, "utc")
     app.add_template_filter(local_and_utc_filter, "local_and_utc")

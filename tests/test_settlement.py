@@ -117,7 +117,7 @@ def test_unfunded_campaign_charges_nobody(app, localstripe):
     assert summary.cards_released == 1
     page = app.test_client().get(f"/campaigns/{campaign.slug}").get_data(as_text=True)
     assert "Not funded" in page and "$40.00" in page
-    assert "Released" in client.get("/me/pledges").get_data(as_text=True)
+    assert "Not charged — the campaign did not reach its goal" in client.get("/me/pledges").get_data(as_text=True)
 
 
 def test_authentication_completed_by_the_backer(app, localstripe, funded):
@@ -168,3 +168,23 @@ def test_stopping_campaigns_release_every_pledge_through_the_pass(app, localstri
     summary = settlement.run_pass()
     assert summary.cards_released == 1 and not summary.decided
     assert db.session.scalar(select(Pledge.state)) == "released"
+
+
+def test_backers_read_what_happened_to_their_money(app, localstripe, funded):
+    """Issue 18, defect 6: a bank asking to confirm is not a red failure, and a collected pledge says when
+    it was paid (not our state's name)."""
+    from tests.factories import login
+
+    _past_deadline()
+    settlement.run_pass()
+    badges = {}
+    for pledge in db.session.scalars(select(Pledge)):
+        client = app.test_client()
+        login(client, pledge.backer.email)
+        page = client.get(f"/pledges/{pledge.id}", headers={"Accept-Language": "en"}).get_data(as_text=True)
+        badge = page[page.index('pledge-state'):]
+        badges[pledge.amount] = badge[:badge.index("</span>")]
+    assert "text-bg-warning" in badges[4100] and "Action needed: confirm your payment with your bank" in badges[4100]
+    assert "text-bg-danger" in badges[4200] and "Payment failed" in badges[4200]
+    collected_on = clock.utcnow()
+    assert "text-bg-success" in badges[4000] and f"Paid on {collected_on:%b} {collected_on.day}" in badges[4000]

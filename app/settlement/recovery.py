@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 
 from app import clock
 from app.accounts.models import User
+from app.campaigns.models import CampaignState
+from app.i18n import day_filter
 from app.payments import declines, gateway
 from app.pledges import services as pledges
 from app.pledges.models import Pledge, PledgeState
@@ -45,6 +48,37 @@ def retry_until(pledge: Pledge) -> datetime | None:
     if pledge.failed_at is None:
         return None
     return pledge.failed_at + timedelta(days=current_app.config["PAYMENT_RETRY_DAYS"])
+
+
+@dataclass(frozen=True)
+class BackerStatus:
+    """A pledge's state in the backer's words (issue 18): what happened to their money, not our state's
+    name. `tone` is a Bootstrap colour: red only for a refusal, amber when the backer must act."""
+
+    label: str
+    tone: str
+
+
+def backer_status(pledge: Pledge) -> BackerStatus:
+    state = PledgeState(pledge.state)
+    if state == P.ERRORED:
+        last = services.last_failure(pledge)
+        if last is not None and last.decline_code == "authentication_required":
+            return BackerStatus(_("Action needed: confirm your payment with your bank"), "warning")
+        return BackerStatus(_("Payment failed"), "danger")
+    if state == P.COLLECTED:
+        return BackerStatus(_("Paid on %(date)s", date=day_filter(pledge.collected_at or pledge.updated_at)), "success")
+    if state == P.RELEASED:
+        if pledge.campaign.state == CampaignState.UNSUCCESSFUL.value:
+            return BackerStatus(_("Not charged — the campaign did not reach its goal"), "secondary")
+        return BackerStatus(_("Not charged — the campaign was stopped"), "secondary")
+    if state == P.DROPPED:
+        return BackerStatus(_("Not charged — the payment was not completed in time"), "secondary")
+    if state == P.CANCELED:
+        return BackerStatus(_("Canceled — not charged"), "secondary")
+    if state == P.CHARGING:
+        return BackerStatus(_("Being charged"), "info")
+    return BackerStatus(pledges.state_name(state), "success" if state == P.ACTIVE else "secondary")
 
 
 def payment_fix(pledge: Pledge) -> PaymentFix | None:

@@ -26,6 +26,7 @@ bp.add_app_template_global(report.money_reports, "money_reports")
 bp.add_app_template_global(report.money_report, "money_report")
 bp.add_app_template_global(report.collected_total, "collected_total")
 bp.add_app_template_global(recovery.payment_fix, "payment_fix")
+bp.add_app_template_global(recovery.backer_status, "backer_status")
 
 
 # --- the creator's backer list ---------------------------------------------------------------
