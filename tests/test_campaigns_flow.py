@@ -85,3 +85,29 @@ def test_creator_to_live_campaign(app, client):
     assert actions == ["create", "submit", "approve", "launch"]
     assert "Solar Lantern" in client.get("/me/campaigns").get_data(as_text=True)
     clock.advance(timedelta(0))
+
+
+def test_submitting_saves_what_is_typed_first(app, client):
+    """Issue 18, defect 1: "Submit for review" belongs to the editing form — the text typed is saved, then
+    the campaign is submitted; when something is still missing the typed text is saved all the same."""
+    make_user("creator@example.com", name="Cat")
+    login(client, "creator@example.com")
+    assert client.post("/campaigns/new", data=CAMPAIGN).status_code == 302
+    edit = client.get("/campaigns/solar-lantern/edit").get_data(as_text=True)
+    assert 'id="campaign-form"' in edit and 'data-warn-unsaved' in edit
+    assert 'form="campaign-form" name="then" value="submit"' in edit  # the status panel's button
+    # No tier yet: saved, not submitted, and told why.
+    typed = dict(CAMPAIGN, risks="Shipping may be late. Parts may be late too.", then="submit")
+    response = client.post("/campaigns/solar-lantern/edit", data=typed, follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "Changes saved." in page and "at least one funding tier" in page
+    db.session.expire_all()
+    campaign = db.session.scalar(select(Campaign))
+    assert (campaign.state, campaign.risks) == ("draft", "Shipping may be late. Parts may be late too.")
+    assert client.post("/campaigns/solar-lantern/tiers/new", data=TIER).status_code == 302
+    typed["risks"] = "The moderator asked: we now say what happens if parts are late."
+    response = client.post("/campaigns/solar-lantern/edit", data=typed, follow_redirects=True)
+    assert "Saved and submitted for review." in response.get_data(as_text=True)
+    db.session.expire_all()
+    campaign = db.session.scalar(select(Campaign))
+    assert (campaign.state, campaign.risks) == ("submitted", typed["risks"])

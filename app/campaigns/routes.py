@@ -147,6 +147,15 @@ def edit(slug: str):
             else:
                 if cover:  # only now that the new one is committed: never lose the current picture
                     services.discard_cover(replaced)
+                if request.form.get("then") == "submit":  # "Save and submit": what was typed, then the review
+                    try:
+                        services.submit(campaign, current_user)
+                    except services.CampaignError as error:
+                        flash(_("Changes saved."), "success")
+                        flash(str(error), "danger")
+                    else:
+                        flash(_("Saved and submitted for review. A moderator will look at it soon."), "success")
+                    return redirect(url_for("campaigns.edit", slug=slug))
                 flash(_("Changes saved."), "success")
                 return redirect(url_for("campaigns.edit", slug=slug))
     return render_template(

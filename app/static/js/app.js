@@ -28,4 +28,18 @@ document.addEventListener('DOMContentLoaded', () => {
       setTimeout(() => form.querySelectorAll('[type="submit"]').forEach((b) => { b.disabled = true; }), 0);
     });
   });
+  // A form with unsaved changes warns before the page is left (issue 18): typing the risk a moderator
+  // asked for and following a link must not lose it. Submitting the form is not leaving it.
+  document.querySelectorAll('form[data-warn-unsaved]').forEach((form) => {
+    let dirty = false;
+    const mark = () => { dirty = true; };
+    form.addEventListener('input', mark);
+    form.addEventListener('change', mark);
+    form.addEventListener('submit', () => { dirty = false; });
+    window.addEventListener('beforeunload', (event) => {
+      if (!dirty) return;
+      event.preventDefault();
+      event.returnValue = '';
+    });
+  });
 });
