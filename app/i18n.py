@@ -161,23 +161,23 @@ def _aware(value: datetime) -> datetime:
 
 
 def datetime_filter(value: datetime | None, fmt: str = "medium") -> str:
-    """A stored naive-UTC datetime in the visitor's time zone, as their language writes it, with the zone.
-
-    `medium`: "Dec 23, 2026, 12:00 PM EST", "23 déc. 2026, 18:00 +0100", "2026年12月24日 01:00 +0800";
-    `long` spells the month and the zone out. The exact UTC goes in a `title` (the `utc` filter).
+    """A stored naive-UTC datetime in the visitor's time zone, as their language writes it, with the zone's
+    name — one format everywhere (issue 18): "Dec 23, 2026, 12:00 PM Eastern Standard Time",
+    "23 déc. 2026, 18:00 heure normale d’Europe centrale". `long` spells the month out. Plain text: pages
+    use the `datetime` template filter (this in a <time> with the exact UTC on hover), mail `local_and_utc`.
     """
     if value is None:
         return ""
     value = _aware(value)
     size = "long" if fmt in ("long", "full") else "medium"
     day = format_date(value, size)
-    hour = f"{format_time(value, 'short')} {format_time(value, 'zzzz' if size == 'long' else 'z')}"
+    hour = f"{format_time(value, 'short')} {format_time(value, 'zzzz')}"
     pattern = Locale.parse(_locale()).datetime_formats.get(size) or "{1} {0}"
     return str(pattern).replace("'", "").format(hour, day)
 
 
-def deadline_filter(value: datetime | None, fmt: str = "medium") -> Markup:
-    """A deadline inside a sentence of a page: the visitor's local time, the exact UTC on hover."""
+def time_filter(value: datetime | None, fmt: str = "medium") -> Markup:
+    """A time on a page: the visitor's local time with its zone's name, the exact UTC on hover."""
     if value is None:
         return Markup("")
     utc = _aware(value).astimezone(UTC)
@@ -289,10 +289,10 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(money_filter, "money")
     app.add_template_filter(percent_filter, "percent")
     app.add_template_filter(decimal_filter, "decimal")
-    app.add_template_filter(datetime_filter, "datetime")
+    app.add_template_filter(time_filter, "datetime")
     app.add_template_filter(date_filter, "date")
     app.add_template_filter(day_filter, "day")
-    app.add_template_filter(deadline_filter, "deadline")
+    app.add_template_filter(time_filter, "deadline")
     app.add_template_filter(utc_filter, "utc")
     app.add_template_filter(local_and_utc_filter, "local_and_utc")
     app.add_template_global(money_input, "money_input")

@@ -260,7 +260,7 @@ def test_the_campaign_page_lists_add_ons_with_what_is_left(app, client):
     cards = {m.group(1): m.group(0) for m in re.finditer(r'<div class="card mb-2 addon[^"]*" data-addon="(\d+)">.*?</p>\s*</div>\s*</div>', page, re.S)}
     assert "$12.00" in cards[str(battery.id)] and "2 of 5 left" in cards[str(battery.id)] and "Only with Deluxe" in cards[str(battery.id)]
     assert "Ships worldwide · shipping $4.00 (per unit)" in cards[str(battery.id)]
-    assert "Sold out" in cards[str(stand.id)] and "opacity-75" in cards[str(stand.id)]
+    assert "Sold out" in cards[str(stand.id)] and "sold-out" in cards[str(stand.id)]
     sticker = next(card for card in cards.values() if "Sticker" in card)
     assert "With every reward" in sticker and "left" not in sticker
     french = client.get(f"/campaigns/{campaign.slug}", headers={"Accept-Language": "fr"}).get_data(as_text=True)

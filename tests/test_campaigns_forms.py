@@ -107,7 +107,7 @@ def _assert_refused(response, field: str, value: str, message: str | None, befor
     block = field_block(page, field)
     assert "is-invalid" in block and 'class="invalid-feedback d-block"' in block, block[:2000]
     if message:
-        feedback = " ".join(re.findall(r'<div class="invalid-feedback d-block">(.*?)</div>', block, re.S))
+        feedback = " ".join(re.findall(r'<div[^>]*class="invalid-feedback d-block"[^>]*>(.*?)</div>', block, re.S))
         assert message in str(escape(feedback)) or message in feedback, feedback
     if value and field not in ("category", "currency"):  # a select cannot show a value it does not offer
         assert str(escape(value)) in block, f"typed value of {field} not kept"

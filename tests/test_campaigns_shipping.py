@@ -111,7 +111,7 @@ def cell(page: str, name: str) -> str:
 
 
 def _errors(block: str) -> str:
-    return " ".join(re.findall(r'<div class="invalid-feedback d-block">(.*?)</div>', block, re.S))
+    return " ".join(re.findall(r'<div[^>]*class="invalid-feedback d-block"[^>]*>(.*?)</div>', block, re.S))
 
 
 @pytest.mark.parametrize(

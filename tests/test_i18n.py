@@ -521,7 +521,8 @@ def test_dates_and_durations_in_each_language(app):
             assert i18n.month_filter(date(2027, 3, 1)) == "2027年3月"
             assert i18n.timedelta_filter(timedelta(days=5)) == "5天"
         with force_locale("en"):
-            assert i18n.datetime_filter(when) == f"Dec 23, 2026, 12:00{NNBSP}PM UTC"
+            # One format everywhere (issue 18): the local time with its zone's name.
+            assert i18n.datetime_filter(when) == f"Dec 23, 2026, 12:00{NNBSP}PM Coordinated Universal Time"
             assert i18n.month_filter(date(2027, 3, 1)) == "March 2027"
             assert i18n.percent_filter(150) == "150%"
         assert i18n.utc_filter(when) == "2026-12-23 12:00 UTC"
@@ -588,7 +589,7 @@ def test_deadlines_inside_sentences_carry_the_exact_utc(client, euro_campaign):
     db.session.commit()
     login(client, "claire@example.com")
     page = _text(client.get("/me/campaigns"))
-    assert '<time datetime="2026-12-23T12:00:00Z" title="2026-12-23 12:00 UTC">23 déc. 2026, 13:00 +0100</time>' in page
+    assert '<time datetime="2026-12-23T12:00:00Z" title="2026-12-23 12:00 UTC">23 déc. 2026, 13:00 heure normale d’Europe centrale</time>' in page
 
 
 def test_a_french_form_shows_amounts_with_a_decimal_comma(client):

@@ -75,10 +75,12 @@ def browse():
         category=request.args.get("category", "") if request.args.get("category") in CATEGORIES else "",
         sort=request.args.get("sort", "ending"),
         page=_page_number(request.args.get("page", "")),
+        show=request.args.get("show", "live"),
     )
     return render_template(
-        "campaigns/browse.html", listing=listing, categories=category_choices(), sorts=services.SORTS,
+        "campaigns/browse.html", listing=listing, categories=category_choices(), sorts=services.SORTS, shows=services.SHOWS,
         q=request.args.get("q", "").replace("\x00", "")[:100], category=request.args.get("category", ""), sort=request.args.get("sort", "ending"),
+        show=request.args.get("show", "live") if request.args.get("show") in services.SHOWS else "live",
     )
 
 
@@ -320,7 +322,8 @@ def cancel(slug: str):
 @login_required
 def mine():
     campaigns = services.creator_campaigns(current_user)
+    attention = services.needs_attention(campaigns)
     return render_template(
-        "campaigns/mine.html", campaigns=campaigns, totals=totals.for_campaigns(campaigns),
-        state_label=services.state_label, missing=services.missing_for_submit,
+        "campaigns/mine.html", campaigns=campaigns, groups=services.dashboard_groups(campaigns, attention), attention=attention,
+        totals=totals.for_campaigns(campaigns), state_label=services.state_label, missing=services.missing_for_submit,
     )

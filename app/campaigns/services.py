@@ -837,6 +837,42 @@ def moderation_queue() -> list[Campaign]:
     return list(db.session.scalars(select(Campaign).where(Campaign.state == S.SUBMITTED.value).order_by(Campaign.submitted_at, Campaign.id)))
 
 
+#: The creator's dashboard groups, in the order it shows them (issue 18: what needs the creator first).
+DASHBOARD_GROUPS = ("action", "live", "review", "drafts", "ended")
+_GROUP_OF_STATE = {
+    S.CHANGES_REQUESTED: "action", S.APPROVED: "action", S.LIVE: "live", S.SUBMITTED: "review", S.DRAFT: "drafts",
+}
+
+#: What needs a creator's action beyond their campaign's own state, added by the floors above
+#: (settlement: payments that failed; fulfillment: a survey to send). Each takes the creator's campaigns
+#: and returns {campaign id: what to do, in words}, in a bounded number of statements.
+attention_checks: list[Callable[[list[Campaign]], dict[int, str]]] = []
+
+
+def needs_attention(campaigns: list[Campaign]) -> dict[int, list[str]]:
+    """What each campaign needs its creator to do now, by campaign id (only those that need something)."""
+    found: dict[int, list[str]] = {}
+    for campaign in campaigns:
+        if campaign.state == S.CHANGES_REQUESTED.value:
+            found.setdefault(campaign.id, []).append(_("Make the changes the moderator asked for, then submit again."))
+        elif campaign.state == S.APPROVED.value:
+            found.setdefault(campaign.id, []).append(_("Approved: launch it when you are ready."))
+    for check in attention_checks:
+        for campaign_id, what in check(campaigns).items():
+            found.setdefault(campaign_id, []).append(what)
+    return found
+
+
+def dashboard_groups(campaigns: list[Campaign], attention: dict[int, list[str]]) -> list[tuple[str, list[Campaign]]]:
+    """The creator's campaigns in the dashboard's groups (DASHBOARD_GROUPS order, empty groups left out):
+    anything that needs them, then live, in review, drafts, and the ended ones."""
+    groups: dict[str, list[Campaign]] = {name: [] for name in DASHBOARD_GROUPS}
+    for campaign in campaigns:
+        group = "action" if campaign.id in attention else _GROUP_OF_STATE.get(S(campaign.state), "ended")
+        groups[group].append(campaign)
+    return [(name, items) for name, items in groups.items() if items]
+
+
 def creator_campaigns(user: User) -> list[Campaign]:
     return list(
         db.session.scalars(
@@ -876,11 +912,25 @@ def _with_totals(items) -> dict[int, totals.Totals]:
     return totals.for_campaigns(items)
 
 
-def browse(q: str = "", category: str = "", sort: str = "ending", page: int = 1, *, now: datetime | None = None) -> Listing:
-    """Live and ended public campaigns matching a search; `ending` and the default show live ones first."""
+#: What browsing shows (issue 18): live campaigns by default; the ended or only the funded ones on request.
+SHOWS = ("live", "ended", "funded", "all")
+
+
+def browse(q: str = "", category: str = "", sort: str = "ending", page: int = 1, *, show: str = "live",
+           now: datetime | None = None) -> Listing:
+    """Public campaigns matching a search: the live ones (the default), the ended ones, the funded ones,
+    or all; `ending` (the default order) shows open ones first, soonest deadline first."""
     now = now or clock.utcnow()
     sort = sort if sort in SORTS else "ending"
+    show = show if show in SHOWS else "live"
+    still_open = and_(Campaign.state == S.LIVE.value, Campaign.deadline > now)
     where = [Campaign.state.in_(public_states())]
+    if show == "live":
+        where.append(still_open)
+    elif show == "ended":
+        where.append(~still_open)
+    elif show == "funded":
+        where.append(Campaign.state == S.SUCCESSFUL.value)
     q = (q or "").replace("\x00", "").strip()[:100]  # PostgreSQL refuses NUL in a text parameter
     if q:
         pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -921,7 +971,10 @@ def discover(now: datetime | None = None, size: int = 6) -> Discover:
     now = now or clock.utcnow()
     live = select(Campaign).where(Campaign.state == S.LIVE.value, Campaign.deadline > now)
     featured = list(db.session.scalars(live.where(Campaign.featured.is_(True)).order_by(Campaign.deadline).limit(size)))
-    ending = list(db.session.scalars(live.order_by(Campaign.deadline, Campaign.id).limit(size)))
-    newest = list(db.session.scalars(live.order_by(Campaign.launched_at.desc(), Campaign.id.desc()).limit(size)))
+    # Each row shows campaigns the rows above did not (issue 18: the same ones three times said nothing).
+    shown = [c.id for c in featured]
+    ending = list(db.session.scalars(live.where(Campaign.id.not_in(shown)).order_by(Campaign.deadline, Campaign.id).limit(size)))
+    shown += [c.id for c in ending]
+    newest = list(db.session.scalars(live.where(Campaign.id.not_in(shown)).order_by(Campaign.launched_at.desc(), Campaign.id.desc()).limit(size)))
     everyone = {c.id: c for c in featured + ending + newest}
     return Discover(featured, ending, newest, _with_totals(everyone.values()))

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import clock
 from app.accounts.models import User
+from app.campaigns import services as campaigns_services
 from app.campaigns.models import Addon, Campaign, CampaignState, Tier
 from app.extensions import db
 from app.fulfillment import addresses
@@ -444,3 +445,18 @@ def remind_due(now: datetime | None = None) -> int:
                 mailed += 1
     db.session.commit()
     return mailed
+
+
+# --- the creator's dashboard -----------------------------------------------------------------
+
+def _survey_to_send(campaigns: list[Campaign]) -> dict[int, str]:
+    """Funded campaigns whose survey is not sent yet: the creator has no address to ship to (one statement)."""
+    funded = [c.id for c in campaigns if c.state == CampaignState.SUCCESSFUL.value]
+    if not funded:
+        return {}
+    sent = set(db.session.scalars(select(Survey.campaign_id).where(
+        Survey.campaign_id.in_(funded), Survey.state != SurveyState.DRAFT.value)))
+    return {cid: _("Send the backer survey: it asks your backers for their shipping address.") for cid in funded if cid not in sent}
+
+
+campaigns_services.attention_checks.append(_survey_to_send)

@@ -12,10 +12,14 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import ngettext
+from sqlalchemy import func, select
 
 from app import clock
 from app.accounts.models import User
-from app.campaigns.models import CampaignState
+from app.campaigns import services as campaigns_services
+from app.campaigns.models import Campaign, CampaignState
+from app.extensions import db
 from app.i18n import day_filter
 from app.payments import declines, gateway
 from app.pledges import services as pledges
@@ -123,3 +127,20 @@ def fix_with_new_card(pledge: Pledge, backer: User, setup_intent_id: str) -> str
     """
     pledges.finish_payment_fix(pledge, backer, setup_intent_id)
     return services.retry_now(pledge)
+
+
+# --- the creator's dashboard -----------------------------------------------------------------
+
+def _payment_problems(campaigns: list[Campaign]) -> dict[int, str]:
+    """Funded campaigns with payments that failed and can still be fixed (one grouped statement): the
+    creator may want to encourage those backers in an update."""
+    funded = [c.id for c in campaigns if c.state == CampaignState.SUCCESSFUL.value]
+    if not funded:
+        return {}
+    rows = db.session.execute(select(Pledge.campaign_id, func.count()).where(
+        Pledge.campaign_id.in_(funded), Pledge.state == P.ERRORED.value).group_by(Pledge.campaign_id))
+    return {cid: ngettext("%(num)d backer’s payment failed: they are asked to fix it.",
+                          "%(num)d backers’ payments failed: they are asked to fix them.", n) for cid, n in rows}
+
+
+campaigns_services.attention_checks.append(_payment_problems)
