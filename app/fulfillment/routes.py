@@ -21,7 +21,7 @@ def delete_account_form() -> DeleteAccountForm:
 
 
 def _per_member() -> str:
-    return f"member:{current_user.get_id()}"
+    return f"member:{current_user.id}"  # the member, whichever browser they export from
 
 
 @bp.route("/me/data")
