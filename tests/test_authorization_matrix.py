@@ -200,6 +200,9 @@ MATRIX: dict[tuple[str, str, str], str] = {
     ("fulfillment.answer", "GET", "active"): "login 404 404 404",
     ("fulfillment.answer", "POST", "active"): "login 404 404 404",
     ("moderation.refund", "POST", "active"): "login 403 403 422",
+    # data rights (issue 17): a member's own data, their own account (an empty form deletes nothing)
+    ("fulfillment.my_data", "GET", "-"): "login 200 200 200",
+    ("fulfillment.delete_account", "POST", "-"): "login 422 422 422",
 }
 
 SKIP_ENDPOINTS = {"static", "bootstrap.static", "bench_ceiling"}

@@ -5,7 +5,7 @@ import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, true
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app import clock
@@ -43,6 +43,9 @@ class User(UserMixin, db.Model):
     login_failures_since: Mapped[datetime | None] = mapped_column(DateTime)
     #: Too many failed logins: no login (right password or not) until then.
     locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    #: The member deleted their account (app.fulfillment.data_rights): the row stays, anonymised, for
+    #: the money records that point at it; no mail, no login.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     #: The login session this request runs under (set by the user loader), not a column.
     login_session_id = None
@@ -65,3 +68,19 @@ class LoginSession(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class AccountEvent(db.Model):
+    """The account audit log: what was done to a member's account and its data (a data export, the
+    account's deletion), by whom, when; `note` says what was done, never personal data."""
+
+    __tablename__ = "account_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
+    #: "data_exported", "deleted".
+    action: Mapped[str] = mapped_column(String(32), nullable=False)
+    #: Who did it (the member themself, or a moderator); None means the system.
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import unicodedata
 from datetime import datetime, timedelta
 
@@ -154,7 +155,8 @@ def start_login_session(user: User) -> None:
 _SESSION_USER = (
     select(User)
     .join(LoginSession, LoginSession.user_id == User.id)
-    .where(User.id == bindparam("user_id"), LoginSession.id == bindparam("session_id"), LoginSession.revoked_at.is_(None))
+    .where(User.id == bindparam("user_id"), LoginSession.id == bindparam("session_id"), LoginSession.revoked_at.is_(None),
+           User.deleted_at.is_(None))
 )
 
 
@@ -237,7 +239,7 @@ def reset_token(user: User) -> str:
 def request_password_reset(email: str) -> None:
     """Mail a reset link when an account uses `email`; silent otherwise. Commits."""
     user = find_by_email(email)
-    if user is None:
+    if user is None or user.deleted_at is not None:
         return
     link = external_url("accounts.reset_password", token=reset_token(user))
     minutes = current_app.config["PASSWORD_RESET_MAX_AGE"] // 60
@@ -298,3 +300,34 @@ def unsubscribe(user: User, category: str) -> None:
     else:
         user.email_updates = user.email_replies = False
     db.session.commit()
+
+
+# --- deleted accounts (app.fulfillment.data_rights decides when; this is what it does to the row) ---
+
+#: Mail to this domain can never be delivered (RFC 2606 reserves .invalid).
+DELETED_DOMAIN = "deleted.invalid"
+#: The name a deleted member's campaigns, updates and money records show. Stored as written: other
+#: members' pages show it in English until names of deleted members are drawn by the templates.
+DELETED_NAME = "Deleted member"
+
+
+def password_matches(user: User, password: str) -> bool:
+    """Whether `password` is the member's (a confirmation before something that cannot be undone)."""
+    return verify_password(user.password_hash, password or "")
+
+
+def anonymise(user: User) -> None:
+    """Blank what identifies a member — email (a unique address that can never receive mail), name,
+    password (no password matches it), language, time zone, mail preferences — and end every login
+    session at once. The row stays: pledges, campaigns and the ledger point at it. Does not commit."""
+    now = clock.utcnow()
+    user.email = f"deleted-{user.id}-{secrets.token_hex(6)}@{DELETED_DOMAIN}"
+    user.display_name = DELETED_NAME
+    user.password_hash = "!deleted"  # not an Argon2 hash: verify_password is False for every password
+    user.password_changed_at = now
+    user.is_moderator = False
+    user.locale = user.timezone = None
+    user.email_updates = user.email_replies = False
+    user.login_failures, user.login_failures_since, user.locked_until = 0, None, None
+    user.deleted_at = now
+    _revoke_all(user)

@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
     HiddenField,
+    PasswordField,
     RadioField,
     SelectField,
     SelectMultipleField,
@@ -14,8 +15,9 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired
+from wtforms.validators import DataRequired, Length
 
+from app.accounts.services import PASSWORD_MAX
 from app.forms import BaseForm, multi_line, one_line, trimmed
 from app.fulfillment.models import QuestionKind, SurveyQuestion
 
@@ -120,3 +122,14 @@ def answer_form(questions: list[SurveyQuestion], spec=None, **kwargs) -> AnswerF
         fields["country"] = HiddenField(default=spec.country)
     form_class = type("PledgeSurveyForm", (AnswerForm,), {**fields, "questions": list(questions), "address_fields": specs})
     return form_class(**kwargs)
+
+
+# --- data rights ---------------------------------------------------------------------------------
+
+
+class DeleteAccountForm(BaseForm):
+    """Deleting the account: the member types their password again to confirm."""
+
+    password = PasswordField(_l("Your password, to confirm"),
+                             validators=[DataRequired(_l("Enter your password to confirm.")), Length(max=PASSWORD_MAX)])
+    submit = SubmitField(_l("Delete my account"))

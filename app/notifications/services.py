@@ -158,12 +158,13 @@ def queue_mail(recipient: Any, subject: Any, template: str, *, category: str | N
     `recipient` is a member (a `User`: preferred) or a bare address. For a member the mail is
     rendered in their language — pass the subject as a lazy string (`lazy_gettext`) so that it is
     translated too — and gets the unsubscribe footer and headers. `category` ("updates", "replies")
-    marks optional mail: None is returned, and nothing queued, when the member turned it off.
+    marks optional mail: None is returned, and nothing queued, when the member turned it off (and for
+    any mail to a member who deleted their account).
     """
     category = category or TEMPLATE_CATEGORIES.get(template)
     is_user = not isinstance(recipient, str)
-    if is_user and not wants(recipient, category):
-        return None
+    if is_user and (not wants(recipient, category) or getattr(recipient, "deleted_at", None) is not None):
+        return None  # turned off, or the member deleted their account: nobody to write to
     in_request = has_request_context()
     # The worker or a command has no request: render in a made-up one, so links point at BASE_URL.
     with nullcontext() if in_request else mail_batch():

@@ -371,6 +371,22 @@ def ensure_customer(email: str, name: str, existing_id: str | None = None) -> st
     return _plain(made)["id"]
 
 
+def delete_customer(customer_id: str) -> None:
+    """Delete a Stripe customer (account deletion): its saved cards go with it. Gone already is fine."""
+    try:
+        _stripe(_client().stripe.v1.customers.delete, _check_id(customer_id, "cus_", "customer"))
+    except GatewayError as exc:
+        if exc.code != "not_found":
+            raise
+
+
+def rename_customer(customer_id: str, email: str, name: str) -> None:
+    """Replace a Stripe customer's email and name (account deletion of a member whose charges the
+    books must keep reconciling: the customer stays, without the person's name or address)."""
+    _stripe(_client().stripe.v1.customers.update, _check_id(customer_id, "cus_", "customer"),
+            params={"email": email, "name": name}, options={"idempotency_key": _new_key("customer-rename")})
+
+
 def start_card_setup(customer_id: str, metadata: dict[str, str]) -> SetupStart:
     """Make a SetupIntent that saves a card of this customer for charging later, off-session."""
     intent = _plain(_stripe(
