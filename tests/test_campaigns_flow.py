@@ -95,9 +95,9 @@ def test_submitting_saves_what_is_typed_first(app, client):
     assert client.post("/campaigns/new", data=CAMPAIGN).status_code == 302
     edit = client.get("/campaigns/solar-lantern/edit").get_data(as_text=True)
     assert 'id="campaign-form"' in edit and 'data-warn-unsaved' in edit
-    assert 'form="campaign-form" name="then" value="submit"' in edit  # the status panel's button
+    assert 'form="campaign-form" name="and_submit" value="1"' in edit  # the status panel's button
     # No tier yet: saved, not submitted, and told why.
-    typed = dict(CAMPAIGN, risks="Shipping may be late. Parts may be late too.", then="submit")
+    typed = dict(CAMPAIGN, risks="Shipping may be late. Parts may be late too.", and_submit="1")
     response = client.post("/campaigns/solar-lantern/edit", data=typed, follow_redirects=True)
     page = response.get_data(as_text=True)
     assert "Changes saved." in page and "at least one funding tier" in page

@@ -149,7 +149,7 @@ def edit(slug: str):
             else:
                 if cover:  # only now that the new one is committed: never lose the current picture
                     services.discard_cover(replaced)
-                if request.form.get("then") == "submit":  # "Save and submit": what was typed, then the review
+                if request.form.get("and_submit"):  # "Save and submit": what was typed, then the review
                     try:
                         services.submit(campaign, current_user)
                     except services.CampaignError as error:
