@@ -20,8 +20,9 @@ from app.fulfillment.models import FulfillmentEvent, FulfillmentItem, ProblemMes
 from app.fulfillment.shipments import NotAllowed, ShipmentError
 from app.fulfillment.surveys import QuestionInput
 from app.notifications.models import OutboxMessage
+from app.pledges.models import Pledge
 from tests import test_fulfillment_surveys as survey_tests
-from tests.factories import fresh_email, make_user
+from tests.factories import fresh_email, login, make_user
 from tests.test_fulfillment_addresses import PARIS
 from tests.test_fulfillment_surveys import Funded
 
@@ -348,3 +349,112 @@ def test_only_the_creator_exports(funded, en):
     for who in (make_user(), make_user(moderator=True), funded.lamp.backer):
         assert isinstance(_refused(shipments.export_csv, funded.shop.campaign, who), NotAllowed)
     assert db.session.scalar(select(func.count(CampaignEvent.id)).where(CampaignEvent.action == "fulfillment_export")) == 0
+
+
+# --- the pages -----------------------------------------------------------------------------------
+
+def _as(app, user):
+    client = app.test_client()
+    assert login(client, user.email).status_code == 302
+    return client
+
+
+def _upload(client, slug: str, data: bytes, button: str = "check"):
+    return client.post(f"/campaigns/{slug}/fulfillment/import", data={"file": (io.BytesIO(data), "tracking.csv"), button: "x"},
+                       content_type="multipart/form-data")
+
+
+def test_the_creator_works_from_the_fulfillment_page(app, funded):
+    slug, today = funded.shop.campaign.slug, _today().isoformat()
+    creator = _as(app, funded.creator)
+    page = creator.get(f"/campaigns/{slug}/fulfillment")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Fulfillment: Lamp EUR" in html and html.count('ship-form"') == 6
+    # Filters: the lamp tier's pledges only (the lamp and the stand), France only, a state.
+    lamp_only = creator.get(f"/campaigns/{slug}/fulfillment?tier={funded.shop.lamp.id}").get_data(as_text=True)
+    assert lamp_only.count('ship-form"') == 3
+    assert creator.get(f"/campaigns/{slug}/fulfillment?country=FR").get_data(as_text=True).count('ship-form"') == 5
+    assert "No item matches" in creator.get(f"/campaigns/{slug}/fulfillment?state=shipped").get_data(as_text=True)
+    assert creator.get(f"/campaigns/{slug}/fulfillment?tier=x&country=%00&state=zz&page=-3").status_code == 200
+    # One by one: refused next to the field, then shipped.
+    bad = creator.post(f"/pledges/{funded.lamp.id}/items/reward/ship", data={"carrier": "DHL", "tracking": "http://x.example/1", "shipped_on": today})
+    assert bad.status_code == 422 and "A tracking link must start with https://." in bad.get_data(as_text=True)
+    good = creator.post(f"/pledges/{funded.lamp.id}/items/reward/ship", data={"carrier": "DHL", "tracking": "JD1", "shipped_on": today})
+    assert good.status_code == 302
+    assert creator.post(f"/pledges/{funded.lamp.id}/items/addon-1/ship", data={}).status_code == 404
+    # The import: a dry run shows, changes nothing; a bad file is refused whole; apply.
+    data = _csv(f"{funded.poster.id},reward,DHL,JD2,{today}")
+    dry = _upload(creator, slug, data)
+    assert dry.status_code == 200 and "Applying this file will change 1 items" in dry.get_data(as_text=True)
+    assert _shipped_count() == 1
+    refused = _upload(creator, slug, _csv(f"{funded.poster.id},reward,DHL,JD2,{today}", f"424242,reward,DHL,JD3,{today}"), "apply")
+    assert refused.status_code == 422 and "There is no pledge 424242." in refused.get_data(as_text=True)
+    assert _shipped_count() == 1
+    assert _upload(creator, slug, data, "apply").status_code == 302 and _shipped_count() == 2
+    assert creator.post(f"/campaigns/{slug}/fulfillment/import", data={"check": "x"}).status_code == 422  # no file
+    # The export.
+    export = creator.get(f"/campaigns/{slug}/fulfillment.csv")
+    assert export.status_code == 200 and export.mimetype == "text/csv" and export.get_data(as_text=True).startswith("Order Number,")
+
+
+def test_a_50_mb_file_is_refused_with_a_message(app, funded):
+    creator = _as(app, funded.creator)
+    response = _upload(creator, funded.shop.campaign.slug, b"pledge_id,item,carrier,tracking,shipped_on\n" + b"1" * (50 * 1024 * 1024))
+    assert response.status_code == 413 and "too large" in response.get_data(as_text=True)
+    middling = _upload(creator, funded.shop.campaign.slug, _csv(*["1,reward,DHL,1,2026-01-01"] * 120_000))
+    assert middling.status_code == 422 and "The file is larger than 2 MB" in middling.get_data(as_text=True)
+
+
+def test_the_backer_follows_their_reward(app, funded):
+    items = _items(funded)
+    shipments.ship(items["stand:reward"], funded.creator, "DHL", "https://dhl.example/track?n=JD9", _today())
+    shipments.ship(items["stand:addon"], funded.creator, "La Poste", "javascript-free-6A9", _today())
+    backer = _as(app, funded.stand.backer)
+    html = backer.get(f"/pledges/{funded.stand.id}").get_data(as_text=True)
+    assert "Your rewards" in html and 'href="https://dhl.example/track?n=JD9"' in html and "javascript-free-6A9" in html
+    assert 'href="javascript' not in html
+    mine = backer.get("/me/pledges").get_data(as_text=True)
+    assert "On its way" in mine and "Stand" in mine
+    # Another backer sees none of it, and cannot act on it.
+    other = _as(app, funded.lamp.backer)
+    assert other.get(f"/pledges/{funded.stand.id}").status_code == 404
+    assert "On its way" not in other.get("/me/pledges").get_data(as_text=True)
+    assert other.post(f"/pledges/{funded.stand.id}/items/reward/delivered").status_code == 404
+    assert other.post(f"/pledges/{funded.stand.id}/items/reward/problem", data={"kind": "lost", "body": "x"}).status_code == 404
+    # Received; a problem with the other, refused first next to its fields.
+    assert backer.post(f"/pledges/{funded.stand.id}/items/reward/delivered").status_code == 302
+    refused = backer.post(f"/pledges/{funded.stand.id}/items/addon-{funded.shop.stand.id}/problem", data={"kind": "", "body": ""})
+    assert refused.status_code == 422 and "Choose what went wrong." in refused.get_data(as_text=True)
+    assert backer.post(f"/pledges/{funded.stand.id}/items/addon-{funded.shop.stand.id}/problem",
+                       data={"kind": "damaged", "body": "Bent."}).status_code == 302
+    db.session.expire_all()
+    assert [i.state for i in shipments.items_of_pledge(funded.stand)] == ["delivered", "problem"]
+    assert "Bent." in backer.get(f"/pledges/{funded.stand.id}").get_data(as_text=True)
+    # The creator answers from the page; a moderator reads the thread but writes nothing.
+    creator = _as(app, funded.creator)
+    assert creator.post(f"/pledges/{funded.stand.id}/items/addon-{funded.shop.stand.id}/messages",
+                        data={"body": "A new stand is coming."}).status_code == 302
+    moderator = _as(app, make_user(fresh_email("mod"), moderator=True))
+    page = moderator.get(f"/campaigns/{funded.shop.campaign.slug}/fulfillment")
+    assert page.status_code == 200 and "Bent." in page.get_data(as_text=True) and "A new stand is coming." in page.get_data(as_text=True)
+    assert 'ship-form"' not in page.get_data(as_text=True)
+    assert moderator.post(f"/pledges/{funded.stand.id}/items/addon-{funded.shop.stand.id}/messages", data={"body": "Hi"}).status_code == 403
+    assert moderator.get(f"/campaigns/{funded.shop.campaign.slug}/fulfillment.csv").status_code == 403
+    assert _upload(moderator, funded.shop.campaign.slug, _csv()).status_code == 403
+    assert db.session.scalar(select(func.count(ProblemMessage.id))) == 2
+
+
+def test_another_creator_sees_nothing(app, funded, localstripe):
+    stranger_pledge = _other_campaign_pledge(app, localstripe)
+    other_creator = db.session.scalar(select(Pledge).where(Pledge.id == stranger_pledge)).campaign.creator
+    client = _as(app, other_creator)
+    slug = funded.shop.campaign.slug
+    assert client.get(f"/campaigns/{slug}/fulfillment").status_code == 403
+    assert client.get(f"/campaigns/{slug}/fulfillment.csv").status_code == 403
+    assert _upload(client, slug, _csv(f"{funded.lamp.id},reward,DHL,1,{_today().isoformat()}"), "apply").status_code == 403
+    assert client.post(f"/pledges/{funded.lamp.id}/items/reward/ship",
+                       data={"carrier": "DHL", "tracking": "1", "shipped_on": _today().isoformat()}).status_code == 404
+    assert _shipped_count() == 0
+    # A campaign that is not funded has no fulfillment page, even for its creator.
+    assert client.get(f"/campaigns/{db.session.get(Pledge, stranger_pledge).campaign.slug}/fulfillment").status_code == 404

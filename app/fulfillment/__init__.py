@@ -5,3 +5,5 @@ settlement: nothing below imports it. Addresses sit in their own table with thei
 from flask import Blueprint
 
 bp = Blueprint("fulfillment", __name__)
+
+from app.fulfillment import routes  # noqa: E402,F401
