@@ -458,3 +458,32 @@ def test_another_creator_sees_nothing(app, funded, localstripe):
     assert _shipped_count() == 0
     # A campaign that is not funded has no fulfillment page, even for its creator.
     assert client.get(f"/campaigns/{db.session.get(Pledge, stranger_pledge).campaign.slug}/fulfillment").status_code == 404
+
+
+def test_the_pages_ask_the_database_a_bounded_number_of_times(app, funded):
+    from tests.test_campaigns_queries import counting
+
+    items = _items(funded)
+    for item in items.values():
+        shipments.ship(item, funded.creator, "DHL", "JD1", _today())
+    shipments.report_problem(items["lamp:reward"], funded.lamp.backer, "lost", "Nothing came.")
+    shipments.report_problem(items["stand:addon"], funded.stand.backer, "lost", "No stand.")
+    creator, backer = _as(app, funded.creator), _as(app, funded.stand.backer)
+    paths = [(creator, f"/campaigns/{funded.shop.campaign.slug}/fulfillment"), (backer, "/me/pledges"),
+             (backer, f"/pledges/{funded.stand.id}")]
+
+    def measure() -> list[int]:
+        found = []
+        for client, path in paths:
+            client.get(path)
+            with counting() as statements:
+                assert client.get(path).status_code == 200
+            found.append(len(statements))
+        return found
+
+    before = measure()
+    # More problems, messages and items on their way ask nothing more of the database.
+    shipments.report_problem(items["stand:reward"], funded.stand.backer, "damaged", "Cracked.")
+    shipments.report_problem(items["battery:addon"], funded.battery.backer, "wrong_item", "A stand?")
+    shipments.reply(items["stand:reward"], funded.creator, "Sorry.")
+    assert measure() == before
