@@ -116,6 +116,8 @@ class Config:
         self.PAYOUT_HOLD_DAYS = _int("PAYOUT_HOLD_DAYS", 14, 0, 120)
         #: Days a shipping address is kept after its items were delivered, then erased (SPEC §14).
         self.ADDRESS_RETENTION_DAYS = _int("ADDRESS_RETENTION_DAYS", 90, 1, 3650)
+        #: Days after an item was marked shipped before it counts as delivered without the backer's word.
+        self.DELIVERED_AFTER_DAYS = _int("DELIVERED_AFTER_DAYS", 60, 1, 365)
         self.WORKER_INTERVAL_SECONDS = _int("WORKER_INTERVAL_SECONDS", 60, 1, 86400)
         self.SETTLE_BATCH_SIZE = _int("SETTLE_BATCH_SIZE", 50, 1, 1000)
         #: Stripe requests in flight at once while settling a batch (the database work stays in one thread).

@@ -178,6 +178,18 @@ MATRIX: dict[tuple[str, str, str], str] = {
     ("payouts.campaign", "GET", "live"): "login 403 200 403",
     ("moderation.payout", "POST", "draft"): "login 403 403 422",
     ("moderation.payout", "POST", "live"): "login 403 403 422",
+    # fulfillment (issue 17): a funded campaign's page is its creator's, read by moderators; import and
+    # export are the creator's alone. Here no campaign is funded and the pledge has no items yet.
+    ("fulfillment.page", "GET", "draft"): "login 404 404 404",
+    ("fulfillment.page", "GET", "live"): "login 403 404 404",
+    ("fulfillment.import_tracking", "POST", "draft"): "login 404 404 403",
+    ("fulfillment.import_tracking", "POST", "live"): "login 403 404 403",
+    ("fulfillment.export", "GET", "draft"): "login 404 404 403",
+    ("fulfillment.export", "GET", "live"): "login 403 404 403",
+    ("fulfillment.ship", "POST", "active"): "login 404 404 404",
+    ("fulfillment.delivered", "POST", "active"): "login 404 404 404",
+    ("fulfillment.problem", "POST", "active"): "login 404 404 404",
+    ("fulfillment.message", "POST", "active"): "login 404 404 404",
     ("moderation.refund", "GET", "active"): "login 403 403 200",
     # the backer survey (issue 17): the builder is the creator's, once the campaign is funded (neither
     # state here is: 404 to the owner); a pledge's survey is its backer's, once sent (not here: 404)
@@ -270,7 +282,7 @@ def _community_ids(campaign) -> dict[str, int]:
 def _path(app, endpoint: str, campaign, pledge) -> str:
     rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
     values = {"slug": campaign.slug, "tier_id": campaign.tiers[0].id, "pledge_id": pledge.id, "token": "not-a-token", "name": "0" * 32 + ".jpg",
-              "user_id": campaign.creator_id, "addon_id": db.session.scalar(db.select(Addon.id).where(Addon.campaign_id == campaign.id)),
+              "user_id": campaign.creator_id, "item": "reward", "addon_id": db.session.scalar(db.select(Addon.id).where(Addon.campaign_id == campaign.id)),
               **_community_ids(campaign)}
     return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), rule.rule)
 

@@ -66,6 +66,7 @@ def worker(interval: int | None, passes: int) -> None:
     from app.campaigns.services import sweep_orphan_covers
     from app.community.services import fan_out_updates
     from app.fulfillment.addresses import erase_due
+    from app.fulfillment.shipments import auto_deliver_due, ensure_missing
     from app.fulfillment.surveys import remind_due, request_missing
     from app.notifications.services import deliver_pending
     from app.payouts import reconcile
@@ -84,6 +85,7 @@ def worker(interval: int | None, passes: int) -> None:
                 run_pass(progress=click.echo)
                 pay_creators()  # funded campaigns past their hold (app/payouts)
                 request_missing()  # the survey for pledges collected after it was sent (app/fulfillment)
+                ensure_missing()  # fulfillment items for pledges collected late (app/fulfillment)
                 fan_out_updates()  # campaign updates' mail to backers, in batches (app/community)
                 deliver_pending(limit=500)
                 if swept_at is None or clock.utcnow() - swept_at >= SWEEP_EVERY:
@@ -94,6 +96,7 @@ def worker(interval: int | None, passes: int) -> None:
                     reconcile.run()  # the ledger against Stripe; moderators see the result
                     erase_due()  # addresses past ADDRESS_RETENTION_DAYS after delivery (app/fulfillment), daily too
                     remind_due()  # survey reminders, at most one a week each
+                    auto_deliver_due()  # items shipped DELIVERED_AFTER_DAYS ago count as delivered
             except Exception:  # keep the loop alive; the next pass picks the work up again
                 db.session.rollback()
                 current_app.logger.exception("settlement pass failed")

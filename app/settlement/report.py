@@ -23,6 +23,7 @@ from app.campaigns.models import Addon, Campaign, CampaignState
 from app.extensions import db
 from app.pledges.models import Pledge, PledgeState
 from app.settlement.models import AttemptStatus, ChargeAttempt
+from app.spreadsheets import safe_cell
 
 P = PledgeState
 
@@ -170,14 +171,8 @@ def collected_total(campaign: Campaign) -> int:
 
 # --- the backer list -------------------------------------------------------------------------
 
-#: A cell a spreadsheet would read as a formula starts with one of these (OWASP "CSV injection").
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: object) -> str:
-    """A CSV cell that no spreadsheet runs as a formula: a leading = + - @ (or tab, CR) is quoted."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+#: Cells are made safe from spreadsheet formulas by the one helper the shipping list uses too.
+_cell = safe_cell
 
 
 def _iso(value: datetime | None) -> str:
