@@ -158,6 +158,12 @@ MATRIX: dict[tuple[str, str, str], str] = {
     ("community.answer", "GET", "live"): "login 403 200 403",
     ("community.answer", "POST", "draft"): "login 404 422 403",
     ("community.answer", "POST", "live"): "login 403 422 403",
+    # saved campaigns (issue 18): any member on a campaign they can see; the service refuses the
+    # creator and campaigns that are not live with a message (302 back to the page)
+    ("community.follow", "POST", "draft"): "login 404 302 302",
+    ("community.follow", "POST", "live"): "login 302 302 302",
+    ("community.unfollow", "POST", "draft"): "login 404 302 302",
+    ("community.unfollow", "POST", "live"): "login 302 302 302",
     # pledges: only their backer sees or touches them; a moderator acts only through refunds
     ("pledges.show", "GET", "active"): "login 404 200 404",
     ("pledges.edit", "GET", "active"): "login 404 200 404",

@@ -64,7 +64,9 @@ def test_optional_mail_is_not_queued_once_turned_off(app):
     assert mail.queue_mail(user, "News", "welcome", category="updates", user=user) is None
     assert mail.queue_mail(user, "Reply", "welcome", category="replies", user=user) is not None
     # Templates of optional mail know their category (callers need not say it).
-    assert mail.TEMPLATE_CATEGORIES == {"community_update": "updates", "comment_reply": "replies", "survey_reminder": "updates"}
+    assert mail.TEMPLATE_CATEGORIES == {"community_update": "updates", "comment_reply": "replies", "survey_reminder": "updates",
+                                        "campaign_reminder": "reminders", "new_backer": "backers", "backer_digest": "backers",
+                                        "moderation_submitted": "moderation", "moderation_report": "moderation"}
     assert mail.queue_mail(user, "News", "community_update") is None
     # Transactional mail always goes.
     assert mail.queue_mail(user, "Your password was changed", "password_changed", user=user) is not None
@@ -112,14 +114,15 @@ def test_the_settings_page(app, client):
     make_user("reader@example.com")
     login(client, "reader@example.com")
     page = client.get("/auth/notifications").get_data(as_text=True)
-    assert page.count('checked') == 2 and "always sent" in page and "Updates from campaigns I back" in page
+    # updates, replies, saved-campaign reminders, and "Each new backer" of the three new-backer choices
+    assert page.count('checked') == 4 and "always sent" in page and "Updates from campaigns I back" in page
     assert 'href="/auth/notifications"' in client.get("/auth/profile").get_data(as_text=True)
     response = client.post("/auth/notifications", data={"email_replies": "y"})
     assert response.status_code == 302
     user = _user("reader@example.com")
     assert (user.email_updates, user.email_replies) == (False, True)
     page = client.get("/auth/notifications").get_data(as_text=True)
-    assert "Your email settings are saved." in page and page.count("checked") == 1
+    assert "Your email settings are saved." in page and page.count("checked") == 2  # replies, and "Each new backer"
 
 
 # --- the unsubscribe link --------------------------------------------------------------------
@@ -159,7 +162,7 @@ def test_a_transactional_mails_link_shows_the_settings(app):
     path = _link(_last("welcome"))
     client = app.test_client()
     page = client.get(path).get_data(as_text=True)
-    assert "always sent" in page and page.count("checked") == 2
+    assert "always sent" in page and page.count("checked") == 4
     assert client.post(path, data={"email_updates": "y"}).status_code == 302
     user = _user("reader@example.com")
     assert (user.email_updates, user.email_replies) == (True, False)

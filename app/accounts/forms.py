@@ -2,8 +2,18 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectChoice, SelectField, StringField, SubmitField
-from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    SubmitField,
+)
+from wtforms.validators import AnyOf, DataRequired, Email, EqualTo, Length, ValidationError
 
 from app.accounts.services import PASSWORD_MAX, PASSWORD_MIN, clean_display_name
 from app.forms import BaseForm
@@ -94,7 +104,22 @@ class NotificationsForm(BaseForm):
 
     email_updates = BooleanField(_l("Updates from campaigns I back"))
     email_replies = BooleanField(_l("Replies to my comments"))
+    email_reminders = BooleanField(_l("Reminders for campaigns I saved"))
+    email_new_backers = RadioField(
+        _l("New backers of my campaigns"),
+        choices=[SelectChoice("each", _l("Each new backer")), SelectChoice("digest", _l("A daily digest")),
+                 SelectChoice("off", _l("Off"))],
+        validators=[AnyOf(("each", "digest", "off"))], default="each",
+    )
+    #: Removed from the form for members who are not moderators (see `accounts.notifications`).
+    email_moderation = BooleanField(_l("Campaigns submitted for review and new reports (moderators)"))
     submit = SubmitField(_l("Save email settings"))
+
+    def choices(self) -> dict:
+        """The chosen settings, as `accounts.services.set_notifications` takes them."""
+        return {"updates": self.email_updates.data, "replies": self.email_replies.data,
+                "reminders": self.email_reminders.data, "new_backers": self.email_new_backers.data,
+                "moderation": self.email_moderation.data if "email_moderation" in self else None}
 
 
 class UnsubscribeForm(BaseForm):

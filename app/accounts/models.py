@@ -38,6 +38,12 @@ class User(UserMixin, db.Model):
     #: (pledges, payments, password) is always sent.
     email_updates: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=true())
     email_replies: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=true())
+    #: The reminder 48 hours before the deadline of a campaign the member saved.
+    email_reminders: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=true())
+    #: A creator's mail about new backers: "each" (one per backer), "digest" (one a day per campaign) or "off".
+    email_new_backers: Mapped[str] = mapped_column(String(8), nullable=False, default="each", server_default="each")
+    #: Moderators only: mail on a campaign submitted for review and on a new report.
+    email_moderation: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=true())
     #: Failed logins since `login_failures_since` (a window of LOGIN_FAILURE_WINDOW_MINUTES).
     login_failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     login_failures_since: Mapped[datetime | None] = mapped_column(DateTime)

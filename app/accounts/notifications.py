@@ -14,20 +14,30 @@ from flask_login import current_user, login_required
 from app.accounts import bp, services
 from app.accounts.forms import NotificationsForm, UnsubscribeForm
 from app.extensions import csrf
-from app.notifications.services import CATEGORIES
+from app.notifications.services import CATEGORIES, wants
 
 
 def _category_name(category: str) -> str:
-    return {"updates": _("updates from campaigns you back"), "replies": _("replies to your comments")}.get(category, category)
+    return {"updates": _("updates from campaigns you back"), "replies": _("replies to your comments"),
+            "reminders": _("reminders for campaigns you saved"), "backers": _("new backers of your campaigns"),
+            "moderation": _("campaigns to review and new reports")}.get(category, category)
+
+
+def _preferences_form(user) -> NotificationsForm:
+    """The settings form, filled from `user` on GET; the moderation choice only for moderators."""
+    form = NotificationsForm(obj=user if request.method == "GET" else None)
+    if not user.is_moderator:
+        del form.email_moderation
+    return form
 
 
 @bp.route("/notifications", methods=["GET", "POST"])
 @login_required
 def notifications():
     """Choose the optional emails; the page says which ones are always sent."""
-    form = NotificationsForm(obj=current_user if request.method == "GET" else None)
+    form = _preferences_form(current_user)
     if form.validate_on_submit():
-        services.set_notifications(current_user, updates=form.email_updates.data, replies=form.email_replies.data)
+        services.set_notifications(current_user, **form.choices())
         flash(_("Your email settings are saved."), "success")
         return redirect(url_for("accounts.notifications"))
     return render_template("accounts/notifications.html", form=form), 422 if form.errors else 200
@@ -54,9 +64,9 @@ def unsubscribe(token: str):
         services.unsubscribe(user, category)
         return _("You are unsubscribed."), 200, {"Content-Type": "text/plain; charset=utf-8"}
     if category == "all":  # a transactional mail's link: the settings themselves
-        form = NotificationsForm(obj=user if request.method == "GET" else None)
+        form = _preferences_form(user)
         if form.validate_on_submit():
-            services.set_notifications(user, updates=form.email_updates.data, replies=form.email_replies.data)
+            services.set_notifications(user, **form.choices())
             flash(_("Your email settings are saved."), "success")
             return redirect(url_for("accounts.unsubscribe", token=token))
     else:
@@ -67,5 +77,5 @@ def unsubscribe(token: str):
             return redirect(url_for("accounts.unsubscribe", token=token))
     return render_template(
         "accounts/unsubscribe.html", user=user, category=category, form=form, what=_category_name(category),
-        subscribed=category in CATEGORIES and bool(getattr(user, CATEGORIES[category])),
+        subscribed=category in CATEGORIES and wants(user, category),
     ), 422 if form.errors else 200

@@ -276,9 +276,32 @@ def promote(email: str) -> User:
     return user
 
 
-def set_notifications(user: User, *, updates: bool, replies: bool) -> None:
-    """Save which optional emails the member gets. Commits."""
+#: At most this many moderators are mailed about one submission or report.
+MODERATORS_MAILED = 200
+
+
+def moderators_to_mail(*, except_id: int | None = None) -> list[User]:
+    """Moderators who want mail about submissions and reports (`email_moderation`), but `except_id`
+    (the moderator who caused it: nobody is told about their own action). One query."""
+    query = select(User).where(User.is_moderator.is_(True), User.email_moderation.is_(True))
+    if except_id is not None:
+        query = query.where(User.id != except_id)
+    return list(db.session.scalars(query.order_by(User.id).limit(MODERATORS_MAILED)))
+
+
+def set_notifications(user: User, *, updates: bool, replies: bool, reminders: bool | None = None,
+                      new_backers: str | None = None, moderation: bool | None = None) -> None:
+    """Save which optional emails the member gets (None leaves a choice as it is; the moderation choice
+    is kept only for moderators). Commits."""
     user.email_updates, user.email_replies = bool(updates), bool(replies)
+    if reminders is not None:
+        user.email_reminders = bool(reminders)
+    if new_backers is not None:
+        if new_backers not in mail.NEW_BACKER_CHOICES:
+            raise AccountError(_("Choose how to hear about new backers."), "email_new_backers")
+        user.email_new_backers = new_backers
+    if moderation is not None and user.is_moderator:
+        user.email_moderation = bool(moderation)
     db.session.commit()
 
 
@@ -295,10 +318,8 @@ def unsubscribe_target(token: str) -> tuple[User, str] | None:
 def unsubscribe(user: User, category: str) -> None:
     """Turn off one optional category, or every optional one for "all" (a one-click unsubscribe from a
     transactional mail: that mail itself is always sent). Commits."""
-    if category in mail.CATEGORIES:
-        setattr(user, mail.CATEGORIES[category], False)
-    else:
-        user.email_updates = user.email_replies = False
+    for each in [category] if category in mail.CATEGORIES else mail.CATEGORIES:
+        mail.turn_off(user, each)
     db.session.commit()
 
 

@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 
 from app import clock
 from app.caching import public_page
-from app.campaigns import bp, services, shipping, totals
+from app.campaigns import bp, services, sharing, shipping, totals
 from app.campaigns.forms import AddonForm, CampaignForm, TierForm, category_choices, category_names
 from app.campaigns.lookups import own_or_403, visible_or_404
 from app.campaigns.models import CATEGORIES, CampaignState
@@ -40,6 +40,12 @@ def _page_context(campaign, preview: bool = False) -> dict:
         "preview": preview,
         "state_label": services.state_label(campaign.state),
     }
+
+
+bp.add_app_template_global(sharing.campaign_url, "campaign_url")
+bp.add_app_template_global(sharing.cover_url, "campaign_cover_url")
+bp.add_app_template_global(sharing.email_link, "share_email_link")
+bp.add_app_template_global(sharing.network_links, "share_links")
 
 
 @bp.app_context_processor

@@ -16,6 +16,7 @@ from blinker import Namespace
 from flask import current_app
 from flask_babel import LazyString, get_locale, ngettext
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
@@ -687,7 +688,19 @@ def submit(campaign: Campaign, actor: User) -> None:
         raise CampaignError(_("Before you submit, add: %(missing)s.", missing=", ".join(missing)), missing=missing)
     transition(campaign, "submit", actor)
     campaign.submitted_at = clock.utcnow()
+    _tell_moderators_submitted(campaign, actor)
     db.session.commit()
+
+
+def _tell_moderators_submitted(campaign: Campaign, actor: User) -> None:
+    """Mail the moderators who want it that a campaign waits for review (in the caller's transaction)."""
+    from app.accounts.services import moderators_to_mail
+    from app.notifications import services as mail
+
+    subject = _l("To review: “%(title)s”", title=campaign.title)
+    with mail.mail_batch():
+        for moderator in moderators_to_mail(except_id=actor.id):
+            mail.queue_mail(moderator, subject, "moderation_submitted", campaign=campaign, reader=moderator)
 
 
 #: What a campaign needs before launch beyond its own content, added by the floors above (payouts:

@@ -1,4 +1,4 @@
-"""Forms for updates, comments, moderators' notes, the FAQ and backers' questions."""
+"""Forms for updates, comments, moderators' notes, the FAQ, backers' questions and saved campaigns."""
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
@@ -58,6 +58,12 @@ class FaqForm(BaseForm):
 class MoveForm(BaseForm):
     direction = SelectField(_l("Direction"), choices=[("up", _l("Up")), ("down", _l("Down"))],
                             validators=[DataRequired()])
+
+
+class SaveForm(BaseForm):
+    """The "Remind me" and "Remove" buttons: a CSRF token, and which page to go back to."""
+
+    back = HiddenField(default="campaign")
 
 
 class AskForm(BaseForm):

@@ -1,9 +1,10 @@
-"""CampaignUpdate, Comment, FaqEntry and CampaignQuestion: what creators and backers say on a campaign."""
+"""CampaignUpdate, Comment, FaqEntry and CampaignQuestion: what creators and backers say on a campaign;
+CampaignFollow: a member saved a campaign to be reminded before its deadline."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -110,3 +111,24 @@ class CampaignQuestion(db.Model):
 
     campaign: Mapped[Campaign] = relationship()
     asker: Mapped[User] = relationship()
+
+
+class CampaignFollow(db.Model):
+    """A member saved a campaign ("Remind me"): it is listed on their pledges page, and they are mailed
+    once, 48 hours before its deadline, unless they back it by then or turned reminders off."""
+
+    __tablename__ = "campaign_follows"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "user_id", name="uq_campaign_follows_campaign_user"),
+        Index("ix_campaign_follows_user_created", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
+    #: When the deadline reminder was queued; None until then (it is sent once).
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    campaign: Mapped[Campaign] = relationship()
+    user: Mapped[User] = relationship()

@@ -15,10 +15,12 @@ from sqlalchemy.orm import selectinload
 
 from app import clock
 from app.accounts.models import User
+from app.accounts.services import moderators_to_mail
 from app.campaigns import services as campaigns
 from app.campaigns.models import Campaign, CampaignState
 from app.community.report_models import CampaignReport, ReportReason, ReportResolution
 from app.extensions import db
+from app.notifications.services import mail_batch, queue_mail
 
 NOTE_MAX = 2000
 RESOLUTION_NOTE_MAX = 5000
@@ -98,6 +100,7 @@ def report(campaign: Campaign, member: User, reason: str, note: str) -> tuple[Ca
         row = CampaignReport(campaign_id=campaign.id, reporter_id=member.id, reason=reason, note=note,
                              created_at=now, updated_at=now)
         db.session.add(row)
+        _tell_moderators(campaign, member, reason)
         try:
             db.session.commit()
         except IntegrityError:
@@ -105,6 +108,15 @@ def report(campaign: Campaign, member: User, reason: str, note: str) -> tuple[Ca
             continue
         return row, True
     raise ReportError(_("Your report could not be saved. Try again."))
+
+
+def _tell_moderators(campaign: Campaign, member: User, reason: str) -> None:
+    """Mail the moderators who want it about a new report (in the caller's transaction: a report that is
+    not saved mails no one). A report the member only changes is not new: no mail."""
+    subject = _l("New report on “%(title)s”", title=campaign.title)
+    with mail_batch():
+        for moderator in moderators_to_mail(except_id=member.id):
+            queue_mail(moderator, subject, "moderation_report", campaign=campaign, reason=REASONS[reason], reader=moderator)
 
 
 # --- moderators ------------------------------------------------------------------------------

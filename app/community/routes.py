@@ -8,8 +8,8 @@ from flask_login import current_user, login_required
 
 from app.caching import public_page
 from app.campaigns.lookups import own_or_403, visible_or_404
-from app.community import bp, services
-from app.community.forms import AnswerForm, AskForm, CommentForm, FaqForm, HideCommentForm, MoveForm, UpdateForm
+from app.community import bp, follows, services
+from app.community.forms import AnswerForm, AskForm, CommentForm, FaqForm, HideCommentForm, MoveForm, SaveForm, UpdateForm
 from app.content.markdown import plain_excerpt, render_markdown
 from app.extensions import limiter
 from app.ids import parse_id
@@ -18,6 +18,9 @@ bp.add_app_template_global(services.campaign_section, "community_section")
 bp.add_app_template_global(render_markdown, "render_markdown")
 bp.add_app_template_global(services.can_tag_delivery, "can_tag_delivery")
 bp.add_app_template_global(services.delivery_news, "delivery_news")
+bp.add_app_template_global(follows.is_following, "is_following")
+bp.add_app_template_global(follows.can_follow, "can_follow")
+bp.add_app_template_global(follows.saved_campaigns, "saved_campaigns")
 
 
 def _comment_limit() -> str:
@@ -275,6 +278,45 @@ def answer(slug: str, question_id: int):
     return render_template("community/answer.html", campaign=campaign, question=question, form=form), 422 if form.errors else 200
 
 
+# --- saved campaigns ------------------------------------------------------------------------
+
+def _after_save(campaign, form: SaveForm) -> str:
+    """Back to the page the button was on: the campaign, or the list of saved campaigns (no other target)."""
+    if form.back.data == "saved":
+        return url_for("pledges.mine") + "#saved"
+    return url_for("campaigns.show", slug=campaign.slug) + "#save"
+
+
+@bp.route("/campaigns/<slug>/save", methods=["POST"])
+@login_required
+def follow(slug: str):
+    campaign = visible_or_404(slug)
+    form = SaveForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        follows.follow(campaign, current_user)
+    except services.Forbidden:
+        abort(403)
+    except services.CommunityError as error:
+        flash(str(error), "warning")
+    else:
+        flash(_("Saved. We will email you 48 hours before the campaign ends."), "success")
+    return redirect(_after_save(campaign, form))
+
+
+@bp.route("/campaigns/<slug>/unsave", methods=["POST"])
+@login_required
+def unfollow(slug: str):
+    campaign = visible_or_404(slug)
+    form = SaveForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if follows.unfollow(campaign, current_user):
+        flash(_("Removed from your saved campaigns."), "success")
+    return redirect(_after_save(campaign, form))
+
+
 # --- the job ---------------------------------------------------------------------------------
 
 @bp.cli.command("fan-out")
@@ -282,3 +324,9 @@ def answer(slug: str, question_id: int):
 def fan_out_command(batch: int) -> None:
     """Queue the mail of posted updates to their backers (the worker does this on every pass)."""
     click.echo(f"{services.fan_out_updates(batch=batch)} update emails queued")
+
+
+@bp.cli.command("remind")
+def remind_command() -> None:
+    """Queue the reminders of saved campaigns ending within 48 hours (the worker does this on every pass)."""
+    click.echo(f"{follows.remind_due()} reminders queued")

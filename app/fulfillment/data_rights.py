@@ -73,6 +73,7 @@ PERSONAL_TABLES: dict[str, str] = {
     "fulfillment_items": "exported with the pledge (what shipped, tracking, delivered); kept (the delivery record)",
     "fulfillment_events": "rows the member acted in exported; kept (audit log)",
     "problem_messages": "exported (own messages about a delivery problem); body blanked on deletion",
+    "campaign_follows": "exported (campaigns saved, when reminded); deleted on deletion",
 }
 
 
@@ -106,7 +107,8 @@ def _account(user: User) -> dict:
         "id": user.id, "email": user.email, "display_name": user.display_name, "created_at": _when(user.created_at),
         "password_changed_at": _when(user.password_changed_at), "is_moderator": user.is_moderator,
         "locale": user.locale, "timezone": user.timezone, "stripe_customer_id": user.stripe_customer_id,
-        "notifications": {"updates": user.email_updates, "replies": user.email_replies},
+        "notifications": {"updates": user.email_updates, "replies": user.email_replies, "reminders": user.email_reminders,
+                          "new_backers": user.email_new_backers, "moderation": user.email_moderation},
         "failed_logins": user.login_failures, "locked_until": _when(user.locked_until),
     }
 
@@ -268,7 +270,7 @@ def export_member(user: User) -> dict:
     hash or session ids), logins, pledges with their parts, charges, address and survey answers,
     campaigns created (other backers only as counts and sums), what they wrote, their payout
     account, the mails sent to them and the audit rows where they acted."""
-    accounts_table = _table("payout_accounts").c
+    accounts_table, follows = _table("payout_accounts").c, _table("campaign_follows").c
     return {
         "format": EXPORT_FORMAT,
         "exported_at": _when(clock.utcnow()),
@@ -286,6 +288,9 @@ def export_member(user: User) -> dict:
                    accounts_table.created_at).where(accounts_table.user_id == user.id))), None),
         "emails": _rows(select(OutboxMessage.subject, OutboxMessage.kind, OutboxMessage.created_at, OutboxMessage.sent_at)
                         .where(OutboxMessage.recipient == user.email).order_by(OutboxMessage.id)),
+        "saved_campaigns": _rows(select(Campaign.slug.label("campaign"), follows.created_at, follows.reminded_at)
+                                 .join(Campaign, Campaign.id == follows.campaign_id)
+                                 .where(follows.user_id == user.id).order_by(follows.id)),
         "audit": _acted(user),
     }
 
@@ -403,6 +408,8 @@ def delete_account(user: User, password: str) -> dict[str, int]:
         .values(body="", deleted_at=func.coalesce(comments.c.deleted_at, now))).rowcount
     done["questions_blanked"] = db.session.execute(
         update(questions).where(questions.c.asker_id == user_id).values(body="")).rowcount
+    follows = _table("campaign_follows")
+    done["saved_campaigns_deleted"] = db.session.execute(delete(follows).where(follows.c.user_id == user_id)).rowcount
     done["messages_blanked"] = db.session.execute(
         update(ProblemMessage).where(ProblemMessage.author_id == user_id).values(body="")
         .execution_options(synchronize_session=False)).rowcount

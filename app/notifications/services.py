@@ -2,7 +2,8 @@
 
 Mail to a member (`queue_mail(user, …)`) is written in their language and time zone, carries a
 one-click unsubscribe link in its footer and in its List-Unsubscribe headers (RFC 8058), and is
-skipped when it belongs to an optional category (`updates`, `replies`) the member turned off.
+skipped when it belongs to an optional category (`updates`, `replies`, `reminders`, `backers`,
+`moderation`) the member turned off.
 Mail to a bare address (`queue_mail("a@b.c", …)`) is rendered as before, without them.
 """
 from __future__ import annotations
@@ -29,12 +30,17 @@ MAX_ATTEMPTS = 10
 
 #: Optional mail a member may turn off: category -> the member's boolean column. Every other mail
 #: (pledges, payments, password, campaign decisions) is transactional and always sent.
-CATEGORIES: dict[str, str] = {"updates": "email_updates", "replies": "email_replies"}
+CATEGORIES: dict[str, str] = {"updates": "email_updates", "replies": "email_replies", "reminders": "email_reminders",
+                              "backers": "email_new_backers", "moderation": "email_moderation"}
+#: New-backer mail is a choice of three, not a switch: "each" backer, a daily "digest", or "off".
+NEW_BACKER_CHOICES = ("each", "digest", "off")
 #: The token category of a transactional mail's unsubscribe link: it leads to the preferences.
 TRANSACTIONAL = "all"
 #: The category of the optional mails by template, for callers that do not name it.
 TEMPLATE_CATEGORIES: dict[str, str] = {"community_update": "updates", "comment_reply": "replies",
-                                       "survey_reminder": "updates"}
+                                       "survey_reminder": "updates", "campaign_reminder": "reminders",
+                                       "new_backer": "backers", "backer_digest": "backers",
+                                       "moderation_submitted": "moderation", "moderation_report": "moderation"}
 _UNSUBSCRIBE_SALT = "unsubscribe"
 
 
@@ -72,7 +78,14 @@ def wants(user: Any, category: str | None) -> bool:
         return True
     if category not in CATEGORIES:
         raise ValueError(f"unknown mail category {category!r}")
-    return bool(getattr(user, CATEGORIES[category]))
+    value = getattr(user, CATEGORIES[category])
+    return value != "off" if isinstance(value, str) else bool(value)
+
+
+def turn_off(user: Any, category: str) -> None:
+    """Stop one optional category for `user` (in the caller's transaction)."""
+    column = CATEGORIES[category]
+    setattr(user, column, "off" if isinstance(getattr(user, column), str) else False)
 
 
 # --- queueing --------------------------------------------------------------------------------

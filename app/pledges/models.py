@@ -182,3 +182,20 @@ class PledgeEvent(db.Model):
     amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     note: Mapped[str] = mapped_column(Text, nullable=False, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)
+
+
+class BackerDigest(db.Model):
+    """One creator's daily digest of new backers for one campaign and one day (UTC): the row is written in
+    the transaction that queues the mail, and the unique key makes a second mail for that day impossible."""
+
+    __tablename__ = "backer_digests"
+    __table_args__ = (Index("uq_backer_digests_campaign_day", "campaign_id", "day", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False)
+    #: The day covered, as its first instant (UTC midnight).
+    day: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    #: What the mail said: new backers that day and what they pledged (minor units).
+    backers: Mapped[int] = mapped_column(Integer, nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=clock.utcnow)

@@ -27,7 +27,7 @@ from app.campaigns.models import Addon, Campaign, CampaignState, Tier
 from app.extensions import db
 from app.notifications import services as mail
 from app.payments import declines, gateway
-from app.pledges import composition
+from app.pledges import backer_mail, composition
 from app.pledges.models import HOLDING, TRANSITIONS, Pledge, PledgeAddon, PledgeEvent, PledgeState
 
 P = PledgeState
@@ -427,6 +427,7 @@ def _activate_saved(pledge: Pledge, backer: User, result: gateway.SetupResult, a
         pledge.activated_at = clock.utcnow()
         transition(pledge, "activate", actor, note)
         mail.queue_mail(backer, _l("You backed “%(title)s”", title=campaign.title), "pledge_confirmed", pledge=pledge, campaign=campaign)
+        backer_mail.tell_creator(pledge, campaign)
         db.session.commit()
     except Exception:
         db.session.rollback()

@@ -64,6 +64,7 @@ def settle(batch: int | None, concurrency: int | None) -> None:
 def worker(interval: int | None, passes: int) -> None:
     """Run settlement passes in a loop and send queued mail."""
     from app.campaigns.services import sweep_orphan_covers
+    from app.community.follows import remind_due as remind_savers
     from app.community.services import fan_out_updates
     from app.fulfillment.addresses import erase_due
     from app.fulfillment.shipments import auto_deliver_due, ensure_missing
@@ -71,6 +72,7 @@ def worker(interval: int | None, passes: int) -> None:
     from app.notifications.services import deliver_pending
     from app.payouts import reconcile
     from app.payouts.services import run_pass as pay_creators
+    from app.pledges.backer_mail import send_digests
     from app.settlement.services import run_pass
 
     interval = interval or current_app.config["WORKER_INTERVAL_SECONDS"]
@@ -79,6 +81,7 @@ def worker(interval: int | None, passes: int) -> None:
                + (" (SQLite: one worker at a time)" if engine == "sqlite" else " (several workers may run at once)"))
     done = 0
     swept_at = None
+    digested_for = None
     with _single_worker_on_sqlite():
         while True:
             try:
@@ -87,6 +90,10 @@ def worker(interval: int | None, passes: int) -> None:
                 request_missing()  # the survey for pledges collected after it was sent (app/fulfillment)
                 ensure_missing()  # fulfillment items for pledges collected late (app/fulfillment)
                 fan_out_updates()  # campaign updates' mail to backers, in batches (app/community)
+                remind_savers()  # saved campaigns ending within 48 hours: every pass, so never a pass late (app/community)
+                if digested_for != (today := clock.utcnow().date()):
+                    send_digests()  # yesterday's new backers, for creators who chose the daily digest (app/pledges)
+                    digested_for = today
                 deliver_pending(limit=500)
                 if swept_at is None or clock.utcnow() - swept_at >= SWEEP_EVERY:
                     sweep_orphan_covers()  # replaced covers are deleted at once; this catches what a crash left
