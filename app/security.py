@@ -11,9 +11,17 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
+#: The only frames a story may show: the video players render_markdown writes (YouTube's no-cookie
+#: domain and Vimeo's player). Admitted on every page rather than only on the campaign page: the CSP
+#: is one string built at start, and Markdown with a video is shown on the campaign page, its
+#: preview and review, updates, FAQ answers and inside the editor's live preview; frame-src only
+#: says what our pages may frame, and these two hosts serve nothing but players.
+VIDEO_FRAME_ORIGINS = ("https://www.youtube-nocookie.com", "https://player.vimeo.com")
+
+
 def content_security_policy(stripe_js_url: str, stripe_api_base: str = "") -> str:
-    """The CSP: only our origin, plus Stripe.js (scripts, frames), Stripe's API (XHR) and Stripe's
-    onboarding (a form's redirect)."""
+    """The CSP: only our origin, plus Stripe.js (scripts, frames), Stripe's API (XHR), Stripe's
+    onboarding (a form's redirect) and the two video players stories embed (frames)."""
     stripe = _origin(stripe_js_url)
     api = _origin(stripe_api_base) or ("https://api.stripe.com" if stripe else "")
     extra_script = f" {stripe}" if stripe else ""
@@ -32,7 +40,7 @@ def content_security_policy(stripe_js_url: str, stripe_api_base: str = "") -> st
             "img-src 'self' data:",
             "font-src 'self'",
             f"connect-src 'self' {extra_connect}".rstrip(),
-            f"frame-src 'self'{extra_script}",
+            " ".join(["frame-src 'self'" + extra_script, *VIDEO_FRAME_ORIGINS]),
             "object-src 'none'",
             "base-uri 'self'",
             f"form-action 'self'{extra_form}",

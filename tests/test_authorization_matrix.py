@@ -46,6 +46,12 @@ MATRIX: dict[tuple[str, str, str], str] = {
     ("campaigns.new", "GET", "-"): "login 200 200 200",
     ("campaigns.new", "POST", "-"): "login 422 422 422",
     ("campaigns.cover", "GET", "-"): "404 404 404 404",
+    # the story editor (issue 18, defect 7): the preview renders any member's text (an empty one: 200);
+    # pictures go into a campaign's story by its creator only; stored pictures are served like covers
+    ("campaigns.preview_markdown", "POST", "-"): "login 200 200 200",
+    ("campaigns.story_image", "GET", "-"): "404 404 404 404",
+    ("campaigns.upload_story_image", "POST", "draft"): "login 404 422 403",
+    ("campaigns.upload_story_image", "POST", "live"): "login 403 422 403",
     ("campaigns.mine", "GET", "-"): "login 200 200 200",
     ("pledges.mine", "GET", "-"): "login 200 200 200",
     ("moderation.queue", "GET", "-"): "login 403 403 200",

@@ -25,7 +25,7 @@ CAMPAIGN_CASES = [
     ("blurb", "", "Sum the project up in a sentence."),
     ("blurb", "b" * 136, "135 characters"),
     ("blurb", LONG, "135 characters"),
-    ("category", "", "Not a valid choice"),
+    ("category", "", "Choose a category."),  # the empty first option: a clear message, not "not a valid choice"
     ("category", "nope", "Not a valid choice"),
     ("category", LONG, "Not a valid choice"),
     ("goal", "", "Enter the funding goal."),

@@ -10,7 +10,7 @@ from flask import current_app
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf.file import FileField
+from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     FieldList,
     FormField,
@@ -43,6 +43,11 @@ def category_choices():
         "technology": _l("Technology"), "theater": _l("Theater"), "community": _l("Community"),
     }
     return [(c, labels[c]) for c in CATEGORIES]
+
+
+def category_choices_to_pick():
+    """The create form's choices: an empty first option, so that no category is chosen silently."""
+    return [("", _l("Choose a category")), *category_choices()]
 
 
 def category_names() -> dict[str, str]:
@@ -92,7 +97,8 @@ def parse_amount(field, currency: str, *, minimum: int, maximum: int, messages: 
 class CampaignForm(BaseForm):
     title = StringField(_l("Title"), filters=[one_line], validators=[DataRequired(_l("Give your campaign a title.")), Length(max=80)])
     blurb = StringField(_l("Short blurb"), filters=[one_line], validators=[DataRequired(_l("Sum the project up in a sentence.")), Length(max=BLURB_MAX)])
-    category = SelectField(_l("Category"), choices=category_choices, validate_choice=True)
+    category = SelectField(_l("Category"), choices=category_choices_to_pick, validate_choice=True,
+                           validators=[DataRequired(_l("Choose a category."))])
     goal = StringField(_l("Funding goal"), filters=[one_line], validators=[InputRequired(_l("Enter the funding goal."))])
     currency = SelectField(_l("Currency"), choices=[(c, c) for c in money.CURRENCIES], default="USD")
     duration_days = IntegerField(_l("Duration in days"), default=30, validators=[InputRequired(_l("Enter the number of days."))])
@@ -123,6 +129,18 @@ class CampaignForm(BaseForm):
         for name in ("title", "blurb", "category", "currency", "duration_days", "story", "risks"):
             getattr(self, name).data = getattr(campaign, name)
         self.goal.data = money.to_input(campaign.goal, campaign.currency)
+
+
+class MarkdownPreviewForm(BaseForm):
+    """The story editor's live preview: the text typed so far (`text`), at most as long as a story."""
+
+    text = TextAreaField(_l("Story"), filters=[multi_line], validators=[Length(max=STORY_MAX)])
+
+
+class StoryImageForm(BaseForm):
+    """A picture uploaded into the story from the editor (`image`); checked by app.content.images."""
+
+    image = FileField(_l("Picture"), validators=[FileRequired(_l("Choose a picture to upload."))])
 
 
 class DestinationForm(BaseForm):

@@ -1,18 +1,38 @@
 """Campaign pages: creators' drafts and tiers, transitions, public pages and discovery. Thin views."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, send_from_directory, url_for
+from flask import abort, flash, jsonify, redirect, render_template, request, send_from_directory, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app import clock
 from app.caching import public_page
 from app.campaigns import bp, services, sharing, shipping, totals
-from app.campaigns.forms import AddonForm, CampaignForm, TierForm, category_choices, category_names
+from app.campaigns.forms import (
+    STORY_MAX,
+    AddonForm,
+    CampaignForm,
+    MarkdownPreviewForm,
+    StoryImageForm,
+    TierForm,
+    category_choices,
+    category_names,
+)
 from app.campaigns.lookups import own_or_403, visible_or_404
 from app.campaigns.models import CATEGORIES, CampaignState
 from app.content import images
 from app.content.markdown import render_markdown
+from app.extensions import limiter
+
+#: The editor's preview asks after each pause in typing (debounced): generous, but bounded.
+PREVIEW_RATE_LIMIT = "120 per minute"
+#: Each story picture is decoded and re-encoded: a few a minute is what a person does.
+STORY_IMAGE_RATE_LIMIT = "20 per minute"
+
+
+def _per_member() -> str:
+    """Rate limits count per member (these routes need a login)."""
+    return f"member:{current_user.id}" if current_user.is_authenticated else (request.remote_addr or "unknown")
 
 
 def _save_cover(form: CampaignForm) -> tuple[bool, str | None]:
@@ -26,6 +46,18 @@ def _save_cover(form: CampaignForm) -> tuple[bool, str | None]:
         form.cover.errors = [*form.cover.errors, str(error)]
         return False, None
     return True, images.save_cover(processed, services.cover_folder())
+
+
+def _story_preview(form: CampaignForm):
+    """The editor's preview pane as the page loads: the story as last sent (what the page would show)."""
+    text = form.story.data or ""
+    return render_markdown(text) if len(text) <= STORY_MAX else ""
+
+
+def _form_page(form: CampaignForm, campaign=None, **extra):
+    """The campaign form, with its errors (422) or as asked for."""
+    return render_template("campaigns/form.html", form=form, campaign=campaign, story_preview=_story_preview(form),
+                           **extra), 422 if form.errors else 200
 
 
 def _page_context(campaign, preview: bool = False) -> dict:
@@ -117,6 +149,16 @@ def cover(name: str):
     return response
 
 
+@bp.route("/uploads/story/<name>")
+def story_image(name: str):
+    """A picture uploaded into a story: served as covers are (names save_cover made, our content type)."""
+    if not images.is_cover_name(name) or ".thumb." in name:
+        abort(404)
+    response = send_from_directory(services.story_image_folder(), name, mimetype=images.content_type_for(name), max_age=86400)
+    response.headers["Content-Disposition"] = "inline"
+    return response
+
+
 # --- creator ---------------------------------------------------------------------------------
 
 @bp.route("/campaigns/new", methods=["GET", "POST"])
@@ -129,7 +171,36 @@ def new():
             campaign = services.create_draft(current_user, form.to_input(), cover)
             flash(_("Draft saved. Add at least one funding tier, then submit it for review."), "success")
             return redirect(url_for("campaigns.edit", slug=campaign.slug))
-    return render_template("campaigns/form.html", form=form, campaign=None), 422 if form.errors else 200
+    return _form_page(form)
+
+
+@bp.route("/campaigns/preview-markdown", methods=["POST"])
+@login_required
+@limiter.limit(PREVIEW_RATE_LIMIT, key_func=_per_member)
+def preview_markdown():
+    """The story editor's live preview: the text rendered by render_markdown, exactly as the page will."""
+    form = MarkdownPreviewForm()
+    if not form.validate_on_submit():
+        return jsonify(error=" ".join(str(e) for errors in form.errors.values() for e in errors)), 422
+    return jsonify(html=str(render_markdown(form.text.data)))
+
+
+@bp.route("/campaigns/<slug>/story-images", methods=["POST"])
+@login_required
+@limiter.limit(STORY_IMAGE_RATE_LIMIT, key_func=_per_member)
+def upload_story_image(slug: str):
+    """A picture for the story, checked and re-encoded as covers are; answers its URL for the editor."""
+    campaign = own_or_403(slug)
+    form = StoryImageForm()
+    if not form.validate_on_submit():
+        return jsonify(error=" ".join(str(e) for errors in form.errors.values() for e in errors)), 422
+    try:
+        name = services.save_story_image(campaign, current_user, form.image.data)
+    except services.CampaignError as error:
+        return jsonify(error=str(error)), 409
+    except images.ImageError as error:
+        return jsonify(error=str(error)), 422
+    return jsonify(url=url_for("campaigns.story_image", name=name)), 201
 
 
 @bp.route("/campaigns/<slug>/edit", methods=["GET", "POST"])
@@ -166,10 +237,8 @@ def edit(slug: str):
                     return redirect(url_for("campaigns.edit", slug=slug))
                 flash(_("Changes saved."), "success")
                 return redirect(url_for("campaigns.edit", slug=slug))
-    return render_template(
-        "campaigns/form.html", form=form, campaign=campaign, editable=editable,
-        missing=services.missing_for_submit(campaign) if campaign.is_editable else [],
-    ), 422 if form.errors else 200
+    return _form_page(form, campaign, editable=editable,
+                      missing=services.missing_for_submit(campaign) if campaign.is_editable else [])
 
 
 def _tiers_closed(campaign):

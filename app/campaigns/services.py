@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
@@ -294,6 +294,25 @@ def cover_folder() -> str:
     return current_app.config["UPLOAD_FOLDER"] + "/covers"
 
 
+def story_image_folder() -> str:
+    """Where the pictures creators upload into their story are stored (served at /uploads/story/)."""
+    return current_app.config["UPLOAD_FOLDER"] + "/story"
+
+
+def save_story_image(campaign: Campaign, actor: User, upload: object) -> str:
+    """Check, re-encode and store a picture for `campaign`'s story (exactly as a cover, without the
+    card-sized variant); return its file name. Only while the creator may still change the story.
+    Raises CampaignError, or images.ImageError with a message for the person."""
+    _require_creator(campaign, actor)
+    state = CampaignState(campaign.state)
+    if state not in EDITABLE and state != S.LIVE:
+        raise CampaignError(_("This campaign is %(state)s and cannot be edited now.", state=state_label(state)))
+    processed = images.process_cover(upload)
+    # Nothing is recorded: the picture counts once the story that shows it is saved; until then (or
+    # if it never is) the sweep below deletes it after a day.
+    return images.save_cover(replace(processed, thumbnail=None), story_image_folder())
+
+
 def _shown_in_markdown(name: str) -> bool:
     """True while any Markdown text (columns marked ``info={"markdown": True}``: stories, risks,
     updates, FAQ answers) shows the stored image `name`: creators may embed their uploads."""
@@ -318,7 +337,8 @@ ORPHAN_MIN_AGE = timedelta(days=1)
 
 
 def sweep_orphan_covers(now: datetime | None = None) -> int:
-    """Delete stored covers that no campaign shows (and crashed uploads' parts) older than a day; how many."""
+    """Delete stored covers that no campaign shows, story pictures no Markdown shows (and crashed
+    uploads' parts), older than a day; how many."""
     cutoff = ((now or clock.utcnow()) - ORPHAN_MIN_AGE).replace(tzinfo=UTC).timestamp()
     folder = cover_folder()
     old = [name for name, mtime in images.stored_covers(folder) if mtime < cutoff]
@@ -331,6 +351,11 @@ def sweep_orphan_covers(now: datetime | None = None) -> int:
             images.delete_stored(folder, name)
             swept += 1
         elif name not in shown and discard_cover(name):
+            swept += 1
+    story = story_image_folder()
+    for name, mtime in images.stored_covers(story):
+        if mtime < cutoff and (name.startswith(".upload-") or not _shown_in_markdown(name)):
+            images.delete_stored(story, name)
             swept += 1
     return swept
 

@@ -15,10 +15,19 @@ Decisions:
 - Headings are clamped to ``h2``–``h4``: the campaign page owns the one ``h1`` (its title), so ``#``
   becomes ``h2`` and ``#####``/``######`` become ``h4``. Clamping keeps ``#`` and ``##`` both at
   the top level a creator meant, and never produces a heading bigger than the page's sections.
-- Images: only our own uploads, ``/uploads/covers/<32 hex>[.thumb].jpg|webp`` (the route that
-  serves the names ``images.save_cover`` makes). Anything else renders as its alt text. External images would let any creator track
+- Images: only our own uploads, ``/uploads/covers/<32 hex>[.thumb].jpg|webp`` and
+  ``/uploads/story/<32 hex>.jpg`` (the routes that serve the names ``images.save_cover`` makes: covers,
+  and the pictures creators upload into their story). Anything else renders as its alt text. External images would let any creator track
   visitors (IP, time, referrer) with a pixel, hot-link huge or swapped-out pictures after review,
   and are blocked by the CSP (``img-src 'self'``) anyway.
+- Videos: a paragraph that is only a YouTube (``youtube.com/watch?v=``, ``youtu.be/``,
+  ``youtube-nocookie.com/embed/``) or Vimeo (``vimeo.com/<id>``) URL becomes that video's player, an
+  ``<iframe>`` to ``https://www.youtube-nocookie.com/embed/<id>`` or ``https://player.vimeo.com/video/<id>``
+  (the CSP's frame-src admits those two hosts only). The host is compared exactly and the id checked
+  by a strict pattern; the frame is written by us *after* nh3 has cleaned the text, in place of a
+  marker carrying a random per-render nonce, so nh3 keeps dropping every iframe it sees and a
+  creator can neither forge the marker nor choose a frame's attributes. Done here so that the page
+  and the editor's preview show the same thing.
 - linkify (bare ``www.x.com`` becoming a link) is off: it needs an extra package, and explicit
   ``[text](url)`` and ``<https://…>`` autolinks cover the need.
 - Input longer than ``MAX_MARKDOWN_LENGTH`` characters raises ``MarkdownTooLong`` instead of being
@@ -28,9 +37,12 @@ Decisions:
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+import secrets
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
 
 import nh3
+from flask_babel import gettext as _
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from markupsafe import Markup, escape
@@ -40,13 +52,15 @@ __all__ = [
     "MarkdownTooLong",
     "plain_excerpt",
     "render_markdown",
+    "video_embed",
 ]
 
 #: The longest Markdown text we render; forms must reject longer input with a message.
 MAX_MARKDOWN_LENGTH = 50_000
 
-#: Same-origin images: the names images.save_cover makes, under the route that serves them (campaigns.cover).
-_LOCAL_IMAGE = re.compile(r"/uploads/covers/[0-9a-f]{32}(?:\.thumb)?\.(?:jpg|webp)")
+#: Same-origin images: the names images.save_cover makes, under the routes that serve them
+#: (campaigns.cover, campaigns.story_image; story images are always re-encoded JPEGs).
+_LOCAL_IMAGE = re.compile(r"/uploads/(?:covers/[0-9a-f]{32}(?:\.thumb)?\.(?:jpg|webp)|story/[0-9a-f]{32}\.jpg)")
 _LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 # Browsers drop ASCII tab/newline anywhere in a URL and C0 controls/space at its ends before they
 # look for a scheme; do the same so "java\tscript:" is judged as "javascript:".
@@ -66,6 +80,100 @@ _DROP_WITH_CONTENT = {
     "script", "style", "iframe", "frame", "frameset", "object", "embed", "applet", "svg", "math",
     "template", "noscript", "noembed", "noframes", "xmp", "textarea", "title", "select", "form",
 }
+
+
+# --- video embeds --------------------------------------------------------------------------------
+
+_YOUTUBE_ID = re.compile(r"[A-Za-z0-9_-]{11}")
+_VIMEO_PATH = re.compile(r"/(?:video/)?([1-9][0-9]{0,11})(?:/([0-9a-f]{6,32}))?/?")
+_YOUTUBE_WATCH_HOSTS = frozenset({"youtube.com", "www.youtube.com", "m.youtube.com"})
+_YOUTUBE_NOCOOKIE_HOSTS = frozenset({"youtube-nocookie.com", "www.youtube-nocookie.com"})
+_VIMEO_HOSTS = frozenset({"vimeo.com", "www.vimeo.com", "player.vimeo.com"})
+#: A whole paragraph that may be a video link: one http(s) URL (optionally as an <autolink>), nothing else.
+_LONE_URL = re.compile(r"<?(https?://[^\s<>\"'\\`]+)>?")
+
+
+@dataclass(frozen=True)
+class Video:
+    """A video a story embeds: the player's URL (on one of the two hosts the CSP frames) and its site."""
+
+    src: str
+    site: str
+
+
+def video_embed(url: str) -> Video | None:
+    """The player for a YouTube or Vimeo page URL, or None for anything else (other hosts, lookalikes,
+    malformed ids). Hosts are compared whole, so ``youtube.com.evil.com`` is not YouTube."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or port is not None or parts.netloc.lower() != host:
+        return None  # no user info ("youtube.com@evil.com"), no port
+    path = parts.path
+    video_id = ""
+    if host in _YOUTUBE_WATCH_HOSTS and path in ("/watch", "/watch/"):
+        ids = parse_qs(parts.query).get("v", [])
+        video_id = ids[0] if len(ids) == 1 else ""
+    elif host == "youtu.be":
+        video_id = path[1:].rstrip("/")
+    elif host in _YOUTUBE_WATCH_HOSTS | _YOUTUBE_NOCOOKIE_HOSTS and path.startswith("/embed/"):
+        video_id = path[len("/embed/"):].rstrip("/")
+    elif host in _VIMEO_HOSTS:
+        match = _VIMEO_PATH.fullmatch(path)
+        if not match or (host == "player.vimeo.com") != path.startswith("/video/"):
+            return None
+        number, unlisted = match.groups()
+        # An unlisted video's page URL carries its key as a second segment; the player takes it as ?h=.
+        return Video(f"https://player.vimeo.com/video/{number}" + (f"?h={unlisted}" if unlisted else ""), "Vimeo")
+    if video_id and _YOUTUBE_ID.fullmatch(video_id):
+        return Video(f"https://www.youtube-nocookie.com/embed/{video_id}", "YouTube")
+    return None
+
+
+def _mark_videos(state) -> None:
+    """Core rule: a paragraph that is only a video URL becomes a video token (when rendering for a page)."""
+    if "videos" not in state.env:
+        return  # parsing for an excerpt: the URL stays text
+    tokens = state.tokens
+    for index in range(len(tokens) - 2):
+        opening, inline, closing = tokens[index], tokens[index + 1], tokens[index + 2]
+        if opening.type != "paragraph_open" or inline.type != "inline" or closing.type != "paragraph_close":
+            continue
+        match = _LONE_URL.fullmatch(inline.content.strip())
+        if not match or match.group(0).startswith("<") != match.group(0).endswith(">"):
+            continue
+        video = video_embed(match.group(1))
+        if video is None:
+            continue
+        opening.type, opening.tag, opening.nesting = "threshold_video", "", 0
+        opening.meta = {"index": len(state.env["videos"])}
+        state.env["videos"].append(video)
+        inline.type, inline.children, inline.content = "text", [], ""
+        closing.type, closing.tag, closing.nesting = "text", "", 0
+
+
+def _render_video(self, tokens: list[Token], idx: int, options, env) -> str:
+    """A marker nh3 lets through as plain text; render_markdown swaps it for the player afterwards."""
+    return f"<p>{env['nonce']}-{tokens[idx].meta['index']}</p>\n"
+
+
+def _player(video: Video) -> str:
+    """The iframe for a checked video, every attribute ours.
+
+    sandbox: the players need their scripts and their own origin's storage, may go full screen, and
+    open "watch on YouTube/Vimeo" in a new tab (unsandboxed there); nothing else (no forms, no
+    navigating our page). allow: full screen and picture-in-picture only.
+    """
+    title = _("Video on %(site)s", site=video.site)
+    return (
+        f'<div class="ratio ratio-16x9 my-3 story-video"><iframe src="{escape(video.src)}" title="{escape(title)}" '
+        'loading="lazy" referrerpolicy="strict-origin-when-cross-origin" allow="fullscreen; picture-in-picture" '
+        'allowfullscreen sandbox="allow-scripts allow-same-origin allow-presentation allow-popups '
+        'allow-popups-to-escape-sandbox"></iframe></div>'
+    )
 
 
 class MarkdownTooLong(ValueError):
@@ -104,7 +212,9 @@ def _parser() -> MarkdownIt:
     md.enable(["table", "strikethrough"])
     md.core.ruler.push("threshold_clamp_headings", _clamp_headings)
     md.core.ruler.push("threshold_align_as_class", _align_as_class)
+    md.core.ruler.push("threshold_videos", _mark_videos)
     md.add_render_rule("image", _render_image)
+    md.add_render_rule("threshold_video", _render_video)
     return md
 
 
@@ -158,7 +268,11 @@ def render_markdown(text: str | None) -> Markup:
     if not text:
         return Markup("")
     _check_length(text)
-    return Markup(_CLEANER.clean(_MD.render(text)))
+    env: dict = {"videos": [], "nonce": f"threshold-video-{secrets.token_hex(16)}"}
+    html = _CLEANER.clean(_MD.render(text, env))
+    for index, video in enumerate(env["videos"]):
+        html = html.replace(f"<p>{env['nonce']}-{index}</p>", _player(video), 1)
+    return Markup(html)
 
 
 def _inline_text(children: list[Token]) -> list[str]:
