@@ -27,7 +27,7 @@ install: $(BIN)/.installed $(COMPILED)
 ## Create .venv, install, migrate, seed the demo, start the app (with offline Stripe) on $(PORT).
 ## Any stop signal (Ctrl-C, SIGTERM) stops the app, the worker and localstripe; the demo exits 0.
 run: install
-	@PORT=$(PORT) $(BIN)/python scripts/demo.py
+	@PORT=$(PORT) exec $(BIN)/python scripts/demo.py
 
 ## Start the demo over: delete its database, uploads, logs and localstripe's store, then `make run`.
 demo-reset:

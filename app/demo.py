@@ -487,7 +487,8 @@ def _summary(users: dict[str, User]) -> str:
     def count(model) -> int:
         return db.session.scalar(db.select(db.func.count()).select_from(model)) or 0
 
-    live = db.session.scalar(db.select(db.func.count()).select_from(Campaign).where(Campaign.state == "live"))
+    live = db.session.scalar(db.select(db.func.count()).select_from(Campaign)
+                             .where(Campaign.state == "live", Campaign.deadline > clock.utcnow()))
     return (f"{len(users)} accounts, {count(Campaign)} campaigns ({live} live), {count(Pledge)} pledges, "
             f"{count(CampaignUpdate)} updates, {count(Comment)} comments, {count(FaqEntry)} FAQ entries, "
             f"{count(CampaignQuestion)} questions")

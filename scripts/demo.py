@@ -47,7 +47,8 @@ def stage(name: str, text: str) -> None:
 
 
 def _die_with_parent() -> None:
-    """In the child, before exec: a child of a demo killed outright (SIGKILL) stops too (Linux)."""
+    """This process gets SIGTERM when its parent dies (Linux): a child of a demo killed outright
+    (SIGKILL) stops too, and so does the demo when the make that started it is killed."""
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
@@ -132,6 +133,8 @@ def echo_worker(worker: subprocess.Popen, ready: threading.Event) -> None:
 def main() -> int:
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, _on_signal)
+    # When whoever started the demo dies (make killed with SIGTERM does not pass it on), the demo stops too.
+    _die_with_parent()
     children = Children()
     try:
         return run(children)
@@ -175,9 +178,10 @@ def run(children: Children) -> int:
     started = time.monotonic()
     stage("migrate", f"{env['DATABASE_URL']} (log: {demo_log})")
     children.run("migrate", [*FLASK, "db", "upgrade"], env, demo_log)
-    stage("seed", "demo accounts and campaigns (the first time: about 20 s)…")
+    stage("seed", "demo accounts and campaigns (the first time: 20 to 60 s)…")
+    seeding = time.monotonic()
     out = children.run("seed", [*FLASK, "seed-demo"], env, demo_log)
-    stage("seed", (out.strip().splitlines() or ["done"])[-1])
+    stage("seed", f"{(out.strip().splitlines() or ['done'])[-1]} ({time.monotonic() - seeding:.0f} s)")
     # Decide the demo campaigns whose deadline has passed, so a funded one shows its money report.
     out = children.run("settle", [*FLASK, "settle"], env, demo_log)
     stage("settle", "; ".join(out.strip().splitlines()) or "nothing to do")
@@ -204,7 +208,10 @@ def run(children: Children) -> int:
   Stop with Ctrl-C.
 """, flush=True)
     ready.set()
+    parent = os.getppid()
     while True:
+        if os.getppid() != parent:  # where PR_SET_PDEATHSIG is missing
+            raise Stop(signal.SIGHUP)
         for name, process in list(children.running):
             if process.poll() is not None:
                 print(f"==> stop: the {name} stopped (exit {process.returncode}); see the logs in {instance}", flush=True)
