@@ -30,9 +30,10 @@ run: install
 	@PORT=$(PORT) exec $(BIN)/python scripts/demo.py
 
 ## Start the demo over: delete its database, uploads, logs and localstripe's store, then `make run`.
+DEMO_INSTANCE := $(or $(THRESHOLD_INSTANCE),instance)
 demo-reset:
-	rm -rf instance/threshold.db instance/threshold.db.settle.lock instance/uploads instance/localstripe \
-		instance/mail.log instance/demo.log instance/app.log instance/worker.log instance/localstripe.log
+	cd $(DEMO_INSTANCE) 2>/dev/null && rm -rf threshold.db threshold.db.settle.lock uploads localstripe \
+		mail.log demo.log app.log worker.log localstripe.log || true
 	@$(MAKE) --no-print-directory run
 
 ## Create .venv, install and run the whole suite (DATABASE_URL=postgresql://… to run it on PostgreSQL).

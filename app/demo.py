@@ -340,7 +340,9 @@ def seed_languages(s: _Seeder) -> list[Campaign]:
 
 def seed_ended(s: _Seeder) -> list[Campaign]:
     """Launched 50 and 35 days ago with 30-day runs: the deadline has passed; the next `settle` decides
-    them, and the board game's payout hold (14 days) is over too: the worker pays its creator."""
+    them (make run's settle stage, right after seeding), and the board game's payout hold (14 days) is
+    over too: the worker pays its creator. What happens after funding (a survey, shipments) can only be
+    seeded once a settlement pass has made the board game successful and collected its pledges."""
     made = []
     for days, title, blurb, goal, plan, currency in (
         (50, "Orbit Board Game", "A cooperative space game for two to five players.", 40000,

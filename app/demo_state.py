@@ -66,17 +66,22 @@ def require_demo() -> DemoMark:
 
 # --- keeping the demo alive --------------------------------------------------------------------
 
+#: Columns that say when something happened (as opposed to deadlines, leases and other plans).
+ACTIVITY_COLUMNS = ("created_at", "updated_at", "received_at", "ran_at", "occurred_at")
+
+
 def last_activity(since: datetime) -> datetime:
-    """The latest moment something happened here: the newest `created_at` of every table (never later
-    than now: seeding dates some rows in the past, none in the future), or `since`."""
+    """The latest moment something happened here: the newest of the ACTIVITY_COLUMNS of every table,
+    never later than now (the demo plans things ahead, it does not do them ahead), or `since`."""
     now = clock.utcnow()
     latest = since
     for table in db.metadata.sorted_tables:
-        column = table.columns.get("created_at")
-        if column is not None and isinstance(column.type, DateTime):
-            value = db.session.scalar(select(func.max(column)).where(column <= now))
-            if value is not None and value > latest:
-                latest = value
+        for name in ACTIVITY_COLUMNS:
+            column = table.columns.get(name)
+            if column is not None and isinstance(column.type, DateTime):
+                value = db.session.scalar(select(func.max(column)).where(column <= now))
+                if value is not None and value > latest:
+                    latest = value
     return latest
 
 
