@@ -57,6 +57,7 @@ def create_app(config: Config | None = None) -> Flask:
     from app.campaigns.cli import uploads_cli
     from app.community import bp as community_bp
     from app.demo import seed_demo
+    from app.demo_state import demo_cli
     from app.fulfillment import bp as fulfillment_bp
     from app.fulfillment import models as _fulfillment_models  # noqa: F401  (the schema knows every table)
     from app.fulfillment.cli import addresses_cli
@@ -89,6 +90,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.cli.add_command(users_cli)
     app.cli.add_command(uploads_cli)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(demo_cli)
     app.cli.add_command(settle)
     app.cli.add_command(worker)
     app.cli.add_command(payouts_cli)

@@ -1,4 +1,10 @@
-"""`flask --app wsgi seed-demo`: demo accounts, campaigns in every state, tiers, covers and pledges.
+"""`flask --app wsgi seed-demo`: demo accounts, campaigns in every state, tiers, covers, pledges, and
+the campaigns' updates, comments, FAQ and questions (in French and Chinese for the campaigns of the
+French and Chinese creators). Seeding marks the database as the demo's (app/demo_state.py); on a
+demo already seeded, the command moves its dates forward by the time it was left instead.
+
+One function per part (the featured campaign, the other live ones, the ones in other languages, the
+ended ones, the other states, the community), each dating what it makes with `_days_ago`.
 
 Everything is made through the real services (the clock is moved to launch campaigns in the past),
 and pledges save real cards on the Stripe server the app talks to — localstripe in the offline demo —
@@ -6,6 +12,7 @@ by doing over HTTP what Stripe.js does in the browser.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import random
@@ -34,6 +41,8 @@ DEMO_USERS = [
     ("backer@example.com", "Bao Backer", False),
 ]
 EXTRA_BACKERS = ["Ada", "Bruno", "Chen Wei", "Dana", "Élodie", "Farid", "Grace", "Hiro"]
+#: The members who read the site (and their mail) in another language: the French and Chinese creators.
+LOCALES = {"Élodie": "fr", "Chen Wei": "zh_Hans_CN"}
 
 
 def seed_users() -> dict[str, User]:
@@ -42,9 +51,13 @@ def seed_users() -> dict[str, User]:
     for email, name, moderator in DEMO_USERS:
         users[email] = accounts.find_by_email(email) or accounts.register(email, name, DEMO_PASSWORD, moderator=moderator)
     for name in EXTRA_BACKERS:
-        email = f"{name.split()[0].lower().replace('é', 'e')}@example.com"
-        users[email] = accounts.find_by_email(email) or accounts.register(email, name, DEMO_PASSWORD)
+        email = _email_of(name)
+        users[email] = accounts.find_by_email(email) or accounts.register(email, name, DEMO_PASSWORD, locale=LOCALES.get(name))
     return users
+
+
+def _email_of(name: str) -> str:
+    return f"{name.split()[0].lower().replace('é', 'e')}@example.com"
 
 
 # --- covers --------------------------------------------------------------------------------------
@@ -198,96 +211,311 @@ def _onboard(creator: User) -> None:
     payouts.refresh_account(payouts.account_for(creator))
 
 
-def seed_campaigns(users: dict[str, User]) -> int:
-    """Campaigns in every state; skipped when the demo campaigns exist already."""
-    if db.session.scalar(db.select(Campaign.id).where(Campaign.slug == "solar-lantern")):
-        return 0
-    mod, cam, bao = users["moderator@example.com"], users["creator@example.com"], users["backer@example.com"]
-    others = [users[f"{n.split()[0].lower().replace('é', 'e')}@example.com"] for n in EXTRA_BACKERS]
-    # Raw card numbers work against localstripe only (Stripe's test mode wants Stripe.js or pm_card_* ids).
-    live_pledges = bool(current_app.config.get("STRIPE_API_BASE"))
+def _backers(users: dict[str, User]) -> list[User]:
+    return [users[_email_of(name)] for name in EXTRA_BACKERS]
 
-    def pledges(campaign: Campaign, plan: list[tuple]) -> None:
+
+class _Seeder:
+    """What every part of the seeding shares: the accounts, and whether pledges can save real cards
+    (raw card numbers work against localstripe only; Stripe's test mode wants Stripe.js)."""
+
+    def __init__(self, users: dict[str, User]) -> None:
+        self.users = users
+        self.mod, self.cam, self.bao = users["moderator@example.com"], users["creator@example.com"], users["backer@example.com"]
+        self.others = _backers(users)
+        self.live_pledges = bool(current_app.config.get("STRIPE_API_BASE"))
+
+    def pledges(self, campaign: Campaign, plan: list[tuple]) -> None:
         """(backer, amount, tier index[, country, {add-on title: quantity}]) per pledge."""
-        if live_pledges:
+        if self.live_pledges:
             for backer, amount, tier, *rest in plan:
                 _pledge(campaign, backer, amount, tier, *rest, card=_card_of(backer))
 
-    made = []
-    # Launched 29 days ago: its deadline passes tomorrow.
-    clock.set_offset(timedelta(days=-29))
+
+@contextlib.contextmanager
+def _days_ago(days: float):
+    """Run the services as if it were `days` ago (campaigns launched in the past, comments over time)."""
+    clock.set_offset(timedelta(days=-days))
     try:
-        lantern = _campaign(cam, "Solar Lantern", "A lantern that charges in the sun and lights a room all night.", "design", 300000, seed=1,
-                            tiers=LANTERN_TIERS)
-        _lantern_addons(lantern, cam)
-        lantern = _to(lantern, cam, mod, "submit", "approve", "launch")
-        # Every pledge ships somewhere: a destination of its own, or the rest of the world (Japan).
-        pledges(lantern, [(bao, 5000, 1, "US", {"Spare battery": 1}), (others[0], 5000, 2, "FR", {"Oak stand": 1}),
-                          (others[1], 5500, 2, "DE"), (others[2], 10000, None, "GB", {"Oak stand": 1}),
-                          (others[3], 5000, 1, "JP", {"Spare battery": 2})])
-        campaigns.set_featured(lantern, mod, True)
-        made.append(lantern)
+        yield
     finally:
         clock.reset()
-    # Launched 50 and 35 days ago with 30-day runs: the deadline has passed; the next `settle` decides
-    # them, and the board game's payout hold (14 days) is over too: the worker pays its creator.
-    for offset, title, blurb, goal, plan, currency in (
-        (-50, "Orbit Board Game", "A cooperative space game for two to five players.", 40000,
-         [(bao, 5000, 1), (others[4], 6000, 1), (others[5], 4000, 2), (others[6], 1000, 0), (others[7], 25000, None)], "EUR"),
-        (-35, "Hydro Garden Kit", "Grow herbs on your windowsill without soil.", 800000,
-         [(bao, 5000, 1), (others[0], 1000, 0)], "USD"),
-    ):
-        clock.set_offset(timedelta(days=offset))
-        try:
-            c = _to(_campaign(cam, title, blurb, "games" if "Game" in title else "technology", goal, currency, seed=len(made) + 2), cam, mod, "submit", "approve", "launch")
-            pledges(c, plan)
-            made.append(c)
-        finally:
-            clock.reset()
-    zine = _to(_campaign(users["ada@example.com"], "Tiny Press Zine", "A risograph zine about city birds, printed by hand.", "publishing", 80000, "GBP", 20, seed=5),
-               users["ada@example.com"], mod, "submit", "approve", "launch")
-    pledges(zine, [(bao, 1500, 0), (others[1], 5000, 1), (others[2], 4000, 2), (others[3], 6000, 1)])
-    cookbook = _to(_campaign(users["bruno@example.com"], "Night Market Cookbook", "Street food recipes from twelve night markets.", "food", 1200000, "JPY", 45, seed=6),
-                   users["bruno@example.com"], mod, "submit", "approve", "launch")
-    pledges(cookbook, [(bao, 6000, 1), (others[4], 1000, 0)])
-    made += [zine, cookbook]
+
+
+# --- the live campaigns (English) ----------------------------------------------------------------
+
+def seed_featured(s: _Seeder) -> Campaign:
+    """The Solar Lantern: launched 25 days ago on a 30-day run, featured, with add-ons and shipping;
+    past its goal already (`flask --app wsgi demo end solar-lantern` shows a funded campaign's charges)."""
+    with _days_ago(25):
+        lantern = _campaign(s.cam, "Solar Lantern", "A lantern that charges in the sun and lights a room all night.", "design", 45000, seed=1,
+                            tiers=LANTERN_TIERS)
+        _lantern_addons(lantern, s.cam)
+        lantern = _to(lantern, s.cam, s.mod, "submit", "approve", "launch")
+        # Every pledge ships somewhere: a destination of its own, or the rest of the world (Japan).
+        s.pledges(lantern, [(s.bao, 5000, 1, "US", {"Spare battery": 1}), (s.others[0], 5000, 2, "FR", {"Oak stand": 1}),
+                            (s.others[1], 5500, 2, "DE"), (s.others[2], 10000, None, "GB", {"Oak stand": 1}),
+                            (s.others[3], 5000, 1, "JP", {"Spare battery": 2})])
+        campaigns.set_featured(lantern, s.mod, True)
+    return lantern
+
+
+def seed_live(s: _Seeder) -> list[Campaign]:
+    """Two more live campaigns by other creators, one of them reported by two members."""
+    ada, bruno = s.users["ada@example.com"], s.users["bruno@example.com"]
+    with _days_ago(3):
+        zine = _to(_campaign(ada, "Tiny Press Zine", "A risograph zine about city birds, printed by hand.", "publishing", 80000, "GBP", 20, seed=5),
+                   ada, s.mod, "submit", "approve", "launch")
+        s.pledges(zine, [(s.bao, 1500, 0), (s.others[1], 5000, 1), (s.others[2], 4000, 2), (s.others[3], 6000, 1)])
+        cookbook = _to(_campaign(bruno, "Night Market Cookbook", "Street food recipes from twelve night markets.", "food", 1200000, "JPY", 45, seed=6),
+                       bruno, s.mod, "submit", "approve", "launch")
+        s.pledges(cookbook, [(s.bao, 6000, 1), (s.others[4], 1000, 0)])
     # Two members reported the cookbook: it waits in the moderators' Reported section.
     from app.community import reports
 
-    reports.report(cookbook, others[5], "misleading", "The photos look like stock images, not food from the markets.")
-    reports.report(cookbook, others[6], "intellectual_property", "Several recipes seem copied from a published book.")
-    # The creator's other states.
-    made.append(_campaign(cam, "Paper Kite Workshop", "Kites you fold from one sheet of paper.", "crafts", 150000, seed=7))
-    made.append(_to(_campaign(cam, "Pocket Synth", "A synthesizer that fits in a shirt pocket.", "music", 2500000, seed=8), cam, mod, "submit"))
-    made.append(_to(_campaign(cam, "Balcony Beehive", "A safe beehive for city balconies.", "community", 900000, seed=9), cam, mod,
-                    "submit", "request_changes", note="Please explain how neighbours are kept safe, and add a risk about local bee rules."))
-    made.append(_to(_campaign(cam, "Clay Coffee Set", "Hand-thrown cups and a pour-over stand.", "crafts", 450000, seed=10), cam, mod, "submit", "approve"))
-    made.append(_to(_campaign(cam, "Miracle Battery", "A battery that never needs charging.", "technology", 10000000, seed=11), cam, mod,
-                    "submit", "reject", note="Perpetual energy claims cannot be backed by evidence; we cannot list this project."))
-    canceled = _to(_campaign(users["chen@example.com"], "Street Piano Tour", "Pianos on twelve street corners for a summer.", "music", 600000, seed=12),
-                   users["chen@example.com"], mod, "submit", "approve", "launch")
-    pledges(canceled, [(bao, 2500, 0)])
-    campaigns.cancel(canceled, users["chen@example.com"])
-    suspended = _to(_campaign(users["dana@example.com"], "Too Good Headphones", "Studio headphones for the price of earbuds.", "technology", 500000, seed=13),
-                    users["dana@example.com"], mod, "submit", "approve", "launch")
-    pledges(suspended, [(others[6], 5000, 1)])
+    reports.report(cookbook, s.others[5], "misleading", "The photos look like stock images, not food from the markets.")
+    reports.report(cookbook, s.others[6], "intellectual_property", "Several recipes seem copied from a published book.")
+    return [zine, cookbook]
+
+
+# --- campaigns in French and in Chinese (their content is data, written in the creator's language) --
+
+FR_STORY = """## Ce que nous fabriquons
+
+Des carnets de voyage cousus à la main dans notre atelier de Lyon, avec un papier qui accepte
+l'aquarelle, l'encre et le crayon.
+
+## À quoi servira l'argent
+
+- **55 %** papier et cuir
+- **30 %** la presse de reliure et les outils
+- **15 %** frais et marge de sécurité
+
+Merci de nous lire, et de nous soutenir si vous le pouvez !
+"""
+FR_RISKS = "Le cuir vient d'une petite tannerie : un retard de quelques semaines est possible. Nous publierons une actualité chaque mois."
+FR_TIERS = [("Carte postale aquarellée", "Une carte peinte à la main, envoyée avec un mot.", 1000, None),
+            ("Un carnet", "Un carnet A5 de 96 pages, couverture en cuir.", 4500, None),
+            ("Premiers soutiens", "Le carnet à prix réduit, pour les premiers contributeurs.", 3800, 15)]
+
+ZH_STORY = """## 我们在做什么
+
+一盏用浙江安吉毛竹手工编织的台灯。暖光、可调亮度，灯罩可以拆下清洗。
+
+## 资金用途
+
+- **60%** 竹材与灯具配件
+- **25%** 包装与运输
+- **15%** 手续费与备用金
+
+感谢你的关注，也欢迎支持我们！
+"""
+ZH_RISKS = "竹材需要自然干燥，天气可能让生产推迟几周。我们每个月都会发布项目动态。"
+ZH_TIERS = [("感谢明信片", "一张手写感谢明信片。", 3000, None),
+            ("一盏台灯", "首批生产的竹编台灯一盏。", 39900, None),
+            ("早鸟价", "首批支持者专享的优惠价台灯。", 32900, 20)]
+
+
+def seed_languages(s: _Seeder) -> list[Campaign]:
+    """A live campaign by a French creator (EUR) and one by a Chinese creator (CNY), in their words."""
+    elodie, chen = s.users["elodie@example.com"], s.users["chen@example.com"]
+    made = []
+    for creator, title, blurb, category, goal, currency, story, risks, tiers, days_ago, seed, plan in (
+        (elodie, "Carnets de voyage cousus main", "Des carnets reliés à la main pour dessiner et écrire en voyage.", "crafts", 250000,
+         "EUR", FR_STORY, FR_RISKS, FR_TIERS, 8, 14, [(s.others[0], 4500, 1), (s.others[5], 3800, 2), (s.bao, 1000, 0)]),
+        (chen, "竹影台灯 · Bamboo Lamp", "手工竹编台灯，暖光可调，灯罩可拆洗。", "design", 3000000, "CNY", ZH_STORY, ZH_RISKS, ZH_TIERS, 6, 15,
+         [(s.others[6], 39900, 1), (s.others[7], 32900, 2), (s.bao, 3000, 0)]),
+    ):
+        with _days_ago(days_ago):
+            data = campaigns.CampaignInput(title, blurb, category, goal, currency, 30, story, risks)
+            campaign = campaigns.create_draft(creator, data, _cover(seed))
+            _tiers(campaign, creator, tiers)
+            _to(campaign, creator, s.mod, "submit", "approve", "launch")
+            s.pledges(campaign, plan)
+        made.append(campaign)
+    return made
+
+
+# --- campaigns past their deadline ---------------------------------------------------------------
+
+def seed_ended(s: _Seeder) -> list[Campaign]:
+    """Launched 50 and 35 days ago with 30-day runs: the deadline has passed; the next `settle` decides
+    them (make run's settle stage, right after seeding), and the board game's payout hold (14 days) is
+    over too: the worker pays its creator. What happens after funding (a survey, shipments) can only be
+    seeded once a settlement pass has made the board game successful and collected its pledges."""
+    made = []
+    for days, title, blurb, goal, plan, currency in (
+        (50, "Orbit Board Game", "A cooperative space game for two to five players.", 40000,
+         [(s.bao, 5000, 1), (s.others[4], 6000, 1), (s.others[5], 4000, 2), (s.others[6], 1000, 0), (s.others[7], 25000, None)], "EUR"),
+        (35, "Hydro Garden Kit", "Grow herbs on your windowsill without soil.", 800000,
+         [(s.bao, 5000, 1), (s.others[0], 1000, 0)], "USD"),
+    ):
+        with _days_ago(days):
+            c = _to(_campaign(s.cam, title, blurb, "games" if "Game" in title else "technology", goal, currency, seed=len(made) + 2),
+                    s.cam, s.mod, "submit", "approve", "launch")
+            s.pledges(c, plan)
+        made.append(c)
+    return made
+
+
+# --- the creator's other states, and stopped campaigns -------------------------------------------
+
+def seed_other_states(s: _Seeder) -> list[Campaign]:
+    """A draft, one in review, one sent back with a note, one approved, one rejected, one canceled by
+    its creator and one suspended by a moderator."""
+    cam, mod = s.cam, s.mod
+    made = [
+        _campaign(cam, "Paper Kite Workshop", "Kites you fold from one sheet of paper.", "crafts", 150000, seed=7),
+        _to(_campaign(cam, "Pocket Synth", "A synthesizer that fits in a shirt pocket.", "music", 2500000, seed=8), cam, mod, "submit"),
+        _to(_campaign(cam, "Balcony Beehive", "A safe beehive for city balconies.", "community", 900000, seed=9), cam, mod,
+            "submit", "request_changes", note="Please explain how neighbours are kept safe, and add a risk about local bee rules."),
+        _to(_campaign(cam, "Clay Coffee Set", "Hand-thrown cups and a pour-over stand.", "crafts", 450000, seed=10), cam, mod, "submit", "approve"),
+        _to(_campaign(cam, "Miracle Battery", "A battery that never needs charging.", "technology", 10000000, seed=11), cam, mod,
+            "submit", "reject", note="Perpetual energy claims cannot be backed by evidence; we cannot list this project."),
+    ]
+    chen, dana = s.users["chen@example.com"], s.users["dana@example.com"]
+    canceled = _to(_campaign(chen, "Street Piano Tour", "Pianos on twelve street corners for a summer.", "music", 600000, seed=12),
+                   chen, mod, "submit", "approve", "launch")
+    s.pledges(canceled, [(s.bao, 2500, 0)])
+    campaigns.cancel(canceled, chen)
+    suspended = _to(_campaign(dana, "Too Good Headphones", "Studio headphones for the price of earbuds.", "technology", 500000, seed=13),
+                    dana, mod, "submit", "approve", "launch")
+    s.pledges(suspended, [(s.others[6], 5000, 1)])
     campaigns.suspend(suspended, mod, "Reported by several members: the product photos belong to another company.")
-    made += [canceled, suspended]
-    return len(made)
+    return made + [canceled, suspended]
+
+
+# --- updates, comments, FAQ and questions, in each campaign's language ---------------------------
+
+#: Per campaign slug: (updates, comments, FAQ, questions). An update is (days ago, title, body,
+#: backers only); a comment (days ago, author's email or "creator", body, reply by the creator or "");
+#: an FAQ entry (question, answer); a question (days ago, asker's email, body, answer or "" to leave it open).
+COMMUNITY = {
+    "solar-lantern": (
+        [(20, "The first prototypes are out of the oven", "We fired the first ten glass shades this week. Two cracked; "
+          "the other eight survived a night in the garden and a fall from the table.", False),
+         (6, "Backers' corner: pick the second colour", "Thank you for getting us past half the goal! Reply in the "
+          "comments: moss green or harbour blue for the second colour?", True)],
+        [(18, "ada@example.com", "How long does a full charge last in winter light?", "About six hours after a grey day, twelve after a sunny one."),
+         (5, "backer@example.com", "Harbour blue, please!", "Noted, Bao. It is leading so far.")],
+        [("Is the battery replaceable?", "Yes: it slides out from the base, no tools needed. A spare is one of the add-ons."),
+         ("Does it ship outside the US?", "Yes, to most countries. Shipping is added to your pledge at checkout.")],
+        [(4, "dana@example.com", "Can the lantern charge over USB as well?", "Yes, through a USB-C port under the base."),
+         (1, "backer@example.com", "Will the oak stand fit the postcard tier?", "")],
+    ),
+    "tiny-press-zine": (
+        [(2, "Paper has arrived", "Forty kilos of recycled paper, and the first test prints of the heron spread.", False)],
+        [(2, "bruno@example.com", "Will there be a second issue?", "If this one funds, yes: canal birds next.")],
+        [("How many pages?", "Thirty-two, stapled, A5.")],
+        [],
+    ),
+    "carnets-de-voyage-cousus-main": (
+        [(6, "Les premières couvertures sont prêtes", "Nous avons découpé les vingt premières couvertures en cuir "
+          "cette semaine. Merci à nos premiers contributeurs !", False)],
+        [(5, "ada@example.com", "Le papier supporte-t-il vraiment l'aquarelle ?", "Oui : 300 g/m², grain fin. Il ne gondole pas."),
+         (2, "backer@example.com", "Hâte de recevoir le mien !", "")],
+        [("Livrez-vous hors de France ?", "Oui, partout en Europe. Les frais sont indiqués au moment de la contribution."),
+         ("Puis-je choisir la couleur du cuir ?", "Oui, le questionnaire envoyé après la campagne vous le demandera.")],
+        [(3, "backer@example.com", "Les carnets existent-ils en format A4 ?", "Pas pour cette campagne, mais c'est noté pour la suivante.")],
+    ),
+    "bamboo-lamp": (
+        [(5, "第一批竹材已经到货", "我们从安吉收到了第一批毛竹，正在自然干燥中。感谢每一位支持者！", False)],
+        [(4, "grace@example.com", "灯光是暖白还是黄光？", "色温2700K，是温暖的黄光，亮度可以调节。"),
+         (1, "backer@example.com", "期待收到台灯！", "")],
+        [("可以寄到海外吗？", "可以，运费会在支持时显示。"),
+         ("灯泡可以更换吗？", "可以，使用标准E27灯头。")],
+        [(2, "backer@example.com", "灯罩可以水洗吗？", "可以，取下后用清水冲洗，晾干即可。")],
+    ),
+}
+
+
+def seed_community(s: _Seeder, made: list[Campaign]) -> int:
+    """The campaigns' updates, comments, FAQ and questions, through the community services (as their
+    creators and backers would post them). A part whose author cannot post it (no saved cards in
+    Stripe's own test mode: nobody is a backer) is left out. Returns the items made."""
+    from app.community import services as community
+
+    by_slug = {c.slug: c for c in made}
+    count = 0
+    for slug, (updates, comments, faq, questions) in COMMUNITY.items():
+        campaign = by_slug.get(slug)
+        if campaign is None:
+            continue
+        creator = campaign.creator
+        for days, title, body, backers_only in updates:
+            with _days_ago(days):
+                community.post_update(campaign, creator, title, body, backers_only)
+            count += 1
+        for question, answer in faq:
+            community.add_faq(campaign, creator, question, answer)
+            count += 1
+        for days, email, body, reply in comments:
+            author = creator if email == "creator" else s.users[email]
+            if not community.can_comment(campaign, author):
+                continue
+            with _days_ago(days):
+                comment = community.add_comment(campaign, author, body)
+            with _days_ago(max(days - 0.5, 0)):
+                if reply:
+                    community.add_comment(campaign, creator, reply, parent=comment)
+            count += 1 + bool(reply)
+        for days, email, body, answer in questions:
+            asker = s.users[email]
+            if not community.can_ask(campaign, asker):
+                continue
+            with _days_ago(days):
+                question = community.ask(campaign, asker, body)
+            if answer:
+                with _days_ago(max(days - 0.5, 0)):
+                    community.answer_question(campaign, question, creator, answer, reply=True, publish=False)
+            count += 1
+    return count
+
+
+def seed_campaigns(users: dict[str, User]) -> list[Campaign]:
+    """Campaigns in every state, with their community; skipped (returns []) when the demo campaigns exist already."""
+    if db.session.scalar(db.select(Campaign.id).where(Campaign.slug == "solar-lantern")):
+        return []
+    s = _Seeder(users)
+    made = [seed_featured(s), *seed_live(s), *seed_languages(s), *seed_ended(s), *seed_other_states(s)]
+    seed_community(s, made)
+    return made
+
+
+def _summary(users: dict[str, User]) -> str:
+    from app.community.models import CampaignQuestion, CampaignUpdate, Comment, FaqEntry
+    from app.pledges.models import Pledge
+
+    def count(model) -> int:
+        return db.session.scalar(db.select(db.func.count()).select_from(model)) or 0
+
+    live = db.session.scalar(db.select(db.func.count()).select_from(Campaign)
+                             .where(Campaign.state == "live", Campaign.deadline > clock.utcnow()))
+    return (f"{len(users)} accounts, {count(Campaign)} campaigns ({live} live), {count(Pledge)} pledges, "
+            f"{count(CampaignUpdate)} updates, {count(Comment)} comments, {count(FaqEntry)} FAQ entries, "
+            f"{count(CampaignQuestion)} questions")
 
 
 @click.command("seed-demo")
 @with_appcontext
 def seed_demo() -> None:
-    """Fill the database with demo data (safe to run again: existing rows are kept)."""
+    """Fill the database with demo data; on a demo database already seeded, move its dates forward instead."""
+    from app import demo_state
+
     # The members joined two months ago, before the campaigns launched (pledges from accounts made
     # after launch are a warning sign that holds a payout).
-    clock.set_offset(timedelta(days=-60))
-    try:
+    with _days_ago(60):
         users = seed_users()
-    finally:
-        clock.reset()
-    count = seed_campaigns(users)
-    click.echo(f"Demo accounts ready ({len(users)}), password: {DEMO_PASSWORD}; {count} demo campaigns made")
-    for email, _name, moderator in DEMO_USERS:
-        click.echo(f"  {email}{'  (moderator)' if moderator else ''}")
+    made = seed_campaigns(users)
+    if made:
+        demo_state.set_mark()
+        click.echo(f"Demo seeded: {_summary(users)}; password {DEMO_PASSWORD}")
+        return
+    if demo_state.mark() is None:
+        if not db.session.scalar(db.select(Campaign.id).where(Campaign.slug == "solar-lantern")):
+            return
+        # Seeded before the mark existed: the members were made 60 days before the seeding.
+        demo_state.set_mark(users["moderator@example.com"].created_at + timedelta(days=60))
+    pause = demo_state.move_forward()
+    moved = f"dates moved forward by {demo_state._human(pause)}, the pause since it was last used" if pause else "dates are current"
+    click.echo(f"Demo kept: {_summary(users)}; {moved}")

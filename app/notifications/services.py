@@ -224,8 +224,10 @@ def _send(message: OutboxMessage) -> None:
     else:
         extra = "".join(f"{name}: {value}\n" for name, value in (message.headers or {}).items())
         text = f"To: {message.recipient}\nSubject: {message.subject}\n{extra}\n{message.body}"
-        log.info("mail %s (no MAIL_SERVER, logged only)\n%s", message.id, text)
         mail_log = current_app.config.get("MAIL_LOG_FILE")
-        if mail_log:  # the demo's mail box: every email, readable in one file
+        if mail_log:  # the demo's mail box: every email, readable in one file (and only there)
             with open(mail_log, "a", encoding="utf-8") as handle:
                 handle.write(f"--- mail {message.id} · {clock.utcnow():%Y-%m-%d %H:%M:%S} UTC ---\n{text}\n\n")
+            log.info("mail %s to %s written to %s: %s", message.id, message.recipient, mail_log, message.subject)
+        else:
+            log.info("mail %s (no MAIL_SERVER, logged only)\n%s", message.id, text)

@@ -108,7 +108,7 @@ class Pledge(db.Model):
     # --- settlement (see SETTLEMENT.md) ---
     #: A settlement worker holds this pledge until then; another may take it after.
     lease_until: Mapped[datetime | None] = mapped_column(DateTime)
-    #: Which pass holds the lease (a random token per claim).
+    #: Which pass holds the lease: host:pid:token per claim (or "backer", "refund-…").
     lease_owner: Mapped[str | None] = mapped_column(String(32))
     #: When the next charge attempt is due (charging: at once; errored: the daily retry).
     next_charge_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -15,7 +15,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -725,8 +725,11 @@ def get_for_backer(pledge_id: int, backer: User) -> Pledge | None:
 
 
 def backer_pledges(backer: User) -> list[Pledge]:
+    """The backer's pledges, newest first; never those whose card was not saved (still pending, or
+    abandoned: a card declined at pledge time), since they never were a pledge."""
     return list(db.session.scalars(
-        select(Pledge).where(Pledge.backer_id == backer.id, Pledge.state != P.PENDING.value)
+        select(Pledge).where(Pledge.backer_id == backer.id, Pledge.state != P.PENDING.value,
+                             or_(Pledge.state != P.CANCELED.value, Pledge.activated_at.is_not(None)))
         .options(joinedload(Pledge.campaign), joinedload(Pledge.tier), selectinload(Pledge.addons).joinedload(PledgeAddon.addon))
         .order_by(Pledge.created_at.desc())
     ).unique())

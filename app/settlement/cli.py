@@ -4,7 +4,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import time
+import signal
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -57,12 +58,34 @@ def settle(batch: int | None, concurrency: int | None) -> None:
         run_pass(progress=click.echo)
 
 
+@contextlib.contextmanager
+def _stop_on_signal(stop: threading.Event):
+    """SIGTERM or SIGINT lets the pass under way finish, then the worker exits 0 (a second one stops it
+    at once: a pass killed at any instant is finished by the next, without a double charge)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum, _frame) -> None:
+        if stop.is_set():
+            raise SystemExit(1)
+        stop.set()
+        click.echo(f"worker {os.getpid()}: {signal.Signals(signum).name}, stopping after this pass")
+
+    previous = {signum: signal.signal(signum, handle) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 @click.command("worker")
 @click.option("--interval", type=click.IntRange(1, 86400), default=None, help="Seconds between passes (default WORKER_INTERVAL_SECONDS).")
 @click.option("--passes", type=click.IntRange(0), default=0, help="Stop after this many passes (0 = run until stopped).")
 @with_appcontext
 def worker(interval: int | None, passes: int) -> None:
-    """Run settlement passes in a loop and send queued mail."""
+    """Run settlement passes in a loop and send queued mail; SIGTERM or Ctrl-C stops it after the pass."""
     from app.campaigns.services import sweep_orphan_covers
     from app.community.follows import remind_due as remind_savers
     from app.community.services import fan_out_updates
@@ -82,8 +105,9 @@ def worker(interval: int | None, passes: int) -> None:
     done = 0
     swept_at = None
     digested_for = None
-    with _single_worker_on_sqlite():
-        while True:
+    stop = threading.Event()
+    with _single_worker_on_sqlite(), _stop_on_signal(stop):
+        while not stop.is_set():
             try:
                 run_pass(progress=click.echo)
                 pay_creators()  # funded campaigns past their hold (app/payouts)
@@ -112,4 +136,4 @@ def worker(interval: int | None, passes: int) -> None:
             done += 1
             if passes and done >= passes:
                 return
-            time.sleep(interval)
+            stop.wait(interval)

@@ -79,6 +79,8 @@ def backer_status(pledge: Pledge) -> BackerStatus:
     if state == P.DROPPED:
         return BackerStatus(_("Not charged — the payment was not completed in time"), "secondary")
     if state == P.CANCELED:
+        if pledge.activated_at is None:  # the card was declined or abandoned at pledge time: it never started
+            return BackerStatus(_("Not started"), "secondary")
         return BackerStatus(_("Canceled — not charged"), "secondary")
     if state == P.CHARGING:
         return BackerStatus(_("Being charged"), "info")

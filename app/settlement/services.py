@@ -8,7 +8,9 @@ any instant and run again, in several processes at once on PostgreSQL, without a
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import socket
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -47,6 +49,8 @@ class Summary:
     decided: dict[int, str] = field(default_factory=dict)
     outcomes: Counter = field(default_factory=Counter)  # (campaign_id, "collected"|"errored"|…) -> n
     cards_released: int = 0
+    #: Pledges due for a charge that another pass holds: (campaign id, owner, count, lease end).
+    held: list[tuple[int, str, int, datetime]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, campaign_id: int, outcome: str) -> None:
@@ -64,6 +68,9 @@ class Summary:
             out.append(" ".join(parts))
         if self.cards_released:
             out.append(f"{self.cards_released} saved card(s) released")
+        for campaign_id, owner, count, until in self.held:
+            out.append(f"campaign {campaign_id}: {count} pledge(s) waiting, held by pass {owner} until {until:%Y-%m-%d %H:%M:%S} UTC "
+                       "(a pass that stopped, or one still running); the first pass after that charges them")
         return out or ["nothing to do"]
 
 
@@ -149,7 +156,7 @@ def claim(where, now: datetime, batch: int) -> list[int]:
     PostgreSQL: FOR UPDATE SKIP LOCKED, so concurrent passes take different rows without waiting.
     Everywhere: the conditional UPDATE (lease free or expired) decides who holds a row.
     """
-    owner = secrets.token_hex(8)
+    owner = pass_name()
     # The lease runs from the claim, not from the start of the pass: a pass can outlast a lease
     # (10,000 pledges at 20 requests/s take ~25 min), and a lease born expired lets another worker
     # take pledges this pass is still charging.
@@ -168,6 +175,23 @@ def claim(where, now: datetime, batch: int) -> list[int]:
     )
     db.session.commit()
     return list(db.session.scalars(select(Pledge.id).where(Pledge.id.in_(ids), Pledge.lease_owner == owner).order_by(Pledge.id)))
+
+
+def pass_name() -> str:
+    """Who holds a lease, as a person reading the log can find it: host, process id and a token (32
+    characters at most: the lease_owner column)."""
+    return f"{socket.gethostname()[:12]}:{os.getpid()}:{secrets.token_hex(4)}"[:32]
+
+
+def held_leases(now: datetime) -> list[tuple[int, str, int, datetime]]:
+    """Pledges due for a charge whose lease someone holds past `now`, per campaign and holder."""
+    rows = db.session.execute(
+        select(Pledge.campaign_id, Pledge.lease_owner, func.count(), func.max(Pledge.lease_until))
+        .where(Pledge.state.in_([P.CHARGING.value, P.ERRORED.value]), Pledge.lease_until >= now)
+        .group_by(Pledge.campaign_id, Pledge.lease_owner).order_by(Pledge.campaign_id, Pledge.lease_owner)
+    ).all()
+    db.session.rollback()
+    return [(campaign_id, owner or "?", count, until) for campaign_id, owner, count, until in rows]
 
 
 def _release_lease(pledge: Pledge, next_charge_at: datetime | None = None) -> None:
@@ -517,6 +541,7 @@ def run_pass(now: datetime | None = None, *, batch: int | None = None, concurren
     drop_expired(summary, now, batch)
     charge_due(summary, now, batch, concurrency)
     release_cards(summary, now, batch)
+    summary.held = held_leases(now)
     for line in summary.lines():
         log.info("settle: %s", line)
         if progress:
