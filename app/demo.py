@@ -338,6 +338,14 @@ def seed_languages(s: _Seeder) -> list[Campaign]:
 
 # --- campaigns past their deadline ---------------------------------------------------------------
 
+#: The board game ships from Lyon: France and Germany of their own, the rest of the world (in cents).
+ORBIT_SHIPPING = {"FR": 600, "DE": 900, "ZZ": 1800}
+ORBIT_TIERS = [
+    ("Thank-you postcard", "A hand-signed postcard of the box art.", 1000, None, {"FR": 0, "ZZ": 200}),
+    ("The game", "The game, first print run.", 5000, None, ORBIT_SHIPPING),
+    ("Early bird", "The game at a discount, for the first backers.", 4000, 10, ORBIT_SHIPPING),
+]
+
 def seed_ended(s: _Seeder) -> list[Campaign]:
     """Launched 50 and 35 days ago with 30-day runs: the deadline has passed; the next `settle` decides
     them (make run's settle stage, right after seeding), and the board game's payout hold (14 days) is
@@ -346,13 +354,15 @@ def seed_ended(s: _Seeder) -> list[Campaign]:
     made = []
     for days, title, blurb, goal, plan, currency in (
         (50, "Orbit Board Game", "A cooperative space game for two to five players.", 40000,
-         [(s.bao, 5000, 1), (s.others[4], 6000, 1), (s.others[5], 4000, 2), (s.others[6], 1000, 0), (s.others[7], 25000, None)], "EUR"),
+         [(s.bao, 5000, 1, "FR"), (s.others[4], 6000, 1, "DE"), (s.others[5], 4000, 2, "FR"), (s.others[6], 1000, 0, "BE"),
+          (s.others[7], 25000, None)], "EUR"),
         (35, "Hydro Garden Kit", "Grow herbs on your windowsill without soil.", 800000,
          [(s.bao, 5000, 1), (s.others[0], 1000, 0)], "USD"),
     ):
         with _days_ago(days):
-            c = _to(_campaign(s.cam, title, blurb, "games" if "Game" in title else "technology", goal, currency, seed=len(made) + 2),
-                    s.cam, s.mod, "submit", "approve", "launch")
+            tiers = ORBIT_TIERS if "Game" in title else None  # the board game ships: it gets a survey and shipments
+            c = _to(_campaign(s.cam, title, blurb, "games" if "Game" in title else "technology", goal, currency, seed=len(made) + 2,
+                              tiers=tiers), s.cam, s.mod, "submit", "approve", "launch")
             s.pledges(c, plan)
         made.append(c)
     return made
@@ -497,10 +507,17 @@ def _summary(users: dict[str, User]) -> str:
 
 
 @click.command("seed-demo")
+@click.option("--after-funding", is_flag=True, help="After a settlement pass: the funded board game's survey and shipments.")
 @with_appcontext
-def seed_demo() -> None:
+def seed_demo(after_funding: bool) -> None:
     """Fill the database with demo data; on a demo database already seeded, move its dates forward instead."""
     from app import demo_state
+
+    if after_funding:
+        if demo_state.mark() is None:
+            raise click.ClickException("This database is not the demo's (seed it with `seed-demo` first).")
+        click.echo(seed_after_funding() or "after funding: nothing to add")
+        return
 
     # The members joined two months ago, before the campaigns launched (pledges from accounts made
     # after launch are a warning sign that holds a payout).
@@ -519,3 +536,54 @@ def seed_demo() -> None:
     pause = demo_state.move_forward()
     moved = f"dates moved forward by {demo_state._human(pause)}, the pause since it was last used" if pause else "dates are current"
     click.echo(f"Demo kept: {_summary(users)}; {moved}")
+
+
+# --- after funding: the board game's survey and its first shipments (issue 17) --------------------
+
+#: Addresses of the demo backers who answer the board game's survey (made-up places, real formats).
+ORBIT_ADDRESSES = {
+    "FR": [{"name": "Bao Nguyen", "line1": "12 rue des Lilas", "city": "Lyon", "postal_code": "69003"},
+           {"name": "Chloé Martin", "line1": "4 place du Marché", "city": "Rennes", "postal_code": "35000"}],
+    "DE": [{"name": "Jonas Weber", "line1": "Bergstraße 7", "city": "Leipzig", "postal_code": "04109"}],
+}
+
+
+def seed_after_funding() -> str | None:
+    """Once a settlement pass has made the Orbit Board Game successful: its survey (two questions and the
+    address), sent and answered by the backers in France and Germany, and the first rewards shipped —
+    one delivered. Skipped (None) before that, or when done already. Commits."""
+    from app.fulfillment import shipments, surveys
+    from app.fulfillment.surveys import QuestionInput
+    from app.pledges.models import Pledge
+
+    game = db.session.scalar(db.select(Campaign).where(Campaign.title == "Orbit Board Game"))
+    if game is None or game.state != "successful" or surveys.survey_of(game) is not None:
+        return None
+    creator = game.creator
+    rules = surveys.add_question(game, creator, QuestionInput(
+        "choice", "Which language should your rulebook be in?", ["English", "Français", "Deutsch"], required=True))
+    surveys.add_question(game, creator, QuestionInput("text", "Anything we should know before we ship?"))
+    sent = surveys.send(game, creator)
+    pledges = db.session.scalars(db.select(Pledge).where(Pledge.campaign_id == game.id, Pledge.state == "collected")
+                                 .order_by(Pledge.id)).all()
+    answered, language = 0, {"FR": "Français", "DE": "Deutsch"}
+    for pledge in pledges:
+        places = ORBIT_ADDRESSES.get(pledge.country or "")
+        if not places:
+            continue
+        address = {**places.pop(0), "country": pledge.country}
+        surveys.answer(pledge, pledge.backer, {rules.id: language[pledge.country]}, address)
+        answered += 1
+    shipments.ensure_items(game)
+    shipped = 0
+    on = (game.deadline + timedelta(days=10)).date()
+    for pledge in pledges[:2]:
+        for item in shipments.items_of_pledge(pledge):
+            shipments.ship(item, creator, "La Poste", f"6A{pledge.id:05d}{item.id:04d}FR", on)
+            shipped += 1
+    first = shipments.items_of_pledge(pledges[0]) if pledges else []
+    for item in first:
+        shipments.mark_delivered(item, pledges[0].backer)
+    db.session.commit()
+    return f"board game: survey sent to {sent} backers, {answered} answered, {shipped} items shipped, {len(first)} delivered"
+

@@ -185,6 +185,9 @@ def run(children: Children) -> int:
     # Decide the demo campaigns whose deadline has passed, so a funded one shows its money report.
     out = children.run("settle", [*FLASK, "settle"], env, demo_log)
     stage("settle", "; ".join(out.strip().splitlines()) or "nothing to do")
+    # What happens after funding (the board game's survey, answers and first shipments) needs the pass above.
+    out = children.run("fulfil", [*FLASK, "seed-demo", "--after-funding"], env, demo_log)
+    stage("fulfil", (out.strip().splitlines() or ["done"])[-1])
 
     stage("start", f"worker (a pass every {env['WORKER_INTERVAL_SECONDS']} s) and app on {url} (logs: {instance / 'worker.log'}, {instance / 'app.log'})")
     ready = threading.Event()
