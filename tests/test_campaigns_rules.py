@@ -316,8 +316,10 @@ def _assert_inert(page: str, where: str) -> None:
             if name.lower() in _URL_ATTRIBUTES and value:
                 compact = "".join(ch for ch in value if ch > " ").lower()
                 assert not compact.startswith(("javascript:", "data:", "vbscript:")), (where, tag, attrs)
-                if tag in ("img", "script", "link"):
+                if tag in ("img", "script", "link") and dict(attrs).get("rel") != "canonical":
                     assert compact.startswith("/"), (where, tag, attrs)
+                elif tag == "link":  # the canonical address is absolute, from BASE_URL
+                    assert compact.startswith(("http://localhost/", "https://")), (where, tag, attrs)
     lowered = page.lower()
     assert "<script>alert" not in lowered and "<script>script" not in lowered
 

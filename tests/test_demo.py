@@ -154,7 +154,9 @@ def test_the_demo_starts_prints_its_address_last_settles_an_ended_campaign_and_s
     try:
         output.until(rf"Threshold is running at http://127\.0\.0\.1:{port}/", timeout=300)
         stages = [line.split(":")[0] for line in lines if line.startswith("==> ")]
-        assert stages == ["==> payments", "==> migrate", "==> seed", "==> seed", "==> settle", "==> start"], lines
+        assert stages == ["==> payments", "==> migrate", "==> seed", "==> seed", "==> settle", "==> fulfil", "==> start"], lines
+        # After funding: the board game's survey answered and its first rewards shipped (issue 17).
+        assert re.search(r"==> fulfil: board game: survey sent to \d+ backers, [1-9] answered, [1-9] items shipped", "\n".join(lines))
         assert re.search(r"Demo seeded: 11 accounts, \d+ campaigns \(\d+ live\), \d+ pledges, [1-9]\d* updates", "\n".join(lines))
         assert not [line for line in lines if "Subject:" in line]  # mail goes to mail.log, not the console
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:

@@ -804,11 +804,85 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person], T: Language) -
     shoot(page, "payout" + T.suffix)
     assert "0 differences" in server.flask("reconcile", clock_offset_seconds=16 * DAY)
 
+    # 8. After the money (issue 17): the creator sends the backer survey; Bob answers it with his address
+    #    in France; the creator imports a tracking file (checked, then applied); Bob sees his rewards
+    #    shipped and says they arrived; the campaign page's delivery record shows it.
+    deliver_rewards(creator, bob, bob_recorder, visitor, recorder_url, recorder=RECORDER, kit=KIT)
+
     # No script error and no refused resource on any page — but the one 402 of Carol's declined card,
     # which Chromium logs as a failed request of Stripe.js.
     declined = re.compile(r"/pledge: console error: Failed to load resource: .*402")
     problems = [p for someone in people for p in someone.problems if not declined.search(p)]
     assert problems == [], "\n".join(problems)
+
+
+def deliver_rewards(creator: Person, bob: Person, bob_pledge: int, visitor: Person, campaign_url: str, *, recorder: str, kit: str) -> None:
+    page, bpage, T = creator.page, bob.page, creator.language
+    nav(page, T("My campaigns"))
+    page.locator(".my-campaign", has_text=recorder).get_by_role("link", name=T("Backer survey")).click()
+    page.get_by_label(T("One choice")).check()
+    page.get_by_label(T("Question"), exact=True).fill(W_CASE[T.code]["prompt"])
+    page.get_by_label(T("Options, one per line")).fill("\n".join(W_CASE[T.code]["options"]))
+    page.get_by_label(T("Backers must answer it")).check()
+    page.get_by_role("button", name=T("Add the question")).click()
+    expect(flash(page)).to_contain_text(T("The question is added to the survey."))
+    page.get_by_role("button", name=T("Send the survey")).click()
+    expect(flash(page)).to_contain_text(T.n("The survey is sent to %(num)d backer.", "The survey is sent to %(num)d backers.", 3))
+
+    # Bob answers from his pledge page: the address form is France's (postal code before the city).
+    bpage.goto(f"/pledges/{bob_pledge}")
+    bpage.get_by_role("link", name=T("Answer the survey")).click()
+    bpage.get_by_label(W_CASE[T.code]["options"][1]).check()
+    bpage.fill("input[name=name]", "Bob Backer")
+    bpage.fill("input[name=line1]", "12 rue des Lilas")
+    bpage.fill("input[name=postal_code]", "69003")
+    bpage.fill("input[name=city]", "Lyon")
+    shoot(bpage, "survey" + T.suffix)
+    bpage.get_by_role("button", name=T("Send your answers")).click()
+    expect(flash(bpage)).to_contain_text(T("Thank you! Your answers are saved. You can change them until the creator locks the survey."))
+
+    # The creator ships Bob's kit and hydrophone from a tracking file: checked first, then applied.
+    nav(page, T("My campaigns"))
+    page.locator(".my-campaign", has_text=recorder).get_by_role("link", name=T("Fulfillment")).click()
+    keys = [key.inner_text() for key in page.locator("tbody tr", has=page.get_by_role("cell", name=str(bob_pledge), exact=True)).locator(".font-monospace").all()]
+    assert sorted(keys)[-1] == "reward" and len(keys) == 2, keys
+    shipped_on = page.evaluate("() => new Date().toISOString().slice(0, 10)")
+    csv_text = "pledge_id,item,carrier,tracking,shipped_on\n" + "".join(f"{bob_pledge},{key},La Poste,6A1234567890{n},{shipped_on}\n" for n, key in enumerate(keys))
+    tracking_file = {"name": "tracking.csv", "mimeType": "text/csv", "buffer": csv_text.encode()}
+    page.set_input_files("input[name=file]", files=[tracking_file])
+    page.get_by_role("button", name=T("Check"), exact=True).click()
+    expect(page.locator(".import-preview")).to_be_visible()
+    expect(page.locator(".import-preview tbody tr")).to_have_count(2)
+    page.set_input_files("input[name=file]", files=[tracking_file])
+    page.get_by_role("button", name=T("Apply"), exact=True).click()
+    expect(flash(page)).to_contain_text(T("%(count)d items marked shipped. Their backers were told by mail.", count=2))
+    shoot(page, "fulfillment" + T.suffix)
+
+    # Bob sees both items shipped, with their tracking, and says each arrived.
+    bpage.goto(f"/pledges/{bob_pledge}")
+    items = bpage.locator(".fulfillment-item")
+    expect(items).to_have_count(2)
+    expect(bpage.locator(".fulfillment-item[data-state=shipped]")).to_have_count(2)
+    expect(items.first.locator(".item-tracking")).to_contain_text("6A1234567890")
+    for _ in range(2):
+        bpage.locator(".fulfillment-item[data-state=shipped]").first.get_by_role("button", name=T("I received it")).click()
+        expect(flash(bpage)).to_be_visible()
+    expect(bpage.locator(".fulfillment-item[data-state=delivered]")).to_have_count(2)
+
+    # The public delivery record: the kit's backers, one of whom has it (Bob) — counted, not claimed.
+    vpage = visitor.page
+    vpage.goto(campaign_url)
+    row = vpage.locator(".delivery-record tr.delivery-tier", has_text=kit)
+    expect(row).to_be_visible()
+    expect(row.locator(".delivered-share")).to_contain_text("(1/")
+
+
+#: The survey's question, in each language of the journey.
+W_CASE = {
+    "en": {"prompt": "Which colour for your recorder's case?", "options": ["Black", "Green"]},
+    "fr": {"prompt": "Quelle couleur pour l’étui de votre enregistreur ?", "options": ["Noir", "Vert"]},
+    "zh_Hans_CN": {"prompt": "录音机保护套要什么颜色？", "options": ["黑色", "绿色"]},
+}
 
 
 def transfers_made(stripe_base: str) -> list[dict]:
