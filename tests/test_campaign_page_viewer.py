@@ -40,4 +40,4 @@ def test_visitor_member_backer_and_creator_each_see_their_own(app, localstripe):
     login(own, creator.email)
     box = _box(own, campaign)
     assert "Back this project" not in box and "This is your campaign." in box
-    assert f'href="/campaigns/{campaign.slug}/edit"' in box and f'href="/campaigns/{campaign.slug}/updates/new"' in box
+    assert f'href="/campaigns/{campaign.slug}/edit"' in box and 'href="/me/campaigns"' in box

@@ -122,7 +122,7 @@ def test_the_creator_ships_and_the_backer_is_mailed(funded, en):
     ("DHL", "javascript:alert(1)", 0, "tracking", "A tracking number has only letters, digits, spaces and - . / _."),
     ("DHL", "1" * 501, 0, "tracking", "Keep the tracking under 500 characters."),
     ("DHL", "123", 1, "shipped_on", "The day it was shipped cannot be in the future."),
-    ("DHL", "123", -40, "shipped_on", None),  # before the deadline
+    ("DHL", "123", -40, "shipped_on", None),  # before the launch
     ("DHL", "123", "01/02/2026", "shipped_on", "Write the date as YYYY-MM-DD, for example 2026-03-01."),
     ("DHL", "123", "2026-02-30", "shipped_on", "Write the date as YYYY-MM-DD, for example 2026-03-01."),
 ])
@@ -134,7 +134,7 @@ def test_bad_shipments_are_refused_next_to_their_field(funded, en, carrier, trac
     if message:
         assert str(error) == message
     else:
-        assert str(error).startswith("The day it was shipped cannot be before the campaign ended")
+        assert str(error).startswith("The day it was shipped cannot be before the campaign launched")
     db.session.rollback()
     assert db.session.get(FulfillmentItem, item.id).state == "not_started" and _mails("reward_shipped") == []
 

@@ -217,13 +217,15 @@ def _check_creator(campaign: Campaign, user: User | None) -> None:
 
 
 def _earliest(campaign: Campaign) -> date | None:
-    return campaign.deadline.date() if campaign.deadline else None
+    """The first day a reward can have left: the launch (a typo's year is caught; a creator who ships
+    early stock before the deadline is not refused)."""
+    return campaign.launched_at.date() if campaign.launched_at else None
 
 
 def check_shipment(campaign: Campaign, carrier: str | None, tracking: str | None,
                    shipped_on: date | str | None) -> tuple[tuple[str, str, date] | None, dict[str, str]]:
     """(carrier, tracking, shipped_on) cleaned, or the message of each field that is wrong. Tracking is a
-    number or an https link; the date is not in the future nor before the campaign's deadline."""
+    number or an https link; the date is not in the future nor before the campaign's launch."""
     errors: dict[str, str] = {}
     carrier = " ".join(str(carrier or "").split())
     tracking = str(tracking or "").strip()
@@ -259,7 +261,7 @@ def check_shipment(campaign: Campaign, carrier: str | None, tracking: str | None
         if day > clock.utcnow().date():
             errors["shipped_on"] = _("The day it was shipped cannot be in the future.")
         elif earliest and day < earliest:
-            errors["shipped_on"] = _("The day it was shipped cannot be before the campaign ended (%(day)s).",
+            errors["shipped_on"] = _("The day it was shipped cannot be before the campaign launched (%(day)s).",
                                      day=earliest.isoformat())
     if errors:
         return None, errors
