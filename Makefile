@@ -42,7 +42,7 @@ test: install
 
 ## The browser journey (needs /usr/bin/chromium).
 test-e2e: install
-	$(BIN)/python -m pytest -m e2e tests/e2e
+	$(BIN)/python -m pytest -m e2e -n 2 tests/e2e
 
 lint: install
 	$(BIN)/ruff check app tests
