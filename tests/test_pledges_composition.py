@@ -288,7 +288,7 @@ def test_edits_move_between_destinations_and_add_ons(app, client, localstripe, s
     assert _claimed(shop.battery) == [1]
     edit_page = client.get(f"/pledges/{pledge.id}/edit").get_data(as_text=True)
     assert f'name="addons-{shop.battery.id}"' in edit_page and 'value="1"' in edit_page
-    assert "Battery × 1" in db.session.scalars(select(OutboxMessage.body).where(OutboxMessage.kind == "pledge_edited")).all()[-1]
+    assert "Battery × 1" in db.session.scalars(select(OutboxMessage.body).where(OutboxMessage.kind == "pledge_edited").order_by(OutboxMessage.id)).all()[-1]
     # Canceling gives every unit back.
     client.post(f"/pledges/{pledge.id}/cancel")
     assert _claimed(shop.battery) == [0]
