@@ -378,7 +378,8 @@ def pledge(backer: Person, campaign_url: str, *, tier: str | None, amount: str |
         page.locator(".addon-choice", has_text=title).locator("input").fill(quantity)
     if country:
         page.select_option("select[name=country]", country)
-    if total is not None:  # the live summary, before the card is entered
+    if total is not None:  # the live summary, before the card is entered (its script may still be writing it)
+        expect(page.locator("#summary-total")).to_have_text(re.compile(r"\d"))
         assert T.cents(page.locator("#summary-total").inner_text()) == total
     fill_card(page, card)
     if screenshot:
