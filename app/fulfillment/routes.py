@@ -16,7 +16,7 @@ from flask_login import current_user, login_required, logout_user
 from app import clock
 from app.campaigns import services as campaigns
 from app.campaigns import shipping
-from app.campaigns.lookups import own_or_403, visible_or_404
+from app.campaigns.lookups import visible_or_404
 from app.campaigns.models import CampaignState
 from app.extensions import limiter
 from app.fulfillment import addresses, bp, data_rights, delivery, shipments, surveys
@@ -71,14 +71,6 @@ bp.add_app_template_global(survey_panel, "survey_panel")
 _LIMITS = {"prompt_max": PROMPT_MAX, "options_min": OPTIONS_MIN, "options_max": OPTIONS_MAX}
 
 
-def _funded_own(slug: str):
-    """The current member's own funded campaign (others: 404 or 403 as every campaign page; not funded: 404)."""
-    campaign = own_or_403(slug, offer=True)
-    if campaign.state != CampaignState.SUCCESSFUL:
-        abort(404)
-    return campaign
-
-
 def _preview(campaign) -> dict:
     """The preview's choice (query string: `tier`, `addons`, `country`) and what such a backer is asked."""
     tiers = {str(tier.id): tier for tier in campaign.tiers}
@@ -115,7 +107,7 @@ def _refused(form: QuestionForm, error: surveys.SurveyError) -> None:
 @login_required
 def survey(slug: str):
     """The creator's survey: its questions, a form to add one, the preview per tier, send and lock."""
-    campaign = _funded_own(slug)
+    campaign = _campaign(slug, write=True, offer=True)
     form = QuestionForm(campaign=campaign)
     if form.validate_on_submit():
         try:
@@ -139,7 +131,7 @@ def _survey_question(campaign, question_id: int):
 @bp.route("/campaigns/<slug>/survey/questions/<id:question_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_question(slug: str, question_id: int):
-    campaign = _funded_own(slug)
+    campaign = _campaign(slug, write=True, offer=True)
     survey, question = _survey_question(campaign, question_id)
     if survey.state != SurveyState.DRAFT:
         flash(_("The survey was sent: its questions can no longer change."), "warning")
@@ -164,7 +156,7 @@ def edit_question(slug: str, question_id: int):
 @bp.route("/campaigns/<slug>/survey/questions/<id:question_id>/remove", methods=["POST"])
 @login_required
 def remove_question(slug: str, question_id: int):
-    campaign = _funded_own(slug)
+    campaign = _campaign(slug, write=True, offer=True)
     _survey, question = _survey_question(campaign, question_id)
     try:
         surveys.remove_question(campaign, current_user, question.id)
@@ -178,7 +170,7 @@ def remove_question(slug: str, question_id: int):
 @bp.route("/campaigns/<slug>/survey/questions/<id:question_id>/move", methods=["POST"])
 @login_required
 def move_question(slug: str, question_id: int):
-    campaign = _funded_own(slug)
+    campaign = _campaign(slug, write=True, offer=True)
     survey, question = _survey_question(campaign, question_id)
     form = MoveQuestionForm()
     if not form.validate_on_submit():
@@ -195,7 +187,7 @@ def move_question(slug: str, question_id: int):
 @login_required
 def send_survey(slug: str):
     """Send the survey: every collected pledge gets its request and a mail."""
-    campaign = _funded_own(slug)
+    campaign = _campaign(slug, write=True, offer=True)
     try:
         sent = surveys.send(campaign, current_user)
     except surveys.SurveyError as error:
@@ -209,7 +201,7 @@ def send_survey(slug: str):
 @login_required
 def lock_survey(slug: str):
     """Lock the answers: backers can no longer change them."""
-    campaign = _funded_own(slug)
+    campaign = _campaign(slug, write=True, offer=True)
     try:
         surveys.lock(campaign, current_user)
     except surveys.SurveyError as error:
@@ -345,10 +337,11 @@ def _fulfillment_context():
     }
 
 
-def _campaign(slug: str, *, write: bool):
+def _campaign(slug: str, *, write: bool, offer: bool = False):
     """The funded campaign at `slug` for its creator (moderators too when only reading): 404 when it
-    is not visible or not funded, 403 for anyone else who can see it."""
-    campaign = visible_or_404(slug)
+    is not visible or not funded, 403 for anyone else who can see it. The survey and fulfillment pages
+    both find their campaign here; `offer` loads its tiers and add-ons with it."""
+    campaign = visible_or_404(slug, offer=offer)
     creator = campaigns.is_creator(campaign, current_user)
     if not (creator or (not write and current_user.is_moderator)):
         abort(403)
