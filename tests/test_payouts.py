@@ -23,6 +23,7 @@ from app.payouts.models import LedgerEntry, PayoutAccount
 from app.pledges.models import Pledge
 from app.settlement import services as settlement
 from tests.factories import csrf_token, login, make_campaign, make_user
+from tests.queries import counting
 from tests.localstripe_fixture import CARD_OK, browser_onboard, onboard
 from tests.test_pledges import backer, pledge_with_card
 
@@ -359,6 +360,24 @@ def test_a_refused_reversal_refunds_nothing_and_says_why(app, funded):
     assert "could not be reversed, so nothing was refunded" in page.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(Pledge, pledge.id).state == "collected"
+
+
+def test_the_workers_ledger_sync_costs_the_same_statements_for_one_campaign_or_many(app, funded):
+    """The payout pass keeps every recent funded campaign's ledger current in a fixed number of statements:
+    a pass is never a loop of queries over campaigns."""
+    def sync() -> int:
+        with counting() as statements:
+            payouts.sync_recent_ledgers(clock.utcnow())
+        return len(statements)
+
+    assert sync() == 3  # two reads of what is missing, one insert
+    assert db.session.scalar(select(func.count(LedgerEntry.id)).where(LedgerEntry.campaign_id == funded.id)) == 4
+    alone = sync()
+    for n in range(3):
+        make_campaign(make_user(f"other-maker-{n}@example.com"), "successful")
+    assert sync() == alone == 2
+    # Nothing new: nothing written again.
+    assert db.session.scalar(select(func.count(LedgerEntry.id))) == 4
 
 
 def test_the_dashboards_money_report_reads_the_ledger(app, funded):

@@ -157,32 +157,38 @@ def sync_ledger(campaign: Campaign) -> None:
     each collected charge and its Stripe fee (an estimate at list price when Stripe reported none),
     each refund. Reads only what is missing (a second call is two index lookups per charge, no writes).
     Transfers and reversals are written by this area when it makes them. Does not commit."""
+    _sync_ledgers(Pledge.campaign_id == campaign.id)
+
+
+def _sync_ledgers(of_campaigns) -> None:
+    """`sync_ledger` for every campaign matching the condition `of_campaigns` on `Pledge.campaign_id`, in two
+    statements whatever their number."""
     charges = db.session.execute(
-        select(ChargeAttempt, Pledge.id)
+        select(ChargeAttempt, Pledge.id, Pledge.campaign_id)
         .join(Pledge, Pledge.id == ChargeAttempt.pledge_id)
-        .where(Pledge.campaign_id == campaign.id, ChargeAttempt.status == AttemptStatus.SUCCEEDED.value,
+        .where(of_campaigns, ChargeAttempt.status == AttemptStatus.SUCCEEDED.value,
                ChargeAttempt.payment_intent_id.is_not(None),
                ~select(LedgerEntry.id).where(LedgerEntry.kind == K.CHARGE.value,
                                              LedgerEntry.stripe_id == ChargeAttempt.payment_intent_id).exists())
     ).all()
     refunded = db.session.execute(
-        select(ChargeAttempt, Pledge.id, Pledge.refund_id)
+        select(ChargeAttempt, Pledge.id, Pledge.campaign_id, Pledge.refund_id)
         .join(Pledge, Pledge.id == ChargeAttempt.pledge_id)
-        .where(Pledge.campaign_id == campaign.id, Pledge.state == P.REFUNDED.value, Pledge.refund_id.is_not(None),
+        .where(of_campaigns, Pledge.state == P.REFUNDED.value, Pledge.refund_id.is_not(None),
                ChargeAttempt.status == AttemptStatus.SUCCEEDED.value,
                ~select(LedgerEntry.id).where(LedgerEntry.kind == K.REFUND.value, LedgerEntry.stripe_id == Pledge.refund_id).exists())
     ).all()
     rows = []
-    for attempt, pledge_id in charges:
-        base = {"campaign_id": campaign.id, "pledge_id": pledge_id, "currency": attempt.currency,
+    for attempt, pledge_id, campaign_id in charges:
+        base = {"campaign_id": campaign_id, "pledge_id": pledge_id, "currency": attempt.currency,
                 "occurred_at": attempt.finished_at or attempt.created_at}
         rows.append({**base, "kind": K.CHARGE.value, "amount": attempt.amount, "stripe_id": attempt.payment_intent_id, "estimated": False})
         estimated = attempt.fee_amount is None
         fee = estimate_stripe_fee(attempt.amount, 1, attempt.currency) if estimated else attempt.fee_amount
         rows.append({**base, "kind": K.FEE.value, "amount": fee, "stripe_id": attempt.charge_id or attempt.payment_intent_id,
                      "estimated": estimated})
-    for attempt, pledge_id, refund_id in refunded:
-        rows.append({"campaign_id": campaign.id, "pledge_id": pledge_id, "currency": attempt.currency,
+    for attempt, pledge_id, campaign_id, refund_id in refunded:
+        rows.append({"campaign_id": campaign_id, "pledge_id": pledge_id, "currency": attempt.currency,
                      "occurred_at": clock.utcnow(), "kind": K.REFUND.value, "amount": attempt.amount,
                      "stripe_id": refund_id, "estimated": False})
     _insert_missing(rows)
@@ -194,19 +200,15 @@ def refresh_ledger(campaign: Campaign) -> None:
     db.session.commit()
 
 
-def sync_recent_ledgers(now: datetime, limit: int = 100) -> int:
+def sync_recent_ledgers(now: datetime) -> None:
     """Bring the ledgers of the campaigns that may still move money up to date (successful ones that
     passed their deadline within LEDGER_SYNC_DAYS: charging, retries and the payout hold), so that the pages read the
-    ledger without writing. Older campaigns' refunds write their own rows (`refund`), and the daily
-    reconciliation syncs every campaign it checks. Commits; returns how many campaigns were looked at."""
-    recent = db.session.scalars(
-        select(Campaign).where(Campaign.state == CampaignState.SUCCESSFUL.value, Campaign.deadline >= now - LEDGER_SYNC_DAYS)
-        .order_by(Campaign.deadline.desc()).limit(limit)
-    ).all()
-    for campaign in recent:
-        sync_ledger(campaign)
+    ledger without writing: two statements a pass, whatever the number of those campaigns. Older campaigns'
+    refunds write their own rows (`refund`), and the daily reconciliation syncs every campaign it checks. Commits."""
+    recent = select(Campaign.id).where(Campaign.state == CampaignState.SUCCESSFUL.value,
+                                       Campaign.deadline >= now - LEDGER_SYNC_DAYS)
+    _sync_ledgers(Pledge.campaign_id.in_(recent))
     db.session.commit()
-    return len(recent)
 
 
 @dataclass(frozen=True)
@@ -516,7 +518,7 @@ def run_pass(now: datetime | None = None, limit: int = 100) -> PassSummary:
     in several processes at once."""
     now = now or clock.utcnow()
     summary = PassSummary(outcomes={})
-    sync_recent_ledgers(now, limit)
+    sync_recent_ledgers(now)
     for campaign in _due_campaigns(now, limit):
         if schedule(campaign, now) is not None:
             summary.scheduled += 1
