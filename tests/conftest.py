@@ -77,10 +77,21 @@ def _schema(database_url: str) -> str:
     return database_url
 
 
+_sequences: list[str] = []
+
+
 def _empty_tables() -> None:
     tables = [t.name for t in reversed(db.metadata.sorted_tables)]
     if db.engine.dialect.name == "postgresql":
-        db.session.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        # DELETE and setval, not TRUNCATE … RESTART IDENTITY: a TRUNCATE makes new files for every table and
+        # took about a second a test on two busy cores; a DELETE of a test's few rows takes milliseconds.
+        if not _sequences:
+            _sequences.extend(db.session.scalars(text(
+                "SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename) FROM pg_sequences"
+                " WHERE schemaname = current_schema()")))
+        db.session.execute(text("; ".join(f'DELETE FROM "{t}"' for t in tables)))
+        if _sequences:
+            db.session.execute(text("SELECT " + ", ".join(f"setval('{s}', 1, false)" for s in _sequences)))
     else:
         for table in tables:
             db.session.execute(text(f'DELETE FROM "{table}"'))
