@@ -65,6 +65,8 @@ def test_the_page_shows_pledged_and_collected_after_a_settle_with_a_declined_car
     assert _row(page, "t-dropped") == "Never collected $25.00 1 backer"
     assert _row(page, "t-refunded") == "Refunded to backers $30.00 1 backer"
     assert "t-errored" not in page
+    # No payment is moving any more: the figure is final, not "so far".
+    assert "$60.00 collected in all" in page and "collected so far" not in page
 
 
 def test_the_cached_visitor_page_follows_the_charges(app, make_app, localstripe):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -175,6 +175,41 @@ def test_a_reward_with_add_ons_shipped_to_france(app, client, localstripe, shop)
     mail = db.session.scalar(select(OutboxMessage.body).where(OutboxMessage.kind == "pledge_confirmed"))
     assert "Stand × 1: €20.00" in mail and "Shipping to France: €13.00" in mail and "Total: €112.00" in mail
     assert "Battery × 2" in client.get("/me/pledges").get_data(as_text=True)
+
+
+def test_the_confirmation_says_what_happens_at_the_deadline_and_offers_sharing(app, client, localstripe, shop):
+    """After the card is saved the backer lands on their pledge (issue 18, defect 9): its parts, total and
+    card; the deadline in their zone with the UTC on hover, what is charged then and what if the goal is
+    missed; how to change or cancel before it; and the campaign's share links (plain links, no scripts)."""
+    backer(client)
+    data = {"tier": str(shop.lamp.id), f"addons-{shop.battery.id}": "1", "country": "fr"}
+    response = _post(client, shop, **data)
+    body = response.get_json()
+    setup_id = body["client_secret"].split("_secret_")[0]
+    assert browser_confirm_setup(localstripe, setup_id, CARD_OK) == "succeeded"
+    confirmed = client.post(body["confirm_url"], data={"setup_intent": setup_id}, follow_redirects=True)
+    page = confirmed.get_data(as_text=True)
+    pledge = db.session.scalar(select(Pledge).where(Pledge.setup_intent_id == setup_id))
+    total = money.format_money(pledge.amount, "EUR", "en")
+    for text in ("Lamp", "Battery × 1", "Shipping to France", total, "···· 4242"):
+        assert text in page, text
+    deadline = shop.campaign.deadline.strftime("%Y-%m-%d %H:%M UTC")
+    assert (f'If the campaign reaches its goal by <time datetime="{shop.campaign.deadline:%Y-%m-%dT%H:%M:%SZ}" '
+            f'title="{deadline}">') in page
+    assert f"your card is charged {total} then; if not, nothing is charged." in page
+    assert f'href="/pledges/{pledge.id}/edit"' in page and f'action="/pledges/{pledge.id}/cancel"' in page
+    share = page.split('class="card mb-3 share-panel"')[1].split("</section>")[0]
+    assert f"/campaigns/{shop.campaign.slug}" in share and 'class="share-email" href="mailto:' in share
+    assert 'href="https://twitter.com/intent/tweet?url=' in share
+    assert "<script" not in share and "share.js" in page  # our own script adds the copy button
+    # In French the same promise, in French words and the French way of writing euros.
+    french = client.get(f"/pledges/{pledge.id}", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert "Si la campagne atteint son objectif" in french and money.format_money(pledge.amount, "EUR", "fr") in french
+    # Once the campaign has ended there is nothing to change and nothing to share from here.
+    shop.campaign.deadline = clock.utcnow().replace(tzinfo=None) - timedelta(hours=1)
+    db.session.commit()
+    ended = client.get(f"/pledges/{pledge.id}").get_data(as_text=True)
+    assert "What happens at the deadline" not in ended and "share-panel" not in ended
 
 
 def test_the_form_shows_the_offer_and_only_the_countries_shipped_to(app, client, shop):

@@ -10,6 +10,7 @@ Session fixtures, bottom to top:
   built with ``flask --app wsgi db upgrade``;
 - ``server``: ``flask --app wsgi run`` on a free loopback port, ready once ``/healthz`` answers; it
   also runs other ``flask --app wsgi …`` commands (users create, settle) with the same environment;
+- ``demo``: the shared server seeded with the demo (campaigns in every state), the ended ones settled;
 - ``own_server``: the three above for one test alone (the journey, once per language: its settlement
   passes move the clock, and it counts every payment localstripe holds);
 - ``browser``: Chromium from /usr/bin/chromium with a fresh profile (a plain launch).
@@ -212,6 +213,15 @@ def own_server(e2e_tmp: Path, request: pytest.FixtureRequest) -> Iterator[Server
             fresh_database(folder, f"threshold_e2e_{os.getpid()}_{folder.name}".lower()[:60]) as database_url, \
             app_server(stripe_base, database_url, folder) as srv:
         yield srv
+
+
+@pytest.fixture(scope="session")
+def demo(server: Server) -> Server:
+    """The shared server with the demo's accounts and campaigns in every state (`seed-demo`), the ended
+    ones decided by a settlement pass: the data of the tests that read pages rather than make them."""
+    server.flask("seed-demo")
+    server.flask("settle")
+    return server
 
 
 @pytest.fixture(scope="session")

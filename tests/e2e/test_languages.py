@@ -25,13 +25,6 @@ ZONE_NAMES = {"Europe/Paris": "heure normale d’Europe centrale", "Asia/Shangha
 LONG_CHINESE_TITLE = "城市鸟类手工印刷杂志第二期全彩珍藏版附赠手绘明信片和限量帆布包以及作者亲笔签名"
 
 
-@pytest.fixture(scope="module")
-def demo(server):
-    """The demo's campaigns (skipped by the command when they exist already)."""
-    server.flask("seed-demo")
-    return server
-
-
 @pytest.mark.parametrize("accept,zone,lang,words,gbp", LANGUAGES, ids=[row[2] for row in LANGUAGES])
 def test_a_visitor_reads_the_site_in_their_language(demo, browser, accept, zone, lang, words, gbp):
     context = browser.new_context(base_url=demo.url, viewport=DESKTOP, locale=accept, timezone_id=zone)

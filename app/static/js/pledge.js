@@ -23,12 +23,15 @@
   const showErrors = (form, errors) => {
     form.querySelectorAll('[data-errors-for]').forEach((el) => { el.textContent = ''; });
     form.querySelectorAll('.is-invalid').forEach((el) => el.classList.remove('is-invalid'));
+    form.querySelectorAll('[aria-invalid]').forEach((el) => el.removeAttribute('aria-invalid'));
     const general = document.getElementById('form-errors');
     if (general) { general.textContent = ''; general.classList.add('d-none'); }
     Object.entries(errors || {}).forEach(([name, messages]) => {
       const slot = form.querySelector(`[data-errors-for="${name}"]`);
       const input = form.querySelector(`[name="${name}"]`);
       if (input && input.type !== 'radio') input.classList.add('is-invalid');
+      // Said to screen readers too, on the field (every button of a group) whose errors the slot holds.
+      if (slot) form.querySelectorAll(`[name="${name}"]`).forEach((el) => el.setAttribute('aria-invalid', 'true'));
       if (slot) slot.textContent = messages.join(' ');
       else if (general) { general.textContent += messages.join(' '); general.classList.remove('d-none'); }
     });
