@@ -137,6 +137,12 @@ def wait_for(url: str, timeout: float = 30) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
+def login_form(page: str, email: str) -> dict:
+    """The login form's fields for `email`, with the CSRF token of the login `page`."""
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    return {"email": email, "password": "bench-password", "csrf_token": token}
+
+
 def login_cookie(base: str, email: str) -> str:
     """Log in through the form (CSRF token and all) and return the session cookie header."""
     import http.cookiejar
@@ -144,8 +150,7 @@ def login_cookie(base: str, email: str) -> str:
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     page = opener.open(f"{base}/auth/login").read().decode()
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    data = urllib.parse.urlencode({"email": email, "password": "bench-password", "csrf_token": token}).encode()
+    data = urllib.parse.urlencode(login_form(page, email)).encode()
     opener.open(f"{base}/auth/login", data=data)
     return "; ".join(f"{c.name}={c.value}" for c in jar)
 
@@ -197,9 +202,7 @@ def cpu_per_request(env: dict, pages: list, member: str, requests: int = 200) ->
 
     app = create_app()
     visitor, member_client = app.test_client(), app.test_client()
-    page = member_client.get("/auth/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    member_client.post("/auth/login", data={"email": member, "password": "bench-password", "csrf_token": token})
+    member_client.post("/auth/login", data=login_form(member_client.get("/auth/login").get_data(as_text=True), member))
     cpu = {}
     for name, path, cookie in pages:
         client = member_client if cookie else visitor
