@@ -34,10 +34,12 @@ def create_app(config: Config | None = None) -> Flask:
     if app.config["CLOCK_OFFSET_SECONDS"]:
         clock.set_offset(timedelta(seconds=app.config["CLOCK_OFFSET_SECONDS"]))
 
-    from app import caching, errors, i18n, links, security
+    from app import caching, database, errors, i18n, links, security
     from app.extensions import babel, bootstrap, csrf, db, limiter, login_manager, mail, migrate
 
     db.init_app(app)
+    with app.app_context():
+        database.init_engine(db.engine)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)

@@ -89,12 +89,13 @@ def _recall(key: tuple):
     return None
 
 
-def cached_fragment(*key, caller) -> Markup:
+def cached_fragment(*key, caller, when: bool = True) -> Markup:
     """`{% call cached_fragment('name', campaign.id, …) %}…{% endcall %}`: the block's HTML from the
     cache while the campaigns are unchanged. The key names everything else the block shows; the
-    block must hold nothing of the member's own (no name, no CSRF token, no form errors)."""
+    block must hold nothing of the member's own (no name, no CSRF token, no form errors).
+    `when=False` renders it every time (a preview of a campaign that is not public)."""
     ttl = current_app.config.get("PUBLIC_PAGE_CACHE_SECONDS", 10)
-    if not ttl:
+    if not ttl or not when:
         return Markup(caller())
     full_key = ("fragment", *key, str(get_locale()), str(get_timezone()), _version())
     html = _recall(full_key)

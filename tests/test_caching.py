@@ -146,3 +146,52 @@ def _checked(page: str) -> str:
 
 def _summary(page: str) -> str:
     return page[page.index('<div class="col-lg-5">'):]
+
+
+def test_members_share_the_campaign_page_but_each_sees_only_their_own(app, cached_app, localstripe):
+    """The campaign page's story, figures and rewards are rendered once and shared; each member's
+    own parts (name, pledge, saved state, CSRF tokens) are theirs alone, whoever came first."""
+    from app.community import follows
+    from tests.test_pledges import pledge_with_card
+
+    creator = make_user("creator@example.com", name="Cora Creator")
+    campaign = make_campaign(creator, "live", title="Shared Page Lantern", tiers=2, currency="USD")
+    path = f"/campaigns/{campaign.slug}"
+    ada, bo, cy, visitor = (cached_app.test_client() for _ in range(4))
+    for client, email, name in ((ada, "ada@example.com", "Ada"), (bo, "bo@example.com", "Bo"), (cy, "cy@example.com", "Cy")):
+        make_user(email, name=name)
+        login(client, email)
+    pledge_with_card(ada, localstripe, campaign, tier=str(campaign.tiers[0].id), amount="60")
+    follows.follow(campaigns.get_by_slug(campaign.slug), db.session.scalar(db.select(type(creator)).filter_by(email="bo@example.com")))
+
+    with cached_app.app_context():
+        pages = {name: client.get(path).get_data(as_text=True) for name, client in
+                 (("ada", ada), ("bo", bo), ("cy", cy), ("visitor", visitor), ("ada again", ada), ("cy again", cy))}
+    assert "You back this project · $60.00" in pages["ada"] and "You back this project · $60.00" in pages["ada again"]
+    for other in ("bo", "cy", "visitor", "cy again"):
+        assert "You back this" not in pages[other] and "Manage your pledge" not in pages[other]
+    assert "Remove from saved" in pages["bo"]
+    for other in ("ada", "cy", "cy again"):
+        assert "Remove from saved" not in pages[other] and "Remind me" in pages[other]
+    assert "Log in to save this campaign" in pages["visitor"]
+    for name, page in pages.items():  # each their own name in the navigation, nobody else's
+        own = name.split()[0].capitalize()
+        assert all((n in _nav(page)) == (n == own) for n in ("Ada", "Bo", "Cy"))
+    tokens = {name: set(re.findall(r'name="csrf_token"[^>]*value="([^"]+)"', page)) for name, page in pages.items()}
+    assert tokens["ada"] and tokens["bo"] and tokens["cy"] and not tokens["ada"] & tokens["bo"] and not tokens["bo"] & tokens["cy"]
+    # The shared parts are one rendering for everyone.
+    assert _rewards(pages["ada"]) == _rewards(pages["bo"]) == _rewards(pages["visitor"])
+
+    # A change to the campaign reaches the shared parts at once.
+    _rename(campaign, "Renamed Page Lantern")
+    with cached_app.app_context():
+        assert "Renamed Page Lantern" in bo.get(path).get_data(as_text=True)
+
+
+def _nav(page: str) -> str:
+    return page[:page.index("<main")]
+
+
+def _rewards(page: str) -> str:
+    start = page.index('id="tiers"')
+    return page[start:page.index("</div>\n</div>", start)]

@@ -12,8 +12,9 @@ from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from app import clock
+from app import clock, database
 from app.accounts.models import LoginSession, User
 from app.accounts.passwords import hash_password, needs_rehash, verify_password, weakness
 from app.extensions import db
@@ -161,15 +162,25 @@ _SESSION_USER = (
 
 
 def load_user(cookie_id: str) -> User | None:
-    """The user named by a login cookie, only while its login session is open."""
+    """The user named by a login cookie, only while its login session is open (asked of the
+    database on every request: a logout or password change ends the session everywhere at once)."""
     text, _sep, session_id = (cookie_id or "").partition(":")
     user_id = parse_id(text)
     if user_id is None or not session_id:
         return None
-    row = db.session.execute(_SESSION_USER, {"user_id": user_id, "session_id": session_id}).scalar_one_or_none()
-    if row is not None:
-        row.login_session_id = session_id
-    return row
+
+    def lookup(connection) -> User | None:
+        with Session(bind=connection) as lookup_session:
+            return lookup_session.execute(_SESSION_USER, {"user_id": user_id, "session_id": session_id}).scalar_one_or_none()
+
+    # One round trip (app.database): no ping, no BEGIN/ROLLBACK; the request's own session opens
+    # a transaction only if the page asks for more.
+    found = database.verified_autocommit(db.engine, lookup)
+    if found is None:
+        return None
+    user = db.session.merge(found, load=False)
+    user.login_session_id = session_id
+    return user
 
 
 def end_login_session(user: User) -> None:

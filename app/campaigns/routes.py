@@ -60,13 +60,24 @@ def _form_page(form: CampaignForm, campaign=None, **extra):
                            **extra), 422 if form.errors else 200
 
 
+class _Markdown:
+    """Creator-written Markdown, rendered only when the page outputs it (not when the part of the
+    page that shows it comes from the fragment cache)."""
+
+    def __init__(self, text: str | None) -> None:
+        self.text = text
+
+    def __html__(self) -> str:
+        return render_markdown(self.text)
+
+
 def _page_context(campaign, preview: bool = False) -> dict:
     now = clock.utcnow()
     return {
         "campaign": campaign,
         "totals": totals.of(campaign),
-        "story_html": render_markdown(campaign.story),
-        "risks_html": render_markdown(campaign.risks),
+        "story_html": _Markdown(campaign.story),
+        "risks_html": _Markdown(campaign.risks),
         "now": now,
         "time_left": services.time_left(campaign, now),
         "preview": preview,
@@ -74,6 +85,7 @@ def _page_context(campaign, preview: bool = False) -> dict:
     }
 
 
+bp.add_app_template_global(services.load_offer, "load_offer")
 bp.add_app_template_global(sharing.campaign_url, "campaign_url")
 bp.add_app_template_global(sharing.cover_url, "campaign_cover_url")
 bp.add_app_template_global(sharing.email_link, "share_email_link")
@@ -125,7 +137,7 @@ def browse():
 @bp.route("/campaigns/<slug>")
 @public_page
 def show(slug: str):
-    campaign = visible_or_404(slug, offer=True)
+    campaign = visible_or_404(slug)  # the offer only when its part of the page is rendered (load_offer)
     if not campaign.is_public:
         return redirect(url_for("campaigns.preview", slug=slug))
     return render_template("campaigns/show.html", **_page_context(campaign))

@@ -13,7 +13,7 @@ from app.main import bp
 @bp.route("/")
 @public_page
 def index():
-    return render_template("main/index.html", discover=campaigns.discover())
+    return render_template("main/index.html", discover_campaigns=campaigns.discover)
 
 
 @bp.route("/healthz")

@@ -66,18 +66,22 @@ def transition(pledge: Pledge, action: str, actor: User | None, note: str = "") 
     return event
 
 
+#: Built once (a list of pledges names one state a row: translating all nine each time was most of it).
+_STATE_NAMES = {
+    P.PENDING: _l("Waiting for your card"),
+    P.ACTIVE: _l("Active"),
+    P.CANCELED: _l("Canceled"),
+    P.RELEASED: _l("Released"),
+    P.CHARGING: _l("Being collected"),
+    P.COLLECTED: _l("Collected"),
+    P.ERRORED: _l("Payment failed"),
+    P.DROPPED: _l("Dropped"),
+    P.REFUNDED: _l("Refunded"),
+}
+
+
 def state_name(state: PledgeState | str) -> str:
-    return {
-        P.PENDING: _("Waiting for your card"),
-        P.ACTIVE: _("Active"),
-        P.CANCELED: _("Canceled"),
-        P.RELEASED: _("Released"),
-        P.CHARGING: _("Being collected"),
-        P.COLLECTED: _("Collected"),
-        P.ERRORED: _("Payment failed"),
-        P.DROPPED: _("Dropped"),
-        P.REFUNDED: _("Refunded"),
-    }[PledgeState(state)]
+    return str(_STATE_NAMES[PledgeState(state)])
 
 
 # --- locks and claims ------------------------------------------------------------------------

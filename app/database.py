@@ -1,0 +1,86 @@
+"""Connections that survive a database restart, at one ping per request instead of one per checkout.
+
+A pooled connection may be dead (the database restarted, a proxy dropped it). SQLAlchemy's
+`pool_pre_ping` finds out by pinging at every checkout: a round trip before every transaction,
+and on a member's page before the login-session check itself. Here a connection is pinged at its
+first checkout in a request (a dead one is replaced and the pool renewed, as the pre-ping does),
+not again in that request; and `verified_autocommit`, used by the login-session check, skips the
+ping altogether: its query is the ping. On a disconnect it renews the pool and runs once more on a
+fresh connection. A member's request that only checks the session is one round trip: no ping, no
+BEGIN, no ROLLBACK (autocommit, and the request's ORM session is never opened).
+Outside a request (CLI, settlement worker) every checkout is pinged, as before.
+"""
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import TypeVar
+
+from flask import has_request_context, request
+from sqlalchemy import event, exc
+from sqlalchemy.engine import Connection, Engine
+
+T = TypeVar("T")
+
+_skip_ping: ContextVar[bool] = ContextVar("skip_ping", default=False)
+_VERIFIED = "verified_in_request"  # connection_record.info key: a weak reference to the request
+
+
+def _mark_verified(info: dict) -> None:
+    if has_request_context():
+        info[_VERIFIED] = weakref.ref(request._get_current_object())
+
+
+def _verified(info: dict) -> bool:
+    ref = info.get(_VERIFIED)
+    return ref is not None and has_request_context() and ref() is request._get_current_object()
+
+
+def init_engine(engine: Engine) -> None:
+    """Ping a pooled connection at its first checkout in a request (replace it if dead).
+    Replaces `pool_pre_ping`, which must be off."""
+    dialect = engine.dialect
+
+    def on_connect(_dbapi_connection, connection_record) -> None:
+        connection_record.info["fresh"] = True  # just made: alive
+
+    def on_checkout(dbapi_connection, connection_record, _proxy) -> None:
+        fresh = connection_record.info.pop("fresh", False)
+        if _skip_ping.get() or _verified(connection_record.info):
+            return  # its own query will tell (verified_autocommit), or it answered in this request
+        if fresh:
+            _mark_verified(connection_record.info)
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):
+                raise exc.InvalidatePoolError() from error  # the pool replaces it and renews the others
+            raise
+        _mark_verified(connection_record.info)
+
+    event.listen(engine, "connect", on_connect)
+    event.listen(engine, "checkout", on_checkout)
+
+
+def verified_autocommit(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """`work(connection)` on a pooled connection in autocommit, without a ping: on a disconnect
+    (SQLAlchemy then renews the pool) it runs once more on a fresh connection."""
+    token = _skip_ping.set(True)
+    try:
+        for attempt in (1, 2):
+            try:
+                with engine.connect() as connection:
+                    if connection.dialect.name != "sqlite":  # (its driver sends no BEGIN before a SELECT,
+                        # and switching its isolation level costs a PRAGMA each way)
+                        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+                    result = work(connection)
+                    _mark_verified(connection.info)
+                    return result
+            except exc.DBAPIError as error:
+                if attempt == 2 or not error.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+    finally:
+        _skip_ping.reset(token)
