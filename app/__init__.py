@@ -53,6 +53,7 @@ def create_app(config: Config | None = None) -> Flask:
     from app.accounts.cli import users_cli
     from app.campaigns import bp as campaigns_bp
     from app.campaigns.cli import uploads_cli
+    from app.checks import check
     from app.community import bp as community_bp
     from app.demo import seed_demo
     from app.demo_state import demo_cli
@@ -94,6 +95,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.cli.add_command(payouts_cli)
     app.cli.add_command(reconcile)
     app.cli.add_command(addresses_cli)
+    app.cli.add_command(check)
     notifications_init(app)
     pledge_chart.init_app(app)
 
