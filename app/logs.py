@@ -23,7 +23,8 @@ HEADER = "X-Request-Id"
 #: What an incoming id may look like: nginx's $request_id (32 hex digits), a UUID, a load balancer's
 #: trace id. Anything else (too long, spaces, quotes, newlines that would forge a log line) is replaced.
 WELL_FORMED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{7,63}")
-FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+#: The request id before the logger's name, so that "threshold.settlement: campaign …" stays one string to search.
+FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 
 log = logging.getLogger("threshold.requests")
 #: The id the worker is logging about (a pledge's request), outside any request.

@@ -33,7 +33,7 @@ def test_a_request_gets_an_id_returned_and_logged_on_one_line(client, caplog):
     assert line.request_id == request_id
     assert re.fullmatch(r"GET /healthz 200 \d+\.\dms user=-", line.getMessage())
     formatted = logging.Formatter(logs.FORMAT).format(line)
-    assert f"INFO threshold.requests [{request_id}]: GET /healthz 200 " in formatted
+    assert f"INFO [{request_id}] threshold.requests: GET /healthz 200 " in formatted
     # the next request has its own id
     assert client.get("/healthz").headers[logs.HEADER] != request_id
 
