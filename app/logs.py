@@ -70,7 +70,7 @@ def _start(trusted: bool) -> None:
 
 
 def _finish(response: Response) -> Response:
-    if "request_id" not in g:  # a response made before our before_request ran
+    if "request_id" not in g:  # an error while Flask set the request up: no before_request ran
         _start(trusted=False)
     response.headers[HEADER] = g.request_id
     # The member, if this request looked them up (every page does; a static file or a webhook does

@@ -36,6 +36,11 @@ def test_a_request_gets_an_id_returned_and_logged_on_one_line(client, caplog):
     assert f"INFO [{request_id}] threshold.requests: GET /healthz 200 " in formatted
     # the next request has its own id
     assert client.get("/healthz").headers[logs.HEADER] != request_id
+    # a request refused for its Host has its id and its line too
+    refused = client.get("/healthz", headers={"Host": "evil.example"})
+    assert refused.status_code == 400 and GENERATED.fullmatch(refused.headers[logs.HEADER])
+    assert _request_lines(caplog)[-1].request_id == refused.headers[logs.HEADER]
+    assert _request_lines(caplog)[-1].getMessage().startswith("GET /healthz 400 ")
 
 
 def test_every_line_of_a_request_carries_its_id_and_the_member(client, caplog):
@@ -79,13 +84,22 @@ def test_an_incoming_id_is_kept_only_from_a_trusted_proxy_and_well_formed(make_a
 def test_the_worker_logs_a_pledge_with_the_id_of_the_request_that_made_it(app, localstripe, caplog):
     creator = make_user(fresh_email("creator"))
     campaign = make_campaign(creator, "live", tiers=1, goal=5000, currency="USD")
-    ids = {}
+    ids, clients = {}, {}
     for card, amount in ((CARD_OK, "40"), (CARD_DECLINE_ON_CHARGE, "41")):
-        client = app.test_client()
+        client = clients[amount] = app.test_client()
         backer(client, fresh_email("b"))
         response, status = pledge_with_card(client, localstripe, campaign, card=card, tier=campaign.tiers[0].id, amount=amount)
         assert status == "succeeded" and response.status_code == 302
         ids[int(amount) * 100] = response.headers[logs.HEADER]  # the card's confirmation: the last change
+    made = db.session.scalar(select(Pledge).where(Pledge.amount == 4000))
+    assert made.request_id == ids[4000]
+    # An edit is the last change now; reading the pledge's page changes nothing.
+    edited = clients["40"].post(f"/pledges/{made.id}/edit", data={"tier": str(campaign.tiers[0].id), "amount": "45"})
+    assert edited.status_code == 302
+    assert clients["40"].get(f"/pledges/{made.id}").status_code == 200
+    ids[4500] = edited.headers[logs.HEADER]
+    del ids[4000]
+    db.session.expire_all()
     pledges = {p.amount: p for p in db.session.scalars(select(Pledge))}
     assert {amount: p.request_id for amount, p in pledges.items()} == ids
     assert len(set(ids.values())) == 2
@@ -99,7 +113,7 @@ def test_the_worker_logs_a_pledge_with_the_id_of_the_request_that_made_it(app, l
         assert about, f"no worker line about pledge {pledge.id}"
         assert {r.request_id for r in about} == {ids[amount]}
     outcomes = {r.request_id: r.getMessage() for r in worker}
-    assert "collected" in outcomes[ids[4000]] and "errored" in outcomes[ids[4100]]
+    assert "collected" in outcomes[ids[4500]] and "errored" in outcomes[ids[4100]]
     # a line about the campaign as a whole names no pledge's request
     decided = [r for r in caplog.records if r.name == "threshold.settlement" and "decided" in r.getMessage()]
     assert decided and {r.request_id for r in decided} == {"-"}
