@@ -121,3 +121,38 @@ def test_nginx_limits_and_paths_match_the_app_and_gunicorn(app, monkeypatch):
     [read_timeout] = _nginx("proxy_read_timeout")
     assert int(read_timeout.rstrip("s")) > gunicorn["timeout"] > app.config["STRIPE_TIMEOUT_SECONDS"]
     assert re.search(r"listen 443 ssl;", NGINX) and _nginx("ssl_certificate") and "return 301 https://$host$request_uri" in NGINX
+
+
+def test_gunicorn_with_the_config_serves_the_app_and_logs_the_proxys_request_id(_schema, tmp_path):
+    """The real thing: gunicorn started as the unit starts it, behind a (pretend) nginx on loopback."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "APP_", "FLASK_", "TRUSTED_", "BASE_"))}
+    env.update(DATABASE_URL=_schema, TRUSTED_PROXIES="1", GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="1",
+               BASE_URL=f"http://127.0.0.1:{port}", UPLOAD_FOLDER=str(tmp_path))
+    log = tmp_path / "gunicorn.log"
+    with log.open("w") as out:
+        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py", "wsgi:app"],
+                                  cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/healthz",
+                                         headers={"X-Request-Id": "3f2a9c0e5b7d4e1f8a6b2c9d0e1f2a3b"})
+        for _ in range(600):  # until it listens (a bound on the wait, not a speed assertion)
+            try:
+                response = urllib.request.urlopen(request, timeout=10)
+                break
+            except OSError:
+                assert server.poll() is None, log.read_text()
+                time.sleep(0.1)
+        assert response.status == 200 and response.headers[logs.HEADER] == "3f2a9c0e5b7d4e1f8a6b2c9d0e1f2a3b"
+    finally:
+        server.terminate()
+        assert server.wait(timeout=60) == 0, log.read_text()
+    lines = log.read_text().splitlines()
+    assert [line for line in lines if "threshold.requests:" in line][-1].split(" INFO ", 1)[1].startswith(
+        "[3f2a9c0e5b7d4e1f8a6b2c9d0e1f2a3b] threshold.requests: GET /healthz 200 ")
