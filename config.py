@@ -15,7 +15,11 @@ MIN_SECRET_KEY_BYTES = 32
 
 
 class ConfigError(RuntimeError):
-    """Raised at start-up when the environment cannot run the app; the message is one clear line."""
+    """Raised at start-up when the environment cannot run the app: one clear line per problem."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
 
 
 def _int(name: str, default: int, low: int | None = None, high: int | None = None) -> int:
@@ -180,41 +184,56 @@ class Config:
         self.BENCH_CEILING = _bool("BENCH_CEILING", False)
         self.TESTING = False
 
-    def validate(self) -> None:
-        """Refuse to start on settings that would be wrong later; one line says why."""
+    def problems(self) -> list[str]:
+        """Every rule these settings break, one line each (empty when they are fine). The one list of
+        rules: `validate` refuses the start on any, `flask --app wsgi check` prints them all."""
+        found = []
         for name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY"):
             value = getattr(self, name)
             if value.startswith(LIVE_KEY_PREFIXES):
-                raise ConfigError(f"{name} is a live Stripe key; Threshold runs in Stripe test mode only")
-        if self.STRIPE_SECRET_KEY and not self.STRIPE_SECRET_KEY.startswith(("sk_test_", "rk_test_")):
-            raise ConfigError("STRIPE_SECRET_KEY must be a test key (sk_test_…)")
+                found.append(f"{name} is a live Stripe key; Threshold runs in Stripe test mode only")
+        if self.STRIPE_SECRET_KEY and not self.STRIPE_SECRET_KEY.startswith(("sk_test_", "rk_test_", *LIVE_KEY_PREFIXES)):
+            found.append("STRIPE_SECRET_KEY must be a test key (sk_test_…)")
+        base = urlsplit(self.BASE_URL)
         if self.PRODUCTION:
             if not self.SECRET_KEY:
-                raise ConfigError("SECRET_KEY must be set when APP_ENV is production")
-            if self.SECRET_KEY == DEV_SECRET_KEY:
-                raise ConfigError("SECRET_KEY is the published development key; set a secret one in production")
-            if len(self.SECRET_KEY.encode()) < MIN_SECRET_KEY_BYTES:
-                raise ConfigError(f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes in production "
-                                  "(e.g. python3 -c 'import secrets; print(secrets.token_hex(32))')")
+                found.append("SECRET_KEY must be set when APP_ENV is production")
+            elif self.SECRET_KEY == DEV_SECRET_KEY:
+                found.append("SECRET_KEY is the published development key; set a secret one in production")
+            elif len(self.SECRET_KEY.encode()) < MIN_SECRET_KEY_BYTES:
+                found.append(f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes in production "
+                             "(e.g. python3 -c 'import secrets; print(secrets.token_hex(32))')")
             if self.DEBUG:
-                raise ConfigError("FLASK_DEBUG (debug mode) cannot be on in production: it serves the Werkzeug debugger")
+                found.append("FLASK_DEBUG (debug mode) cannot be on in production: it serves the Werkzeug debugger")
             if self.CLOCK_OFFSET_SECONDS:
-                raise ConfigError("CLOCK_OFFSET_SECONDS is for demos and tests; it cannot be set in production")
+                found.append("CLOCK_OFFSET_SECONDS is for demos and tests; it cannot be set in production")
             if not self._base_url_given:
-                raise ConfigError("BASE_URL must be set in production: links in mail are built from it")
-        base = urlsplit(self.BASE_URL)
+                found.append("BASE_URL must be set in production: links in mail are built from it")
+            elif base.scheme == "http":
+                found.append("BASE_URL must start with https:// in production: the session cookie is sent over HTTPS only")
+            missing = [name for name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET") if not getattr(self, name)]
+            if missing:
+                found.append(f"{', '.join(missing)} must be set in production: cards are saved and charged through Stripe")
+            if not self.MAIL_SERVER:
+                found.append("MAIL_SERVER must be set in production: without it password resets and receipts never leave the server")
         if base.scheme not in ("http", "https") or not base.hostname or base.query or base.fragment:
-            raise ConfigError(f"BASE_URL must read like https://example.org, got {self.BASE_URL!r}")
-        if not self.SECRET_KEY:
-            self.SECRET_KEY = DEV_SECRET_KEY
+            found.append(f"BASE_URL must read like https://example.org, got {self.BASE_URL!r}")
         try:
             from limits import parse_many
 
             parse_many(self.COMMENT_RATE_LIMIT)
         except ValueError:
-            raise ConfigError(f"COMMENT_RATE_LIMIT must read like '10 per minute', got {self.COMMENT_RATE_LIMIT!r}") from None
+            found.append(f"COMMENT_RATE_LIMIT must read like '10 per minute', got {self.COMMENT_RATE_LIMIT!r}")
         if self.CAMPAIGN_MIN_DAYS > self.CAMPAIGN_MAX_DAYS:
-            raise ConfigError("CAMPAIGN_MIN_DAYS must not exceed CAMPAIGN_MAX_DAYS")
+            found.append("CAMPAIGN_MIN_DAYS must not exceed CAMPAIGN_MAX_DAYS")
+        return found
+
+    def validate(self) -> None:
+        """Refuse to start on settings that would be wrong later: a ConfigError naming every problem."""
+        if found := self.problems():
+            raise ConfigError(*found)
+        if not self.SECRET_KEY:
+            self.SECRET_KEY = DEV_SECRET_KEY
 
 
 class TestConfig(Config):

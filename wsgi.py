@@ -6,5 +6,5 @@ from config import ConfigError
 
 try:
     app = create_app()
-except ConfigError as error:  # one clear line, no traceback
-    sys.exit(f"Threshold cannot start: {error}")
+except ConfigError as error:  # one clear line per problem, no traceback
+    sys.exit("\n".join(f"Threshold cannot start: {problem}" for problem in error.problems))

@@ -1,7 +1,6 @@
 """The application factory."""
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 from flask import Flask
@@ -26,10 +25,9 @@ def create_app(config: Config | None = None) -> Flask:
     from app.ids import IdConverter
 
     app.url_map.converters["id"] = IdConverter
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    from app import clock, logs
 
-    from app import clock
+    logs.init_app(app)  # first: its request id and timer start before any other hook answers
 
     if app.config["CLOCK_OFFSET_SECONDS"]:
         clock.set_offset(timedelta(seconds=app.config["CLOCK_OFFSET_SECONDS"]))
@@ -57,6 +55,7 @@ def create_app(config: Config | None = None) -> Flask:
     from app.accounts.cli import users_cli
     from app.campaigns import bp as campaigns_bp
     from app.campaigns.cli import uploads_cli
+    from app.checks import check
     from app.community import bp as community_bp
     from app.demo import seed_demo
     from app.demo_state import demo_cli
@@ -98,6 +97,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.cli.add_command(payouts_cli)
     app.cli.add_command(reconcile)
     app.cli.add_command(addresses_cli)
+    app.cli.add_command(check)
     notifications_init(app)
     pledge_chart.init_app(app)
 

@@ -11,6 +11,9 @@ import pytest
 from config import Config, ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
+#: What production needs besides a SECRET_KEY and a BASE_URL.
+PRODUCTION_SERVICES = {"STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_PUBLISHABLE_KEY": "pk_test_x", "STRIPE_WEBHOOK_SECRET": "whsec_x",
+                       "MAIL_SERVER": "smtp.threshold.example"}
 
 
 def _config(monkeypatch, **env) -> Config:
@@ -40,7 +43,7 @@ def test_production_needs_a_secret_key(monkeypatch):
     monkeypatch.delenv("SECRET_KEY", raising=False)
     with pytest.raises(ConfigError, match="SECRET_KEY must be set"):
         _config(monkeypatch, APP_ENV="production").validate()
-    config = _config(monkeypatch, APP_ENV="production", SECRET_KEY="s" * 32, BASE_URL="https://threshold.example")
+    config = _config(monkeypatch, APP_ENV="production", SECRET_KEY="s" * 32, BASE_URL="https://threshold.example", **PRODUCTION_SERVICES)
     config.validate()
     assert config.SESSION_COOKIE_SECURE and config.REMEMBER_COOKIE_SECURE
 
@@ -109,20 +112,22 @@ def test_finding_7_configuration_fails_closed(monkeypatch, env, message):
 
 def test_finding_7_production_with_a_real_key_starts(monkeypatch):
     config = _config(monkeypatch, APP_ENV="production", SECRET_KEY="é" * 16, FLASK_DEBUG="0",  # 32 bytes in UTF-8
-                     BASE_URL="https://threshold.example")
+                     BASE_URL="https://threshold.example", **PRODUCTION_SERVICES)
     config.validate()
     assert config.PRODUCTION and not config.DEBUG
 
 
 @pytest.mark.parametrize("env", [{"APP_ENV": "prod"}, {"APP_ENV": "production", "SECRET_KEY": "s" * 40, "FLASK_DEBUG": "1"}])
-def test_finding_7_a_refused_environment_is_one_line_at_start(env):
-    """`flask run --debug` in production or a misspelt APP_ENV never reaches the dev server."""
+def test_finding_7_a_refused_environment_is_one_line_per_problem_at_start(env):
+    """`flask run --debug` in production or a misspelt APP_ENV never reaches the dev server; each
+    problem is one line (issue 19: all of them at once, not one per attempt)."""
     clean = {k: v for k, v in os.environ.items() if k not in ("APP_ENV", "FLASK_ENV", "FLASK_DEBUG", "SECRET_KEY")}
     result = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "routes"], cwd=ROOT, env={**clean, **env},
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Threshold cannot start: ")
+    assert lines and all(line.startswith("Threshold cannot start: ") for line in lines)
+    assert any(("FLASK_DEBUG" if env["APP_ENV"] == "production" else "APP_ENV") in line for line in lines)
 
 
 def test_base_url_and_trusted_hosts(monkeypatch):
@@ -140,3 +145,46 @@ def test_base_url_and_trusted_hosts(monkeypatch):
     monkeypatch.delenv("BASE_URL")
     with pytest.raises(ConfigError, match="BASE_URL must be set in production"):
         _config(monkeypatch, APP_ENV="production", SECRET_KEY="s" * 32).validate()
+
+
+# --- issue 19: what production needs, all refusals at once --------------------------------------
+
+@pytest.mark.parametrize(
+    "missing,message",
+    [
+        ("STRIPE_SECRET_KEY", "STRIPE_SECRET_KEY must be set in production"),
+        ("STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET must be set in production"),
+        ("MAIL_SERVER", "MAIL_SERVER must be set in production"),
+    ],
+)
+def test_production_needs_stripe_and_mail(monkeypatch, missing, message):
+    env = {"APP_ENV": "production", "SECRET_KEY": "s" * 32, "BASE_URL": "https://threshold.example", **PRODUCTION_SERVICES}
+    env.pop(missing)
+    monkeypatch.delenv(missing, raising=False)
+    [problem] = _config(monkeypatch, **env).problems()
+    assert problem.startswith(message)
+    with pytest.raises(ConfigError, match=message):
+        _config(monkeypatch, **env).validate()
+
+
+def test_production_needs_https(monkeypatch):
+    config = _config(monkeypatch, APP_ENV="production", SECRET_KEY="s" * 32, BASE_URL="http://threshold.example", **PRODUCTION_SERVICES)
+    assert config.problems() == ["BASE_URL must start with https:// in production: the session cookie is sent over HTTPS only"]
+    # development on plain HTTP is fine
+    assert _config(monkeypatch, APP_ENV="development").problems() == []
+
+
+def test_every_problem_is_named_at_once(monkeypatch):
+    for key in (*PRODUCTION_SERVICES, "SECRET_KEY", "BASE_URL", "FLASK_DEBUG", "CLOCK_OFFSET_SECONDS"):
+        monkeypatch.delenv(key, raising=False)
+    config = _config(monkeypatch, APP_ENV="production", CLOCK_OFFSET_SECONDS="60", CAMPAIGN_MIN_DAYS="30", CAMPAIGN_MAX_DAYS="10")
+    with pytest.raises(ConfigError) as refused:
+        config.validate()
+    assert refused.value.problems == config.problems() == [
+        "SECRET_KEY must be set when APP_ENV is production",
+        "CLOCK_OFFSET_SECONDS is for demos and tests; it cannot be set in production",
+        "BASE_URL must be set in production: links in mail are built from it",
+        "STRIPE_SECRET_KEY, STRIPE_PUBLISHABLE_KEY, STRIPE_WEBHOOK_SECRET must be set in production: cards are saved and charged through Stripe",
+        "MAIL_SERVER must be set in production: without it password resets and receipts never leave the server",
+        "CAMPAIGN_MIN_DAYS must not exceed CAMPAIGN_MAX_DAYS",
+    ]

@@ -78,7 +78,8 @@ def test_csp_admits_the_configured_stripe_origin(make_app):
 
 
 def test_production_adds_hsts_and_secure_cookies(make_app):
-    app = make_app(PRODUCTION=True, SESSION_COOKIE_SECURE=True, SECRET_KEY="s" * 32)
+    app = make_app(PRODUCTION=True, SESSION_COOKIE_SECURE=True, SECRET_KEY="s" * 32, MAIL_SERVER="smtp.threshold.example",
+                   BASE_URL="https://localhost")
     response = app.test_client().get("/")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
 

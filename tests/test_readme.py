@@ -9,13 +9,13 @@ import click
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", ROOT / "deploy" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 #: Commands of Flask's own command line (FlaskGroup), not of the app's.
 FLASK_BUILTINS = {"run", "shell", "routes"}
 
 
 def test_every_flask_command_in_the_readme_exists(app):
-    shown = re.findall(r"\.venv/bin/flask --app wsgi ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?", README)
+    shown = re.findall(r"\.venv/bin/flask --app wsgi ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?", README + (ROOT / "deploy" / "README.md").read_text())
     assert len(shown) > 15
     commands = app.cli.commands
     for name, sub in shown:

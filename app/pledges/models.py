@@ -4,10 +4,10 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, event, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app import clock
+from app import clock, logs
 from app.accounts.models import User
 from app.campaigns.models import Addon, Campaign, Tier
 from app.extensions import db
@@ -118,6 +118,9 @@ class Pledge(db.Model):
     #: The saved card was released at Stripe (pledges that will never be charged).
     card_released_at: Mapped[datetime | None] = mapped_column(DateTime)
     refund_id: Mapped[str | None] = mapped_column(String(64))
+    #: The id of the request that made or last changed the pledge (set on every write made in a
+    #: request, below): the worker's log lines about the pledge carry it (app/logs.py).
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
     campaign: Mapped[Campaign] = relationship()
     backer: Mapped[User] = relationship()
@@ -138,6 +141,15 @@ class Pledge(db.Model):
 
     def __repr__(self) -> str:
         return f"<Pledge {self.id} {self.state} {self.amount} {self.currency}>"
+
+
+@event.listens_for(Pledge, "before_insert")
+@event.listens_for(Pledge, "before_update")
+def _remember_request(_mapper, _connection, pledge: Pledge) -> None:
+    """Whatever a request writes to a pledge (made, edited, confirmed, card changed, canceled), the
+    pledge keeps that request's id; writes outside a request (the worker's) leave it as it is."""
+    if request_id := logs.current_request_id():
+        pledge.request_id = request_id
 
 
 class PledgeAddon(db.Model):

@@ -23,7 +23,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import joinedload, selectinload
 
-from app import clock
+from app import clock, logs
 from app.campaigns import services as campaigns
 from app.campaigns.models import Campaign, CampaignState
 from app.extensions import db
@@ -411,8 +411,9 @@ def _record_batch(charges: list[_Charge], loaded: dict[int, Pledge], attempts: d
             # Unknown outcome (Stripe unreachable) or a refusal: leave the attempt as it is; the next
             # pass reads the PaymentIntent again. Give the lease back so that it can.
             _release_lease(pledge, now + LOOK_AGAIN)
-            log.warning("pledge %s: charge postponed: %s (%s)", charge.pledge_id, charge.error.code,
-                        charge.error.detail or charge.error)
+            with logs.request_id_of(pledge.request_id):
+                log.warning("pledge %s: charge postponed: %s (%s)", charge.pledge_id, charge.error.code,
+                            charge.error.detail or charge.error)
             summary.add(pledge.campaign_id, "postponed")
             outcomes[charge.pledge_id] = "postponed"
         elif charge.state is not None:
@@ -457,8 +458,9 @@ def _record(pledge: Pledge, attempt: ChargeAttempt, state: gateway.ChargeState, 
     else:  # processing: look again later
         _release_lease(pledge, now + LOOK_AGAIN)
         outcome = "processing"
-    log.info("campaign %s pledge %s attempt %s %s: %s %s %s", campaign.id, pledge.id, attempt.attempt, state.id, outcome,
-             state.amount, state.currency)
+    with logs.request_id_of(pledge.request_id):
+        log.info("campaign %s pledge %s attempt %s %s: %s %s %s", campaign.id, pledge.id, attempt.attempt, state.id, outcome,
+                 state.amount, state.currency)
     summary.add(campaign.id, outcome)
     return outcome
 
@@ -477,7 +479,8 @@ def drop_expired(summary: Summary, now: datetime, batch: int) -> None:
                 db.session.rollback()
                 _release_lease(db.session.get(Pledge, pledge_id), now + LOOK_AGAIN)
                 db.session.commit()
-                log.warning("pledge %s: drop postponed: %s", pledge_id, error)
+                with logs.request_id_of(pledge.request_id):
+                    log.warning("pledge %s: drop postponed: %s", pledge_id, error)
                 continue
             pledges.transition(pledge, "drop", None, "retry window over")
             pledges.release_claims(pledge)
@@ -486,6 +489,8 @@ def drop_expired(summary: Summary, now: datetime, batch: int) -> None:
             mail.queue_mail(pledge.backer, _l("Your pledge to “%(title)s” was dropped", title=pledge.campaign.title), "pledge_dropped",
                             pledge=pledge, campaign=pledge.campaign)
             db.session.commit()
+            with logs.request_id_of(pledge.request_id):
+                log.info("pledge %s: dropped, its retry window over", pledge_id)
             summary.add(pledge.campaign_id, "dropped")
         _touch_campaigns(ids)
         db.session.commit()
@@ -514,7 +519,8 @@ def release_cards(summary: Summary, now: datetime, batch: int) -> None:
             try:
                 gateway.release_card(pledge.payment_method_id)
             except gateway.GatewayError as error:
-                log.warning("pledge %s: card release postponed: %s", pledge_id, error)
+                with logs.request_id_of(pledge.request_id):
+                    log.warning("pledge %s: card release postponed: %s", pledge_id, error)
                 _release_lease(pledge)
                 pledge.card_released_at = None
                 db.session.commit()
@@ -522,6 +528,8 @@ def release_cards(summary: Summary, now: datetime, batch: int) -> None:
             pledge.card_released_at = clock.utcnow()
             _release_lease(pledge)
             db.session.commit()
+            with logs.request_id_of(pledge.request_id):
+                log.info("pledge %s: saved card released (pledge %s)", pledge_id, pledge.state)
             summary.cards_released += 1
 
 
