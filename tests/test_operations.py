@@ -179,7 +179,7 @@ def _text(response) -> str:
 @pytest.mark.parametrize("accept,words", [
     ("en", ("Operations", "Pledged and collected", "Repeat backers", "Week by week")),
     ("fr", ("Opérations", "Promis et encaissé", "Contributeurs fidèles", "Semaine par semaine")),
-    ("zh-CN", ("运营", "承诺与已收款", "回头支持者", "逐周")),
+    ("zh-CN", ("运营数据", "支持金额与已扣款金额", "回头支持者", "逐周数据")),
 ])
 def test_the_operations_page_in_three_languages(app, client, frozen_clock, accept, words):
     people = build()
@@ -237,7 +237,7 @@ def test_only_moderators_see_the_operations_page(app, client, frozen_clock):
 @pytest.mark.parametrize("accept,words", [
     ("en", ("Threshold in figures", "Campaigns funded", "Success rate by category", "Design")),
     ("fr", ("Threshold en chiffres", "Campagnes financées", "Taux de réussite par catégorie", "Design")),
-    ("zh-CN", ("Threshold 数据", "已成功筹资的项目", "各类别成功率", "设计")),
+    ("zh-CN", ("Threshold 数据一览", "众筹成功的项目", "各类别成功率", "设计")),
 ])
 def test_the_stats_page_in_three_languages(app, client, frozen_clock, accept, words):
     build()
