@@ -36,12 +36,13 @@ def svg(label: str, parts: Sequence[str], *, css_class: str = "chart", height: i
 def line_chart(label: str, x_labels: Sequence[str], series: Sequence[tuple[str, Sequence[float]]],
                fmt: Callable[[float], str], *, top: float | None = None, desc: str = "") -> Markup:
     """One line per series over evenly spaced points (weeks), from 0 to `top` (default: the largest
-    value plus a tenth); the first and last x labels under the axis, a legend when there are several."""
+    value, marked by a dotted line); the first and last x labels under the axis, a legend when there
+    are several."""
     points = len(x_labels)
     if points < 2 or not series:
         return Markup("")
     highest = max((max(values, default=0) for _name, values in series), default=0)
-    top = top or (highest * 1.1) or 1
+    top = top or highest or 1
     legend_h = 18 if len(series) > 1 else 0
     pad_t = PAD_T + legend_h
 

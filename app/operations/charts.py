@@ -37,8 +37,8 @@ def _count(value: float) -> str:
 
 
 def duration(seconds: float) -> str:
-    """Seconds as people say them ("3 hours", "2 jours"); "0" for none."""
-    return format_timedelta(timedelta(seconds=seconds), threshold=1.5, granularity="minute") if seconds else "0"
+    """Seconds as people say them ("3 hours", "2 jours", "0 minutes")."""
+    return format_timedelta(timedelta(seconds=seconds), threshold=1.5, granularity="minute")
 
 
 def durations(seconds: list[float]) -> list[str]:
