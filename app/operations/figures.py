@@ -27,9 +27,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, DateTime, and_, case, distinct, func, literal, select
+from sqlalchemy import BigInteger, DateTime, and_, case, func, literal, select
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from app import clock, money
@@ -293,17 +292,19 @@ class ReviewTimes:
 def review_times(period: Period) -> ReviewTimes:
     """Each decision in the period, timed from the latest submission before it; medians overall and
     per week, computed in the database (window functions). Two statements."""
-    decision = aliased(CampaignEvent)
-    submit = aliased(CampaignEvent)
-    submitted_at = (
-        select(func.max(submit.created_at))
-        .where(submit.campaign_id == decision.campaign_id, submit.action == "submit", submit.created_at <= decision.created_at)
-        .scalar_subquery()
+    # Each submission or decision up to the period's end, with the latest submission up to it (a
+    # running maximum over the campaign's rows: one pass, no lookup per decision).
+    e = CampaignEvent
+    events = (
+        select(e.action, e.created_at, func.max(case((e.action == "submit", e.created_at))).over(
+            partition_by=e.campaign_id, order_by=(e.created_at, e.id), rows=(None, 0)).label("submitted_at"))
+        .where(e.action.in_(("submit", *DECISIONS)), e.created_at < period.end)
+        .subquery()
     )
-    seconds = seconds_between(decision.created_at, submitted_at)
     reviews = (
-        select(period.week(decision.created_at).label("week"), seconds.label("seconds"))
-        .where(decision.action.in_(DECISIONS), period.holds(decision.created_at), submitted_at.is_not(None))
+        select(period.week(events.c.created_at).label("week"),
+               seconds_between(events.c.created_at, events.c.submitted_at).label("seconds"))
+        .where(events.c.action.in_(DECISIONS), period.holds(events.c.created_at), events.c.submitted_at.is_not(None))
         .subquery()
     )
 
@@ -353,10 +354,10 @@ class RepeatBackers:
 
 def repeat_backers(period: Period) -> RepeatBackers:
     """Backers whose pledges became active in the period, by the campaigns they backed. One statement."""
-    per_backer = (
-        select(Pledge.backer_id, func.count(distinct(Pledge.campaign_id)).label("campaigns"))
-        .where(period.holds(Pledge.activated_at)).group_by(Pledge.backer_id).subquery()
+    backed = (  # each (backer, campaign) once: a GROUP BY, cheaper than COUNT(DISTINCT) per backer
+        select(Pledge.backer_id).where(period.holds(Pledge.activated_at)).group_by(Pledge.backer_id, Pledge.campaign_id).subquery()
     )
+    per_backer = select(backed.c.backer_id, func.count().label("campaigns")).group_by(backed.c.backer_id).subquery()
     capped = case((per_backer.c.campaigns >= MOST_CAMPAIGNS, MOST_CAMPAIGNS), else_=per_backer.c.campaigns)
     found = dict(db.session.execute(select(capped, func.count()).group_by(capped)).all())
     return RepeatBackers({n: int(found.get(n, 0)) for n in range(1, MOST_CAMPAIGNS + 1)})
