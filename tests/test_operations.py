@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from itertools import count
 
 import pytest
+from sqlalchemy import select
 
 from app import caching
 from app.campaigns.models import Campaign, CampaignEvent
@@ -277,3 +278,19 @@ def test_the_stats_page_is_cached_for_visitors_until_the_campaigns_change(app, m
             assert "Success rate: 60%" in _text(visitor.get("/stats"))
     finally:
         caching.clear()
+
+
+def test_weeks_are_cut_at_monday_midnight_utc_on_every_database(app, frozen_clock):
+    """The one dialect switch (seconds_between): a row at Monday 00:00:00 is in the week it starts, one a
+    microsecond before is in the week before; in JPY (no minor unit) a ¥1,000 goal is in the 1,000 bucket."""
+    creator, backer = make_user(), make_user()
+    yen = _campaign(creator, "successful", "JPY", 1_000, "food", ended=W3 - timedelta(microseconds=1), pledged=1_500)
+    _pledge(yen, backer, 700, W1 - timedelta(microseconds=1))
+    _pledge(_campaign(creator, "live", "JPY", 5_000, "food"), backer, 300, W1)
+    db.session.commit()
+    got = figures.operations(4)
+    assert got.money[0].pledged == [700, 300, 0, 0] and got.money[0].currency == "JPY"
+    assert [(size, o.ended) for size, o in got.outcomes.by_goal] == [(("JPY", 1), 1)]
+    assert figures.goal_bucket_bounds("JPY", 1) == (1_000, 10_000) and figures.goal_bucket_bounds("USD", 3) == (10_000_000, None)
+    # The ended campaign is in week 2 (its last microsecond), not week 3.
+    assert db.session.scalar(select(figures.period(4).week(Campaign.ended_at)).where(Campaign.id == yen.id)) == 2

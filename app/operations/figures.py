@@ -67,9 +67,10 @@ class seconds_between(FunctionElement):  # noqa: N801  (a SQL function, named li
 
 @compiles(seconds_between)
 def _seconds_sqlite(element, compiler, **kw) -> str:
-    # strftime('%s') reads SQLAlchemy's 'YYYY-MM-DD HH:MM:SS.ffffff' and drops the fraction: exact integers.
+    # SQLAlchemy stores 'YYYY-MM-DD HH:MM:SS.ffffff'; strftime would round the fraction to milliseconds
+    # (23:59:59.9999 becoming the next day's midnight), so the fraction is cut off first: whole seconds, floored.
     end, start = (compiler.process(clause, **kw) for clause in element.clauses)
-    return f"(CAST(strftime('%s', {end}) AS INTEGER) - CAST(strftime('%s', {start}) AS INTEGER))"
+    return f"(CAST(strftime('%s', substr({end}, 1, 19)) AS INTEGER) - CAST(strftime('%s', substr({start}, 1, 19)) AS INTEGER))"
 
 
 @compiles(seconds_between, "postgresql")
