@@ -17,6 +17,13 @@ W, H, PAD_L, PAD_R, PAD_T, PAD_B = 640, 220, 64, 16, 16, 28
 COLORS = ("#0f7b5f", "#0b5ed7", "#a04d00", "#6f42c1")
 MUTED, AXIS = "#6c757d", "#adb5bd"
 BAR_ROW, BAR_LABEL_W, BAR_VALUE_W = 24, 150, 110
+#: Room left of a line chart for its y labels (amounts such as "CN¥12,345"), at the larger phone size too.
+LINE_PAD_L = 96
+
+
+def _text_width(content: str) -> int:
+    """Room for a label at the phone size (app.css: 15px): Chinese characters are about twice as wide."""
+    return sum(16 if ord(char) >= 0x2E80 else 10 for char in content)
 
 
 def text(x: float, y: float, content: str, *, anchor: str = "start", fill: str = MUTED, size: int = 11) -> str:
@@ -47,19 +54,19 @@ def line_chart(label: str, x_labels: Sequence[str], series: Sequence[tuple[str, 
     pad_t = PAD_T + legend_h
 
     def xy(i: int, value: float) -> str:
-        x = PAD_L + (W - PAD_L - PAD_R) * i / (points - 1)
+        x = LINE_PAD_L + (W - LINE_PAD_L - PAD_R) * i / (points - 1)
         y = pad_t + (H - pad_t - PAD_B) * (1 - value / top)
         return f"{round(x, 1)},{round(y, 1)}"
 
     parts = [
-        f'<line x1="{PAD_L}" y1="{H - PAD_B}" x2="{W - PAD_R}" y2="{H - PAD_B}" stroke="{AXIS}"/>',
-        f'<line x1="{PAD_L}" y1="{pad_t}" x2="{W - PAD_R}" y2="{pad_t}" stroke="{AXIS}" stroke-dasharray="2 4"/>',
-        text(PAD_L - 6, pad_t + 4, fmt(top), anchor="end"),
-        text(PAD_L - 6, H - PAD_B, fmt(0), anchor="end"),
-        text(PAD_L, H - 8, x_labels[0]),
+        f'<line x1="{LINE_PAD_L}" y1="{H - PAD_B}" x2="{W - PAD_R}" y2="{H - PAD_B}" stroke="{AXIS}"/>',
+        f'<line x1="{LINE_PAD_L}" y1="{pad_t}" x2="{W - PAD_R}" y2="{pad_t}" stroke="{AXIS}" stroke-dasharray="2 4"/>',
+        text(LINE_PAD_L - 6, pad_t + 4, fmt(top), anchor="end"),
+        text(LINE_PAD_L - 6, H - PAD_B, fmt(0), anchor="end"),
+        text(LINE_PAD_L, H - 8, x_labels[0]),
         text(W - PAD_R, H - 8, x_labels[-1], anchor="end"),
     ]
-    x = PAD_L
+    x = LINE_PAD_L
     for n, (name, values) in enumerate(series):
         color = COLORS[n % len(COLORS)]
         line = " ".join(xy(i, value) for i, value in enumerate(values))
@@ -67,7 +74,7 @@ def line_chart(label: str, x_labels: Sequence[str], series: Sequence[tuple[str, 
         if legend_h:
             parts.append(f'<rect x="{x}" y="{PAD_T - 9}" width="10" height="10" fill="{color}"/>')
             parts.append(text(x + 14, PAD_T, name, fill=color))
-            x += 24 + 7 * len(name)
+            x += 28 + _text_width(name)
     return svg(label, parts, desc=desc)
 
 
