@@ -26,6 +26,9 @@ ACTORS = ("visitor", "member", "owner", "moderator")
 MATRIX: dict[tuple[str, str, str], str] = {
     ("main.index", "GET", "-"): "200 200 200 200",
     ("main.healthz", "GET", "-"): "200 200 200 200",
+    # the figures (issue 19): the public stats for everyone; the operations page for moderators only
+    ("main.stats", "GET", "-"): "200 200 200 200",
+    ("moderation.operations", "GET", "-"): "login 403 403 200",
     ("accounts.login", "GET", "-"): "200 302 302 302",
     ("accounts.login", "POST", "-"): "422 422 422 422",
     ("accounts.logout", "POST", "-"): "302 302 302 302",

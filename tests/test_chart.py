@@ -1,9 +1,10 @@
 """The creator's pledges-over-time chart."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
-from app import clock
+from app import charts, clock
 from app.extensions import db
 from app.pledges import chart
 from app.pledges.models import Pledge
@@ -36,3 +37,15 @@ def test_no_chart_before_launch(app):
     draft = make_campaign(make_user(), "draft")
     assert chart.charts([draft]) == {}
     assert chart.chart_svg(draft) == ""
+
+
+def test_line_and_bar_charts_are_named_images_with_escaped_text():
+    line = charts.line_chart("Two <lines>", ["Mon 1", "Mon 8", "Mon 15"], [("A & B", [0, 5, 10]), ("C", [10, 0, 0])], str)
+    assert line.startswith('<svg class="chart" ') and 'role="img" aria-label="Two &lt;lines&gt;"' in line
+    assert "<title>Two &lt;lines&gt;</title>" in line and line.count("<polyline") == 2 and "A &amp; B" in line
+    assert 'points="96.0,192.0 360.0,113.0 624.0,34.0"' in line  # 0 on the axis, 10 the top (under the legend)
+    bars = charts.bar_chart("Rates", [("Art", 50, "50%"), ("Games", 100, "100%")], top=100, desc="Half and all")
+    assert "<desc>Half and all</desc>" in bars and bars.count("<rect") == 2
+    widths = [float(w) for w in re.findall(r'<rect [^>]*width="([\d.]+)"', bars)]
+    assert widths[1] == 2 * widths[0] > 0
+    assert charts.line_chart("One point", ["Mon 1"], [("A", [1])], str) == "" and charts.bar_chart("None", []) == ""

@@ -34,7 +34,7 @@ JUNK_FORM = {
     "next": "//evil.example", "setup_intent": "seti_\x00", "payment_method": "pm_" + "x" * 500, "direction": "sideways",
     "locale": "xx", "timezone": "Mars/Olympus", "featured": "\x00", "backers_only": "maybe", "email_updates": "\x00",
 }
-JUNK_QUERY = f"?page={2**64}&tier={2**64}&before={2**63}&q=%00{'x' * 3000}&sort=%00&category=%FF&next=//evil&lang=%00"
+JUNK_QUERY = f"?page={2**64}&tier={2**64}&before={2**63}&q=%00{'x' * 3000}&sort=%00&category=%FF&next=//evil&lang=%00&weeks=%00"
 
 
 @pytest.fixture

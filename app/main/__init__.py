@@ -1,4 +1,4 @@
-"""Site-wide pages: home and health."""
+"""Site-wide pages: home, stats and health."""
 from flask import Blueprint
 
 bp = Blueprint("main", __name__)

@@ -1,4 +1,4 @@
-"""Home page (discover) and the health check."""
+"""Home page (discover), the public stats page and the health check."""
 from __future__ import annotations
 
 from flask import current_app, render_template
@@ -8,12 +8,21 @@ from app.caching import public_page
 from app.campaigns import services as campaigns
 from app.extensions import db, limiter
 from app.main import bp
+from app.operations import charts as operations_charts
+from app.operations import figures
 
 
 @bp.route("/")
 @public_page
 def index():
     return render_template("main/index.html", discover_campaigns=campaigns.discover)
+
+
+@bp.route("/stats")
+@public_page
+def stats():
+    """Campaigns launched and funded, what was pledged, success rates: public facts only."""
+    return render_template("main/stats.html", stats=figures.public_stats(), charts=operations_charts)
 
 
 @bp.route("/healthz")

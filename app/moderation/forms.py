@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import HiddenField, RadioField, SelectChoice, SubmitField, TextAreaField
+from wtforms import HiddenField, RadioField, SelectChoice, SelectField, SubmitField, TextAreaField
 from wtforms.validators import AnyOf, InputRequired, Length
 
 from app.campaigns.services import DECISIONS
 from app.forms import BaseForm
+from app.operations.figures import DEFAULT_WEEKS, PERIODS
 
 NOTE_MAX = 5000
 
@@ -90,3 +91,19 @@ class ResolveReportsForm(BaseForm):
         validators=[Length(max=NOTE_MAX, message=_l("Keep the note under %(max)d characters."))],
     )
     submit = SubmitField(_l("Resolve reports"))
+
+
+class PeriodForm(BaseForm):
+    """The operations page's period (a GET form: it changes nothing, so it carries no CSRF token)."""
+
+    class Meta(BaseForm.Meta):
+        csrf = False
+
+    weeks = SelectField(
+        _l("Period"),
+        choices=[SelectChoice(str(weeks), _l("Last %(num)d weeks", num=weeks)) for weeks in PERIODS],
+        default=str(DEFAULT_WEEKS),
+        # A bogus value gets our message, not WTForms' generic "Not a valid choice".
+        validate_choice=False,
+        validators=[AnyOf([str(weeks) for weeks in PERIODS], message=_l("Choose one of the periods in the list."))],
+    )

@@ -1,5 +1,5 @@
 """Moderator pages: the review queue, the review page with its decision, feature and suspend forms,
-the money report of ended campaigns, and refunds of collected pledges.
+the money report of ended campaigns, refunds of collected pledges, and the operations figures.
 
 Thin views: the rules (who may decide, which notes are required, which states allow what) live in
 `campaigns.services`; a refused action comes back as a `CampaignError`, shown next to its field.
@@ -21,7 +21,9 @@ from app.campaigns.routes import _page_context as campaign_page_context
 from app.community import reports
 from app.extensions import db
 from app.moderation import bp
-from app.moderation.forms import DecisionForm, FeatureForm, RefundForm, ResolveReportsForm, SuspendForm
+from app.moderation.forms import DecisionForm, FeatureForm, PeriodForm, RefundForm, ResolveReportsForm, SuspendForm
+from app.operations import charts as operations_charts
+from app.operations import figures
 from app.payouts import reconcile as reconciliation
 from app.payouts import services as payouts
 from app.payouts.forms import HoldForm
@@ -329,3 +331,18 @@ def refund(pledge_id: int):
         flash(str(message), "danger")
     db.session.refresh(pledge)
     return _render_refund(pledge, form, 422)
+
+
+# --- operations figures ----------------------------------------------------------------------
+
+@bp.route("/operations")
+@moderator_required
+def operations():
+    """The platform's figures over the last weeks (`?weeks=`), each a number, a chart and a table.
+    A period that is not offered is refused next to its field (422) and the default one is shown."""
+    form = PeriodForm(formdata=request.args if request.args else None)
+    valid = form.validate()
+    weeks = int(form.weeks.data) if valid else figures.DEFAULT_WEEKS
+    return render_template(
+        "moderation/operations.html", form=form, figures=figures.operations(weeks), charts=operations_charts,
+    ), 200 if valid else 422

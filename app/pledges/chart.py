@@ -6,15 +6,14 @@ from datetime import datetime, timedelta
 from flask import Flask
 from flask_babel import format_date
 from flask_babel import gettext as _
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlalchemy import func, select, union_all
 
 from app import clock, money
 from app.campaigns.models import Campaign
+from app.charts import AXIS, COLORS, PAD_B, PAD_L, PAD_R, PAD_T, H, W, svg, text
 from app.extensions import db
 from app.pledges.models import Pledge, PledgeState
-
-W, H, PAD_L, PAD_R, PAD_T, PAD_B = 640, 220, 64, 16, 16, 28
 
 
 def _hour(column):
@@ -95,19 +94,16 @@ def chart_svg(campaign: Campaign, rows: list | None = None) -> Markup:
     locale_money = lambda amount: money.format_money(amount, campaign.currency, whole=True)  # noqa: E731
     label = _("Pledged over time: %(total)s of a %(goal)s goal", total=locale_money(points[-1][1]), goal=locale_money(campaign.goal))
     parts = [
-        f'<svg class="pledge-chart" viewBox="0 0 {W} {H}" role="img" aria-label="{escape(label)}" preserveAspectRatio="xMidYMid meet">',
-        f"<title>{escape(label)}</title>",
-        f'<line x1="{PAD_L}" y1="{H - PAD_B}" x2="{W - PAD_R}" y2="{H - PAD_B}" stroke="#adb5bd"/>',
+        f'<line x1="{PAD_L}" y1="{H - PAD_B}" x2="{W - PAD_R}" y2="{H - PAD_B}" stroke="{AXIS}"/>',
         f'<line x1="{PAD_L}" y1="{goal_y}" x2="{W - PAD_R}" y2="{goal_y}" stroke="#dc3545" stroke-dasharray="6 4"/>',
-        f'<text x="{PAD_L - 6}" y="{goal_y + 4}" text-anchor="end" font-size="11" fill="#dc3545">{escape(locale_money(campaign.goal))}</text>',
-        f'<polygon points="{area}" fill="#0f7b5f" fill-opacity="0.12"/>',
-        f'<polyline points="{line}" fill="none" stroke="#0f7b5f" stroke-width="2.5" stroke-linejoin="round"/>',
-        f'<text x="{PAD_L}" y="{H - 8}" font-size="11" fill="#6c757d">{escape(format_date(start, "medium"))}</text>',
-        f'<text x="{W - PAD_R}" y="{H - 8}" font-size="11" fill="#6c757d" text-anchor="end">{escape(format_date(stop, "medium"))}</text>',
-        f'<text x="{PAD_L - 6}" y="{H - PAD_B}" text-anchor="end" font-size="11" fill="#6c757d">0</text>',
-        "</svg>",
+        text(PAD_L - 6, goal_y + 4, locale_money(campaign.goal), anchor="end", fill="#dc3545"),
+        f'<polygon points="{area}" fill="{COLORS[0]}" fill-opacity="0.12"/>',
+        f'<polyline points="{line}" fill="none" stroke="{COLORS[0]}" stroke-width="2.5" stroke-linejoin="round"/>',
+        text(PAD_L, H - 8, format_date(start, "medium")),
+        text(W - PAD_R, H - 8, format_date(stop, "medium"), anchor="end"),
+        text(PAD_L - 6, H - PAD_B, "0", anchor="end"),
     ]
-    return Markup("".join(parts))
+    return svg(label, parts, css_class="pledge-chart")
 
 
 def charts(campaigns: list[Campaign]) -> dict[int, Markup]:
