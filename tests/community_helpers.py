@@ -11,7 +11,7 @@ from app.extensions import db
 from app.notifications.models import OutboxMessage
 from app.pledges.models import Pledge
 from tests.factories import login, make_campaign, make_user
-from tests.test_campaigns_queries import counting  # noqa: F401  (the community tests import it from here)
+from tests.queries import counting  # noqa: F401  (the community tests import it from here)
 
 _n = iter(range(1, 10**9))
 

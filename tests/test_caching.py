@@ -5,12 +5,13 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from app import caching, clock
 from app.campaigns import services as campaigns
 from app.extensions import db
 from tests.factories import login, make_campaign, make_user
+from tests.queries import counting
 
 
 @pytest.fixture
@@ -22,18 +23,9 @@ def cached_app(make_app):
 
 
 def _statements(client, path: str) -> tuple[int, str]:
-    count = 0
-
-    def tick(*_args):
-        nonlocal count
-        count += 1
-
-    event.listen(db.engine, "before_cursor_execute", tick)
-    try:
+    with counting() as statements:
         body = client.get(path).get_data(as_text=True)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", tick)
-    return count, body
+    return len(statements), body
 
 
 @pytest.mark.parametrize("path", ["/", "/campaigns?sort=funded", "/campaigns/CAMPAIGN"])

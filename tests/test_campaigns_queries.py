@@ -3,35 +3,19 @@ search, filters, sorts, pagination, who appears where; the home page's featured,
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 from flask import current_app
-from sqlalchemy import event
 
 from app import clock
 from app.campaigns import services
-from app.extensions import db
 from tests.factories import login, make_user
+from tests.queries import counting
 from tests.test_campaigns_helpers import STATES, build_campaign
 
 PAGES = ["/", "/campaigns", "/campaigns?sort=ending", "/campaigns?sort=newest", "/campaigns?sort=funded", "/campaigns?sort=backers",
          "/campaigns?q=lantern&category=design", "/campaigns/{slug}", "/campaigns/{slug}/preview", "/campaigns/{slug}/edit"]
-
-
-@contextmanager
-def counting():
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
 
 def _measure(client, slug: str, pages: list[str] = PAGES) -> dict[str, int]:

@@ -13,7 +13,7 @@ from app.community import services as community
 from app.community.track_record import track_record, track_records
 from app.extensions import db
 from tests.factories import login, make_campaign, make_user
-from tests.test_campaigns_queries import counting
+from tests.queries import counting
 
 
 def _post_update(campaign, creator, title="News"):

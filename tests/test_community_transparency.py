@@ -18,7 +18,7 @@ from app.settlement import refunds
 from app.settlement import services as settlement
 from tests.factories import login, make_campaign, make_user
 from tests.localstripe_fixture import CARD_DECLINE_ON_CHARGE, CARD_OK
-from tests.test_campaigns_queries import counting
+from tests.queries import counting
 from tests.test_pledges import pledge_with_card
 
 

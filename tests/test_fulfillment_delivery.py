@@ -15,7 +15,7 @@ from app.extensions import db
 from app.fulfillment.delivery import campaign_delivery, creator_delivery
 from app.fulfillment.models import REWARD_ITEM, FulfillmentItem
 from tests.factories import login, make_campaign, make_user
-from tests.test_campaigns_queries import counting
+from tests.queries import counting
 from tests.test_fulfillment_surveys import Funded, funded  # noqa: F401  (the fixture)
 
 

@@ -461,7 +461,7 @@ def test_another_creator_sees_nothing(app, funded, localstripe):
 
 
 def test_the_pages_ask_the_database_a_bounded_number_of_times(app, funded):
-    from tests.test_campaigns_queries import counting
+    from tests.queries import counting
 
     items = _items(funded)
     for item in items.values():

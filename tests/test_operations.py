@@ -22,7 +22,7 @@ from app.operations import figures
 from app.pledges.models import Pledge, PledgeEvent
 from app.settlement.models import ChargeAttempt
 from tests.factories import login, make_user
-from tests.test_campaigns_queries import counting
+from tests.queries import counting
 
 #: The frozen clock's Monday (tests/conftest.py); a 4-week period starts three Mondays before.
 NOW = datetime(2026, 11, 23, 12, 0)

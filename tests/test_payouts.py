@@ -23,8 +23,8 @@ from app.payouts.models import LedgerEntry, PayoutAccount
 from app.pledges.models import Pledge
 from app.settlement import services as settlement
 from tests.factories import csrf_token, login, make_campaign, make_user
-from tests.queries import counting
 from tests.localstripe_fixture import CARD_OK, browser_onboard, onboard
+from tests.queries import counting
 from tests.test_pledges import backer, pledge_with_card
 
 DAY = timedelta(days=1)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from app.campaigns import services as campaigns
 from tests.factories import fresh_email, login, make_user
+from tests.queries import counting
 from tests.test_campaigns_helpers import build_campaign
-from tests.test_campaigns_queries import counting
 from tests.test_pledges import pledge_with_card
 
 MEMBER_PAGES = ["/campaigns/{backed}", "/campaigns/{open}/pledge", "/me/pledges", "/me/campaigns", "/", "/campaigns?sort=funded"]

@@ -6,7 +6,7 @@ import io
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from app import clock
 from app.campaigns.models import Campaign
@@ -17,6 +17,7 @@ from app.settlement import services as settlement
 from app.settlement.models import ChargeAttempt
 from tests.factories import login, make_campaign, make_user
 from tests.localstripe_fixture import CARD_AUTHENTICATE, CARD_DECLINE_ON_CHARGE, CARD_OK
+from tests.queries import counting
 from tests.test_pledges import pledge_with_card
 
 #: (email, display name, card, amount typed): the names try formula injection in the CSV.
@@ -83,13 +84,8 @@ def test_report_numbers(app, settled):
 
 
 def test_report_takes_two_statements(app, settled):
-    statements = []
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
-    event.listen(db.engine, "before_cursor_execute", listener)
-    try:
+    with counting() as statements:
         report.money_report(settled)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listener)
     assert len(statements) == 2
 
 
