@@ -546,7 +546,7 @@ def run_pass(now: datetime | None = None, *, batch: int | None = None, concurren
     config = current_app.config
     batch = batch or config.get("SETTLE_BATCH_SIZE", 50)
     if concurrency is None:
-        concurrency = config.get("SETTLE_CONCURRENCY", 4)
+        concurrency = config.get("SETTLE_CONCURRENCY", 8)
     now = now or clock.utcnow()
     summary = Summary()
     decide_due_campaigns(summary, now)
