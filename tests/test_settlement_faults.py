@@ -211,22 +211,28 @@ def test_charge_succeeded_at_stripe_but_the_answer_was_lost(app, localstripe, mo
     assert seen["pledges"] == 3
 
 
-def test_killed_after_localstripe_charged_before_the_id_was_committed(app, localstripe, monkeypatch):
+@pytest.mark.parametrize("dies_in", ["gateway.charge", "settlement._record"])
+def test_killed_after_localstripe_charged_before_our_commit(app, localstripe, monkeypatch, dies_in):
     """The process dies after localstripe took the charge request and before anything of its answer
-    was committed (the PaymentIntent id included). After the dead pass's lease: the same key again,
-    one PaymentIntent at localstripe, collected once."""
+    was committed (the PaymentIntent id included): right after the request, or while recording the
+    outcome. After the dead pass's lease: the same key again, one PaymentIntent at localstripe,
+    collected once."""
     campaign_id = fund(localstripe, 3)
-    real_charge = gateway.charge
+    module, name = (gateway, "charge") if dies_in == "gateway.charge" else (settlement, "_record")
+    real = getattr(module, name)
     died: list[int] = []
 
-    def charge_then_die(*args):
-        state = real_charge(*args)
-        if not died:
-            died.append(int(args[0]))
+    def dying(*args):
+        if dies_in == "gateway.charge":
+            result, pledge_id, collected = real(*args), int(args[0]), True
+        else:
+            result, pledge_id, collected = None, args[0].id, args[2].succeeded
+        if collected and not died:
+            died.append(pledge_id)
             raise RuntimeError("process died after the request, before the commit (injected)")
-        return state
+        return result if dies_in == "gateway.charge" else real(*args)
 
-    monkeypatch.setattr(gateway, "charge", charge_then_die)
+    monkeypatch.setattr(module, name, dying)
     clock.set_offset(PAST_DEADLINE)
     with pytest.raises(RuntimeError, match="injected"):
         settlement.run_pass(concurrency=1)
@@ -235,7 +241,7 @@ def test_killed_after_localstripe_charged_before_the_id_was_committed(app, local
     state, lease_until, [attempt] = _one_pledge_state(victim)
     assert state == "charging" and lease_until > clock.utcnow() and attempt.status == "open" and attempt.payment_intent_id is None
     assert [i.status for i in _intents(localstripe, [victim])[victim]] == ["succeeded"]
-    monkeypatch.setattr(gateway, "charge", real_charge)
+    monkeypatch.setattr(module, name, real)
     charges = Spy(monkeypatch, "charge")
     # While the dead pass's lease holds, nobody touches the pledge.
     settlement.run_pass(concurrency=1)
@@ -244,32 +250,6 @@ def test_killed_after_localstripe_charged_before_the_id_was_committed(app, local
     clock.advance(PAST_LEASE)
     settlement.run_pass(concurrency=1)
     assert charges.calls.count(str(victim)) == 1
-    assert_collected_exactly_once(localstripe, campaign_id)
-
-
-def test_killed_after_stripe_answered_before_our_commit(app, localstripe, monkeypatch):
-    campaign_id = fund(localstripe, 3)
-    real_record = settlement._record
-    died: list[int] = []
-
-    def die_before_commit(pledge, attempt, state, summary):
-        if state.succeeded and not died:
-            died.append(pledge.id)
-            raise RuntimeError("process died before the commit (injected)")
-        return real_record(pledge, attempt, state, summary)
-
-    monkeypatch.setattr(settlement, "_record", die_before_commit)
-    clock.set_offset(PAST_DEADLINE)
-    with pytest.raises(RuntimeError, match="injected"):
-        settlement.run_pass(concurrency=1)
-    db.session.rollback()
-    [victim] = died
-    state, lease_until, [attempt] = _one_pledge_state(victim)
-    assert state == "charging" and lease_until > clock.utcnow() and attempt.status == "open" and attempt.payment_intent_id is None
-    assert [i.status for i in _intents(localstripe, [victim])[victim]] == ["succeeded"]
-    monkeypatch.setattr(settlement, "_record", real_record)
-    clock.advance(PAST_LEASE)
-    settlement.run_pass(concurrency=1)
     assert_collected_exactly_once(localstripe, campaign_id)
 
 
