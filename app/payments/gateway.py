@@ -31,7 +31,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -57,8 +57,6 @@ WEBHOOK_TOLERANCE_SECONDS = 300
 _ID = re.compile(r"^[A-Za-z0-9_]{3,255}$", re.ASCII)
 #: How long Stripe keeps an idempotency key and its first answer (https://docs.stripe.com/api/idempotent_requests).
 IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=24)
-#: How far apart our clock and Stripe's may be when we compare a `created` of theirs with a time of ours.
-CLOCK_MARGIN = timedelta(minutes=10)
 #: A PaymentIntent in one of these states will not collect without the backer (new card or authentication).
 _FAILED_STATES = frozenset({"requires_payment_method", "requires_action", "canceled"})
 
@@ -549,10 +547,10 @@ def _declined(state: ChargeState, error: dict) -> ChargeState:
 def find_charge(customer_id: str, pledge_id: int | str, attempt: int, started: datetime) -> ChargeState | None:
     """The PaymentIntent of a charge attempt, found among the customer's own by the metadata `charge`
     gives it (pledge, attempt, the attempt row's creation), or None when Stripe has none. Asked once the
-    attempt's idempotency key may have expired: a resent request would then charge again. Pages newest
-    first and stops at PaymentIntents created before `started`, less a margin for clock differences."""
+    attempt's idempotency key may have expired: a resent request would then charge again. Pages through
+    all of the customer's PaymentIntents, newest first: a rare recovery, and a cut by creation time would
+    trust our clock and Stripe's to agree, where a wrong None means a second charge."""
     wanted = _charge_metadata(pledge_id, attempt, started)
-    oldest = int((started - CLOCK_MARGIN).replace(tzinfo=UTC).timestamp())
     params: dict[str, Any] = {"customer": _check_id(customer_id, "cus_", "customer"), "limit": 100}
     while True:
         page = _plain(_stripe(_client().stripe.v1.payment_intents.list, params=params))
@@ -560,7 +558,7 @@ def find_charge(customer_id: str, pledge_id: int | str, attempt: int, started: d
         for item in items:
             if {k: (item.get("metadata") or {}).get(k) for k in wanted} == wanted:
                 return read_charge(item["id"])  # with its fee: the list does not expand it
-        if not page.get("has_more") or not items or int(items[-1].get("created") or 0) < oldest:
+        if not page.get("has_more") or not items:
             return None
         params = {**params, "starting_after": items[-1]["id"]}
 
