@@ -35,9 +35,6 @@ class _Killed(BaseException):
     """The settle process dying (not an error our code could catch)."""
 
 
-def _die(*_args, **_kwargs):
-    raise _Killed
-
 EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", "200"))
 START = datetime(2026, 11, 23, 12, 0)
 CARDS = [CARD_OK, CARD_OK, CARD_AUTHENTICATE, CARD_DECLINE_ON_CHARGE]
@@ -127,19 +124,25 @@ def test_the_money_model_keeps_its_invariants(app, localstripe):
 
         @rule()
         def crash_the_settle(self):
-            """A pass killed after committing an attempt and its PaymentIntent, before confirming it."""
+            """A pass killed after Stripe took the charge request, before its answer (the PaymentIntent id
+            and the outcome) was committed: the next pass sends it again under the same key."""
             now = clock.utcnow()
             settlement.decide_due_campaigns(settlement.Summary(), now)
+            real_charge = gateway.charge
+
+            def charge_then_die(*args, **kwargs):
+                real_charge(*args, **kwargs)
+                raise _Killed  # ... the process dies here, its lease still held
+
             for pledge_id in settlement.claim(settlement._due_for_charge(now), now, 1):
                 owner = db.session.scalar(select(Pledge.lease_owner).where(Pledge.id == pledge_id))
-                real_read = gateway.read_charge
-                gateway.read_charge = _die  # ... the process dies here, its lease still held
+                gateway.charge = charge_then_die
                 try:
                     settlement.charge_pledge(pledge_id, owner, settlement.Summary(), now)
                 except _Killed:
                     db.session.rollback()
                 finally:
-                    gateway.read_charge = real_read
+                    gateway.charge = real_charge
 
         @rule()
         def replay_a_webhook(self):

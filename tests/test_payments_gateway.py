@@ -23,7 +23,7 @@ import pytest
 from flask import Flask
 
 import config as app_config
-from app import create_app
+from app import clock, create_app
 from app.payments import gateway
 from app.payments.gateway import CardDeclined, GatewayError, StripeUnavailable, TokenBucket, WebhookSignatureError
 from app.payments.localstripe_server import register_webhook
@@ -160,29 +160,50 @@ def test_release_card_detaches_it_and_twice_is_fine(ctx, localstripe):
 
 # --- Charges ----------------------------------------------------------------------------------------------
 
+def unconfirmed(localstripe: str, customer: str, card: str, amount: int) -> str:
+    """A PaymentIntent created but not confirmed, as the earlier two-step settlement left them (and as a
+    release deployed mid-settlement may find one): what `confirm_charge` finishes."""
+    return browser_client(localstripe).v1.payment_intents.create(params={
+        "amount": amount, "currency": "usd", "customer": customer, "payment_method": card,
+        "payment_method_types": ["card"], "confirm": False}).id
+
+
 @pytest.mark.parametrize(("amount", "currency"), [(2550, "USD"), (5000, "JPY")])
-def test_charge_saved_card(ctx, localstripe, amount, currency):
+def test_charge_saved_card_in_one_request(ctx, localstripe, amount, currency):
     customer = new_customer()
     card = saved_card(localstripe, customer)
-    intent = gateway.create_charge(41, 1, amount, currency, customer, card)
-    assert intent.startswith("pi_")
-
-    state = gateway.confirm_charge(intent)
+    started = clock.utcnow()
+    state = gateway.charge(41, 1, started, amount, currency, customer, card)
+    assert state.id.startswith("pi_")
     assert state.succeeded and state.status == "succeeded"
-    assert (state.id, state.amount, state.currency) == (intent, amount, currency)
+    assert (state.amount, state.currency) == (amount, currency)
     assert not (state.failed or state.needs_action or state.needs_confirmation)
     assert state.charge_id and state.charge_id.startswith("ch_")
     # Stripe's fee as its balance transaction reports it (localstripe: the list price, 2.9% + 30¢; 3.6% in yen).
     assert state.fee_amount == {"USD": 74 + 30, "JPY": 180}[currency]
-    assert gateway.read_charge(intent) == state
-    metadata = browser_client(localstripe).v1.payment_intents.retrieve(intent).metadata
+    assert gateway.read_charge(state.id) == state
+    metadata = browser_client(localstripe).v1.payment_intents.retrieve(state.id).metadata
     assert (metadata["pledge"], metadata["attempt"]) == ("41", "1")
+    # The same attempt sent again (its answer was lost): the same PaymentIntent, not a second charge.
+    assert gateway.charge(41, 1, started, amount, currency, customer, card) == state
+    assert gateway.find_charge(customer, 41, 1, started) == state
+    assert gateway.find_charge(customer, 41, 2, started) is None
+
+
+def test_charge_with_the_key_of_other_parameters_is_refused(ctx, localstripe):
+    customer = new_customer()
+    card, other_card = saved_card(localstripe, customer), saved_card(localstripe, customer)
+    started = clock.utcnow()
+    made = gateway.charge(47, 1, started, 1500, "USD", customer, card)
+    with pytest.raises(gateway.IdempotencyConflict):
+        gateway.charge(47, 1, started, 1500, "USD", customer, other_card)
+    assert gateway.find_charge(customer, 47, 1, started).id == made.id
 
 
 def test_unconfirmed_charge_waits_for_confirmation_and_confirms_once(ctx, localstripe):
     customer = new_customer()
     card = saved_card(localstripe, customer)
-    intent = gateway.create_charge(42, 1, 1000, "USD", customer, card)
+    intent = unconfirmed(localstripe, customer, card, 1000)
     state = gateway.read_charge(intent)
     assert state.needs_confirmation and state.status == "requires_confirmation"
     assert not (state.succeeded or state.failed or state.needs_action) and state.charge_id is None
@@ -196,64 +217,74 @@ def test_unconfirmed_charge_waits_for_confirmation_and_confirms_once(ctx, locals
 def test_off_session_charge_that_needs_authentication(ctx, localstripe):
     customer = new_customer()
     card = saved_card(localstripe, customer, CARD_AUTHENTICATE)
-    intent = gateway.create_charge(43, 1, 2500, "USD", customer, card)
-    state = gateway.confirm_charge(intent)
+    state = gateway.charge(43, 1, clock.utcnow(), 2500, "USD", customer, card)
     assert state.needs_action and state.failed and not state.succeeded
     assert state.decline_code == "authentication_required"
     assert state.error_message
-    assert gateway.read_charge(intent) == state
+    assert gateway.read_charge(state.id) == state
 
 
 def test_off_session_charge_declined(ctx, localstripe):
+    """Stripe's 402 card error names the PaymentIntent it made; its replay under the key is the same error."""
     customer = new_customer()
     card = saved_card(localstripe, customer, CARD_DECLINE_ON_CHARGE)
-    intent = gateway.create_charge(44, 1, 2500, "USD", customer, card)
-    state = gateway.confirm_charge(intent)
+    started = clock.utcnow()
+    state = gateway.charge(44, 1, started, 2500, "USD", customer, card)
+    assert state.id.startswith("pi_")
     assert state.failed and not (state.succeeded or state.needs_action or state.needs_confirmation)
     assert state.status == "requires_payment_method"
     assert state.decline_code == "card_declined"
     assert state.error_message == "Your card was declined."
-    assert gateway.read_charge(intent).decline_code == "card_declined"
+    assert gateway.read_charge(state.id).decline_code == "card_declined"
+    assert gateway.charge(44, 1, started, 2500, "USD", customer, card).id == state.id
+
+
+def test_unconfirmed_charge_declined_on_confirm(ctx, localstripe):
+    customer = new_customer()
+    card = saved_card(localstripe, customer, CARD_DECLINE_ON_CHARGE)
+    intent = unconfirmed(localstripe, customer, card, 2500)
+    state = gateway.confirm_charge(intent)
+    assert state.failed and state.decline_code == "card_declined" and state.id == intent
 
 
 def test_charges_from_many_threads(gateway_app, localstripe):
-    """Settlement confirms several charges at once, each thread in its own app context."""
+    """Settlement charges several pledges at once, each thread in its own app context."""
     with gateway_app.app_context():
         customer = new_customer()
         card = saved_card(localstripe, customer)
-        intents = [gateway.create_charge(100 + n, 1, 1000 + n, "USD", customer, card) for n in range(8)]
-    results: dict[str, gateway.ChargeState] = {}
+    started = clock.utcnow()
+    results: dict[int, gateway.ChargeState] = {}
 
-    def settle(intent: str) -> None:
+    def settle(n: int) -> None:
         with gateway_app.app_context():
-            results[intent] = gateway.confirm_charge(intent)
+            results[n] = gateway.charge(100 + n, 1, started, 1000 + n, "USD", customer, card)
 
-    threads = [threading.Thread(target=settle, args=(intent,)) for intent in intents]
+    threads = [threading.Thread(target=settle, args=(n,)) for n in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(results) == sorted(intents)
+    assert len({state.id for state in results.values()}) == 8
     assert all(state.succeeded for state in results.values())
     assert sorted(state.amount for state in results.values()) == [1000 + n for n in range(8)]
 
 
 def test_charge_amount_checked_before_stripe(ctx):
     with pytest.raises(GatewayError) as small:
-        gateway.create_charge(1, 1, 49, "USD", "cus_x", "pm_x")
+        gateway.charge(1, 1, clock.utcnow(), 49, "USD", "cus_x", "pm_x")
     assert small.value.code == "invalid_amount"
     with pytest.raises(GatewayError):
-        gateway.create_charge(1, 1, 1.5, "USD", "cus_x", "pm_x")  # type: ignore[arg-type]
+        gateway.charge(1, 1, clock.utcnow(), 1.5, "USD", "cus_x", "pm_x")  # type: ignore[arg-type]
     with pytest.raises(GatewayError) as currency:
-        gateway.create_charge(1, 1, 5000, "XXX", "cus_x", "pm_x")
+        gateway.charge(1, 1, clock.utcnow(), 5000, "XXX", "cus_x", "pm_x")
     assert currency.value.code == "invalid_currency"
 
 
 def test_refund_in_part_then_by_charge_id(ctx, localstripe):
     customer = new_customer()
     card = saved_card(localstripe, customer)
-    intent = gateway.create_charge(45, 1, 3000, "USD", customer, card)
-    state = gateway.confirm_charge(intent)
+    state = gateway.charge(45, 1, clock.utcnow(), 3000, "USD", customer, card)
+    intent = state.id
 
     partial = gateway.refund(intent, 500, idempotency_key="pledge-45-refund-1")
     assert partial.id.startswith("re_") and (partial.status, partial.amount) == ("succeeded", 500)
@@ -267,8 +298,7 @@ def test_refund_in_part_then_by_charge_id(ctx, localstripe):
 def test_refund_of_a_declined_charge_is_refused(ctx, localstripe):
     customer = new_customer()
     card = saved_card(localstripe, customer, CARD_DECLINE_ON_CHARGE)
-    intent = gateway.create_charge(46, 1, 2500, "USD", customer, card)
-    gateway.confirm_charge(intent)
+    intent = gateway.charge(46, 1, clock.utcnow(), 2500, "USD", customer, card).id
     with pytest.raises(GatewayError) as refused:
         gateway.refund(intent, idempotency_key="pledge-46-refund")
     assert not isinstance(refused.value, CardDeclined)
@@ -460,7 +490,7 @@ def test_off_session_confirm_falls_back_once_per_client(faulty, localstripe):
     with app.app_context():
         customer = new_customer()
         card = saved_card(localstripe, customer)
-        first, second = (gateway.create_charge(200, n, 1500, "USD", customer, card) for n in (1, 2))
+        first, second = (unconfirmed(localstripe, customer, card, 1500) for n in (1, 2))
         assert gateway.confirm_charge(first).succeeded
         assert gateway.confirm_charge(second).succeeded
     confirms = [path for method, path, _ in faulty.seen if path.endswith("/confirm")]

@@ -1,9 +1,10 @@
 """Settlement under faults (SPEC §6, SETTLEMENT.md): every pledge collected exactly once, checked
 against localstripe's own PaymentIntents, when
 
-a. Stripe moved the money but our process never learnt it (faults injected into our own modules:
-   gateway.confirm_charge / create_charge answer lost, settlement._record dying before its commit), and
-   a pass that outlasts its lease while another worker starts;
+a. Stripe moved the money but our process never learnt it (faults injected into our own modules: the
+   answer to gateway.charge lost, the process dying after localstripe charged and before our commit,
+   settlement._record dying before its commit; the same after the idempotency key expired), and a
+   pass that outlasts its lease while another worker starts;
 b. `flask --app wsgi settle` is SIGKILLed at random points, 20 to 24 times, then run to completion;
 c. two `settle` processes run at once on PostgreSQL;
 d. a second `settle` starts on SQLite while one holds the single-worker lock.
@@ -44,7 +45,7 @@ from app.accounts.models import User
 from app.campaigns.models import CampaignEvent
 from app.extensions import db
 from app.notifications.models import OutboxMessage
-from app.payments import gateway
+from app.payments import gateway, localstripe_stripe_like
 from app.pledges import services as pledge_services
 from app.pledges.models import Pledge, PledgeEvent
 from app.settlement import services as settlement
@@ -117,12 +118,13 @@ def postgres_app(app: Flask, database_url: str) -> tuple[Flask, str]:
 
 # --- checks ----------------------------------------------------------------------------------
 
-def assert_collected_exactly_once(localstripe: str, campaign_id: int, *, orphans_allowed: bool = True) -> Counter:
+def assert_collected_exactly_once(localstripe: str, campaign_id: int) -> Counter:
     """Every pledge of the campaign collected once, in our database and at localstripe.
 
-    At localstripe each pledge has exactly one succeeded PaymentIntent, the one our attempt recorded,
-    for the pledge's amount; any other PaymentIntent of that pledge was never confirmed (an orphan
-    made before a kill, whose id we never saved). Returns counts of what was seen."""
+    At localstripe each pledge has exactly one PaymentIntent, succeeded, the one our attempt recorded,
+    for the pledge's amount: a charge request sent again after a kill or a lost answer carried the same
+    idempotency key, so localstripe answered with the first PaymentIntent instead of making another.
+    Returns counts of what was seen."""
     db.session.rollback()
     db.session.expire_all()
     rows = db.session.execute(select(Pledge.id, Pledge.state, Pledge.amount, Pledge.lease_owner, User.email)
@@ -138,14 +140,9 @@ def assert_collected_exactly_once(localstripe: str, campaign_id: int, *, orphans
     for row in rows:
         [attempt] = attempts[row.id]  # one attempt per pledge: a pass that finds it open reuses it
         assert attempt.status == "succeeded" and attempt.payment_intent_id, (row.id, attempt.status)
-        succeeded = [i for i in intents.get(row.id, []) if i.status == "succeeded"]
-        assert [i.id for i in succeeded] == [attempt.payment_intent_id], (row.id, [(i.id, i.status) for i in intents.get(row.id, [])])
-        assert succeeded[0].amount == row.amount == attempt.amount
-        others = [i for i in intents[row.id] if i.id != attempt.payment_intent_id]
-        assert all(i.status == "requires_confirmation" and i.latest_charge is None for i in others), [(i.id, i.status) for i in others]
-        if not orphans_allowed:
-            assert others == [], (row.id, [i.id for i in others])
-        seen["orphans"] += len(others)
+        made = intents.get(row.id, [])
+        assert [(i.id, i.status) for i in made] == [(attempt.payment_intent_id, "succeeded")], (row.id, [(i.id, i.status) for i in made])
+        assert made[0].amount == row.amount == attempt.amount
     collect_events = Counter(db.session.scalars(
         select(PledgeEvent.pledge_id).where(PledgeEvent.pledge_id.in_(ids), PledgeEvent.action == "collect")))
     assert collect_events == Counter(ids), "one 'collect' audit row per pledge"
@@ -182,103 +179,113 @@ class Spy:
         monkeypatch.setattr(gateway, name, spy)
 
 
-def test_confirm_succeeded_at_stripe_but_the_answer_was_lost(app, localstripe, monkeypatch):
+def test_charge_succeeded_at_stripe_but_the_answer_was_lost(app, localstripe, monkeypatch):
+    """The answer to the one charge request is lost (a timeout): the attempt has no PaymentIntent id.
+    The next pass sends the same request with the same key and gets the same PaymentIntent back."""
     campaign_id = fund(localstripe, 3)
-    ids = db.session.scalars(select(Pledge.id).where(Pledge.campaign_id == campaign_id).order_by(Pledge.id)).all()
-    real_confirm = gateway.confirm_charge
-    lost: list[str] = []
+    real_charge = gateway.charge
+    lost: list[tuple[int, str]] = []
 
-    def confirm_then_lose_the_answer(payment_intent_id):
-        state = real_confirm(payment_intent_id)  # Stripe confirmed it: the money moved
+    def charge_then_lose_the_answer(*args):
+        state = real_charge(*args)  # localstripe charged: the money moved
         if not lost:
-            lost.append(payment_intent_id)
+            lost.append((int(args[0]), state.id))
             raise gateway.StripeUnavailable(code="connection_error", detail="read timed out (injected)")
         return state
 
-    monkeypatch.setattr(gateway, "confirm_charge", confirm_then_lose_the_answer)
+    monkeypatch.setattr(gateway, "charge", charge_then_lose_the_answer)
     clock.set_offset(PAST_DEADLINE)
     settlement.run_pass(concurrency=1)
-    [victim] = db.session.scalars(select(ChargeAttempt.pledge_id).where(ChargeAttempt.payment_intent_id == lost[0])).all()
+    [(victim, intent)] = lost
     state, _lease, [attempt] = _one_pledge_state(victim)
-    assert state == "charging" and attempt.status == "open" and attempt.payment_intent_id == lost[0]
-    assert [i.status for i in _intents(localstripe, [victim])[victim]] == ["succeeded"]  # Stripe has it, we do not yet
-    monkeypatch.setattr(gateway, "confirm_charge", real_confirm)
-    creates, confirms = Spy(monkeypatch, "create_charge"), Spy(monkeypatch, "confirm_charge")
-    reads = Spy(monkeypatch, "read_charge")
-    # At once: the pledge waits (postponed); nothing is made or confirmed again.
+    assert state == "charging" and attempt.status == "open" and attempt.payment_intent_id is None
+    assert [(i.id, i.status) for i in _intents(localstripe, [victim])[victim]] == [(intent, "succeeded")]  # Stripe has it, we do not
+    monkeypatch.setattr(gateway, "charge", real_charge)
+    charges = Spy(monkeypatch, "charge")
+    # Once the pledge is due again: the same request, the same key, the same PaymentIntent recorded.
+    clock.advance(settlement.LOOK_AGAIN)
     settlement.run_pass(concurrency=1)
-    assert _one_pledge_state(victim)[0] == "charging" and not creates.calls and not confirms.calls
-    # Past the lease: the next pass reads the PaymentIntent and records it, without a new one.
-    clock.advance(PAST_LEASE)
-    summary = settlement.run_pass(concurrency=1)
-    assert sum(n for (_c, outcome), n in summary.outcomes.items() if outcome == "collected") == 1
-    assert reads.calls == [lost[0]] and not creates.calls and not confirms.calls
-    seen = assert_collected_exactly_once(localstripe, campaign_id, orphans_allowed=False)
-    assert seen["pledges"] == len(ids) == 3
+    assert charges.calls == [str(victim)]
+    assert _one_pledge_state(victim)[2][0].payment_intent_id == intent
+    seen = assert_collected_exactly_once(localstripe, campaign_id)
+    assert seen["pledges"] == 3
 
 
-def test_killed_after_stripe_answered_before_our_commit(app, localstripe, monkeypatch):
+@pytest.mark.parametrize("dies_in", ["gateway.charge", "settlement._record"])
+def test_killed_after_localstripe_charged_before_our_commit(app, localstripe, monkeypatch, dies_in):
+    """The process dies after localstripe took the charge request and before anything of its answer
+    was committed (the PaymentIntent id included): right after the request, or while recording the
+    outcome. After the dead pass's lease: the same key again, one PaymentIntent at localstripe,
+    collected once."""
     campaign_id = fund(localstripe, 3)
-    real_record = settlement._record
+    module, name = (gateway, "charge") if dies_in == "gateway.charge" else (settlement, "_record")
+    real = getattr(module, name)
     died: list[int] = []
 
-    def die_before_commit(pledge, attempt, state, summary):
-        if state.succeeded and not died:
-            died.append(pledge.id)
-            raise RuntimeError("process died before the commit (injected)")
-        return real_record(pledge, attempt, state, summary)
+    def dying(*args):
+        if dies_in == "gateway.charge":
+            result, pledge_id, collected = real(*args), int(args[0]), True
+        else:
+            result, pledge_id, collected = None, args[0].id, args[2].succeeded
+        if collected and not died:
+            died.append(pledge_id)
+            raise RuntimeError("process died after the request, before the commit (injected)")
+        return result if dies_in == "gateway.charge" else real(*args)
 
-    monkeypatch.setattr(settlement, "_record", die_before_commit)
+    monkeypatch.setattr(module, name, dying)
     clock.set_offset(PAST_DEADLINE)
     with pytest.raises(RuntimeError, match="injected"):
         settlement.run_pass(concurrency=1)
     db.session.rollback()
     [victim] = died
     state, lease_until, [attempt] = _one_pledge_state(victim)
-    assert state == "charging" and lease_until > clock.utcnow() and attempt.status == "open" and attempt.payment_intent_id
+    assert state == "charging" and lease_until > clock.utcnow() and attempt.status == "open" and attempt.payment_intent_id is None
     assert [i.status for i in _intents(localstripe, [victim])[victim]] == ["succeeded"]
-    monkeypatch.setattr(settlement, "_record", real_record)
-    creates, confirms = Spy(monkeypatch, "create_charge"), Spy(monkeypatch, "confirm_charge")
+    monkeypatch.setattr(module, name, real)
+    charges = Spy(monkeypatch, "charge")
     # While the dead pass's lease holds, nobody touches the pledge.
     settlement.run_pass(concurrency=1)
-    state, _lease, [attempt] = _one_pledge_state(victim)
-    assert state == "charging" and attempt.status == "open"
-    assert attempt.payment_intent_id not in creates.calls + confirms.calls
-    # After it: read, found succeeded, recorded; never a second PaymentIntent.
+    assert str(victim) not in charges.calls and _one_pledge_state(victim)[0] == "charging"
+    # After it: sent again with the same key; localstripe replays the first answer.
     clock.advance(PAST_LEASE)
     settlement.run_pass(concurrency=1)
-    assert attempt.payment_intent_id not in confirms.calls
-    assert victim not in [int(c) for c in creates.calls]
-    assert_collected_exactly_once(localstripe, campaign_id, orphans_allowed=False)
+    assert charges.calls.count(str(victim)) == 1
+    assert_collected_exactly_once(localstripe, campaign_id)
 
 
-def test_create_succeeded_at_stripe_but_the_id_was_never_saved(app, localstripe, monkeypatch):
-    """The orphan case: a PaymentIntent made, its id lost. It is never confirmed; a new one collects."""
-    campaign_id = fund(localstripe, 2)
-    real_create = gateway.create_charge
-    orphans: list[str] = []
+def test_after_the_key_expired_the_charge_is_found_by_its_metadata(app, localstripe, monkeypatch):
+    """Killed after the request, and no pass came back before Stripe forgot the key (24 h): sending it
+    again would charge again. The pass looks the attempt's PaymentIntent up among the customer's own
+    by our metadata and records it; an attempt Stripe never heard of is charged then, once."""
+    campaign_id = fund(localstripe, 3)
+    real_charge = gateway.charge
+    charged_then_died: list[int] = []
+    never_sent: list[int] = []
 
-    def create_then_lose_the_answer(*args, **kwargs):
-        made = real_create(*args, **kwargs)
-        if not orphans:
-            orphans.append(made)
-            raise gateway.StripeUnavailable(code="connection_error", detail="read timed out (injected)")
-        return made
+    def lost(*args):
+        if not charged_then_died:
+            charged_then_died.append(int(args[0]))
+            real_charge(*args)
+        elif not never_sent:
+            never_sent.append(int(args[0]))  # the connection failed before the request left
+        else:
+            return real_charge(*args)
+        raise gateway.StripeUnavailable(code="connection_error", detail="(injected)")
 
-    monkeypatch.setattr(gateway, "create_charge", create_then_lose_the_answer)
+    monkeypatch.setattr(gateway, "charge", lost)
     clock.set_offset(PAST_DEADLINE)
     settlement.run_pass(concurrency=1)
-    clock.advance(PAST_LEASE)
+    [victim], [unsent] = charged_then_died, never_sent
+    assert [i.status for i in _intents(localstripe, [victim])[victim]] == ["succeeded"] and unsent not in _intents(localstripe, [unsent])
+    # A day later, for us and for localstripe (which forgets every key at once here).
+    monkeypatch.setattr(localstripe_stripe_like, "IDEMPOTENCY_SECONDS", 0)
+    monkeypatch.setattr(gateway, "charge", real_charge)
+    charges, lookups = Spy(monkeypatch, "charge"), Spy(monkeypatch, "find_charge")
+    clock.advance(gateway.IDEMPOTENCY_KEY_LIFETIME)
     settlement.run_pass(concurrency=1)
-    seen = assert_collected_exactly_once(localstripe, campaign_id)
-    assert seen["orphans"] == 1
-    assert browser_orphan_status(localstripe, orphans[0]) == "requires_confirmation"
-
-
-def browser_orphan_status(localstripe: str, payment_intent_id: str) -> str:
-    from tests.localstripe_fixture import browser_client
-
-    return browser_client(localstripe).v1.payment_intents.retrieve(payment_intent_id).status
+    assert_collected_exactly_once(localstripe, campaign_id)
+    assert len(lookups.calls) == 2  # both attempts without a PaymentIntent id, past their key's life
+    assert charges.calls == [str(unsent)]  # found: no second request for the victim
 
 
 def test_a_pass_longer_than_the_lease_keeps_its_claims(app, localstripe, monkeypatch):
@@ -286,26 +293,26 @@ def test_a_pass_longer_than_the_lease_keeps_its_claims(app, localstripe, monkeyp
     A second worker starting meanwhile must not take the pledges the first claims after that point:
     each claim's lease runs from the time of the claim, not from the start of the pass."""
     campaign_id = fund(localstripe, 3)
-    real_confirm = gateway.confirm_charge
-    confirms: list[str] = []
+    real_charge = gateway.charge
+    charges: list[str] = []
 
-    def slow_pass_and_a_second_worker(payment_intent_id):
-        confirms.append(payment_intent_id)
-        if len(confirms) == 1:
+    def slow_pass_and_a_second_worker(*args):
+        charges.append(args[0])
+        if len(charges) == 1:
             clock.advance(PAST_LEASE)  # the first charges took longer than a lease
-        elif len(confirms) == 2:
-            # Another worker's pass starts now, while this one is about to confirm its second pledge.
-            monkeypatch.setattr(gateway, "confirm_charge", real_confirm)
+        elif len(charges) == 2:
+            # Another worker's pass starts now, while this one is about to charge its second pledge.
+            monkeypatch.setattr(gateway, "charge", real_charge)
             with app.app_context():
                 settlement.run_pass(concurrency=1)
                 db.session.remove()
-            monkeypatch.setattr(gateway, "confirm_charge", slow_pass_and_a_second_worker)
-        return real_confirm(payment_intent_id)
+            monkeypatch.setattr(gateway, "charge", slow_pass_and_a_second_worker)
+        return real_charge(*args)
 
-    monkeypatch.setattr(gateway, "confirm_charge", slow_pass_and_a_second_worker)
+    monkeypatch.setattr(gateway, "charge", slow_pass_and_a_second_worker)
     clock.set_offset(PAST_DEADLINE)
     settlement.run_pass(batch=1, concurrency=1)
-    assert_collected_exactly_once(localstripe, campaign_id, orphans_allowed=False)
+    assert_collected_exactly_once(localstripe, campaign_id, )
 
 
 # --- b. SIGKILL at random points ---------------------------------------------------------------
@@ -474,7 +481,7 @@ def test_two_settle_processes_at_once_postgres(postgres_app, localstripe, tmp_pa
     for n, proc in enumerate(procs):
         assert proc.wait(timeout=300) == 0, (tmp_path / f"p{n}.log").read_text()
     outputs = [(tmp_path / f"p{n}.log").read_text() for n in range(2)]
-    assert_collected_exactly_once(localstripe, campaign_id, orphans_allowed=False)
+    assert_collected_exactly_once(localstripe, campaign_id, )
     # Both took part (SKIP LOCKED hands them different batches); the decision was made by one.
     done = [sum(int(n) for line in out.splitlines() if line.startswith("campaign ") for n in re.findall(r"(\d+) collected", line))
             for out in outputs]

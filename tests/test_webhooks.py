@@ -178,9 +178,10 @@ def test_localstripe_events_arrive_signed_and_are_stored(app, server, localstrip
     customer = pledge.backer.stripe_customer_id
     assert pledge.state == "active" and customer
 
-    # Settlement's way of charging: an unconfirmed PaymentIntent, then its confirmation.
-    intent = gateway.create_charge(pledge.id, 1, pledge.amount, pledge.currency, customer, pledge.payment_method_id)
-    assert gateway.confirm_charge(intent).succeeded
+    # Settlement's way of charging: one request, created and confirmed off-session.
+    state = gateway.charge(pledge.id, 1, clock.utcnow(), pledge.amount, pledge.currency, customer, pledge.payment_method_id)
+    assert state.succeeded
+    intent = state.id
 
     charged = wait_for(lambda: db.session.scalar(select(StripeEvent).where(
         StripeEvent.object_id == intent, StripeEvent.processed_at.is_not(None))))

@@ -1,17 +1,20 @@
 """The one door to Stripe: our verbs (save a card, charge, release, refund, verify an event) in, our own
 small frozen dataclasses out. No other module imports `stripe` or sees its objects.
 
-The same code talks to Stripe's test mode or to localstripe (when `STRIPE_API_BASE` is set); where
-localstripe behaves differently, the difference is absorbed here, so no caller knows which one answers:
+The same code talks to Stripe's test mode or to localstripe (when `STRIPE_API_BASE` is set). Our launcher
+(localstripe_server.py) makes localstripe honour idempotency keys as Stripe does, put the PaymentIntent in
+a card error and list a customer's PaymentIntents; the remaining differences are absorbed here, so no
+caller knows which one answers:
 
 - it refuses `off_session` on a PaymentIntent confirm: we retry that confirm without it;
 - it answers an off-session charge on a card that needs authentication with `status=requires_action`
   instead of a 402 `authentication_required`: both read as `needs_action`;
-- its 402 decline has `error.type` `invalid_request_error` and no PaymentIntent: we retrieve the
-  PaymentIntent ourselves to report its state;
 - it does not attach the payment method when a SetupIntent succeeds: we attach it if it is not;
-- it returns `latest_charge` as an object, Stripe as an id (unless expanded): both are read;
-- it ignores idempotency keys: we send them anyway; the database is the guard against double charges.
+- it returns `latest_charge` as an object, Stripe as an id (unless expanded): both are read.
+
+A charge is one request (`charge`: create and confirm off-session) whose idempotency key comes from the
+attempt row committed before it; resending it after a lost answer returns the first result. Keys live 24
+hours at Stripe: after that, `find_charge` looks the attempt's PaymentIntent up by our metadata.
 
 Every request is paced under `STRIPE_MAX_REQUESTS_PER_SECOND` (one bucket for the whole process, shared
 by all threads) and retried with exponential backoff and jitter on 429, 5xx and connection errors.
@@ -28,6 +31,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -51,6 +55,8 @@ STRIPE_JS_URL = "https://js.stripe.com/v3/"
 #: Stripe's own default: events older than this (by their signed timestamp) are refused.
 WEBHOOK_TOLERANCE_SECONDS = 300
 _ID = re.compile(r"^[A-Za-z0-9_]{3,255}$", re.ASCII)
+#: How long Stripe keeps an idempotency key and its first answer (https://docs.stripe.com/api/idempotent_requests).
+IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=24)
 #: A PaymentIntent in one of these states will not collect without the backer (new card or authentication).
 _FAILED_STATES = frozenset({"requires_payment_method", "requires_action", "canceled"})
 
@@ -75,6 +81,10 @@ class CardDeclined(GatewayError):
     """The card was refused (declined, or the bank wants the cardholder to authenticate)."""
 
     default_message = declines.DECLINED
+
+
+class IdempotencyConflict(GatewayError):
+    """Stripe already saw this idempotency key with other parameters: it did nothing this time."""
 
 
 class StripeUnavailable(GatewayError):
@@ -202,10 +212,11 @@ _bucket = TokenBucket(rate=20.0)
 
 
 def _unavailable(exc: stripe.StripeError) -> bool:
-    """Stripe did not answer usefully: connection error, 429 or 5xx (worth trying again later)."""
+    """Stripe did not answer usefully: connection error, 429, 5xx, or 409 (another request with the
+    same idempotency key still running; Stripe's library retries it too): worth trying again later."""
     if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
         return True
-    return isinstance(exc, stripe.APIError) and (exc.http_status or 0) >= 500
+    return isinstance(exc, stripe.APIError) and ((exc.http_status or 0) >= 500 or exc.http_status == 409)
 
 
 def _worth_retrying_now(exc: stripe.StripeError) -> bool:
@@ -460,11 +471,32 @@ def release_card(payment_method_id: str) -> None:
 
 # --- Charges ----------------------------------------------------------------------------------------------
 
-def create_charge(pledge_id: int | str, attempt: int, amount: int, currency: str, customer_id: str,
-                  payment_method_id: str) -> str:
-    """Make an unconfirmed PaymentIntent for one charge attempt of a pledge; returns its id.
+def _attempt_stamp(started: datetime) -> str:
+    return started.strftime("%Y%m%dT%H%M%S%f")
 
-    It moves no money until `confirm_charge`: save the id first (SETTLEMENT.md, "the one rule").
+
+def charge_key(pledge_id: int | str, attempt: int, started: datetime) -> str:
+    """The idempotency key of a pledge's charge attempt, derived from the attempt row committed before
+    the request (pledge, number, creation time to the microsecond): the same attempt always sends the
+    same key, and an attempt of another database sharing the Stripe account (a reset demo, a colleague's
+    test data, where pledge ids start again at 1) never does."""
+    return f"pledge-{pledge_id}-attempt-{attempt}-{_attempt_stamp(started)}"
+
+
+def _charge_metadata(pledge_id: int | str, attempt: int, started: datetime) -> dict[str, str]:
+    return {"pledge": str(pledge_id), "attempt": str(attempt), "attempt_made": _attempt_stamp(started)}
+
+
+def charge(pledge_id: int | str, attempt: int, started: datetime, amount: int, currency: str, customer_id: str,
+           payment_method_id: str) -> ChargeState:
+    """Charge a saved card off-session in ONE request: a PaymentIntent created and confirmed at once,
+    under the attempt's idempotency key (`charge_key`). Returns its state; a decline is not an exception
+    but a `failed` state with its decline code, as `confirm_charge` reports it.
+
+    Sending it again with the same arguments while Stripe keeps the key (24 hours) cannot charge twice:
+    Stripe answers with the first result (the same PaymentIntent, or the same decline). So the caller
+    commits the attempt row first, and after a lost answer sends exactly the same request again
+    (docs/money-path.md). An `IdempotencyConflict` says the key was used with other parameters.
     """
     currency = currency.upper()
     if currency not in money.EXPONENTS:
@@ -472,20 +504,63 @@ def create_charge(pledge_id: int | str, attempt: int, amount: int, currency: str
     if isinstance(amount, bool) or not isinstance(amount, int) or not money.MIN_CHARGE[currency] <= amount <= money.MAX_CHARGE:
         # Stripe would refuse it too (amount_too_small / amount_too_large); localstripe would not.
         raise GatewayError(_l("The amount is outside what can be charged."), "invalid_amount", f"{amount} {currency}")
-    intent = _plain(_stripe(
-        _client().stripe.v1.payment_intents.create,
-        params={
-            "amount": amount,
-            "currency": currency.lower(),
-            "customer": _check_id(customer_id, "cus_", "customer"),
-            "payment_method": _check_id(payment_method_id, "pm_", "card"),
-            "payment_method_types": ["card"],
-            "confirm": False,
-            "metadata": {"pledge": str(pledge_id), "attempt": str(attempt)},
-        },
-        options={"idempotency_key": f"pledge-{pledge_id}-attempt-{attempt}"},
-    ))
-    return intent["id"]
+    params = {
+        "amount": amount,
+        "currency": currency.lower(),
+        "customer": _check_id(customer_id, "cus_", "customer"),
+        "payment_method": _check_id(payment_method_id, "pm_", "card"),
+        "payment_method_types": ["card"],
+        "confirm": True,
+        "off_session": True,
+        "metadata": _charge_metadata(pledge_id, attempt, started),
+        "expand": _EXPAND_FEE,
+    }
+    try:
+        intent = _request(_client().stripe.v1.payment_intents.create, params=params,
+                          options={"idempotency_key": charge_key(pledge_id, attempt, started)})
+    except stripe.CardError as exc:
+        # Stripe's 402 carries the PaymentIntent it made (requires_payment_method); so does the offline
+        # Stripe's. A replay of the key returns the same error, so the same PaymentIntent.
+        data = _error_data(exc)
+        made = data.get("payment_intent")
+        if not isinstance(made, dict) or not made.get("id"):
+            raise _translate(exc) from exc
+        if made.get("livemode") is True:
+            raise GatewayError(code="livemode", detail=f"payment_intent {made['id']} is a live-mode object") from exc
+        return _declined(_charge_state(made), data)
+    except stripe.IdempotencyError as exc:
+        raise IdempotencyConflict(code="idempotency_error", detail=str(exc)) from exc
+    except stripe.StripeError as exc:
+        raise _translate(exc) from exc
+    return _charge_state(_plain(intent))
+
+
+def _declined(state: ChargeState, error: dict) -> ChargeState:
+    """A PaymentIntent's state read with the card error that came with it (Stripe's 402)."""
+    code = error.get("decline_code") or error.get("code") or "card_declined"
+    if code == "authentication_required":
+        state = replace(state, needs_action=True)
+    return replace(state, failed=not state.succeeded, decline_code=state.decline_code or code,
+                   error_message=state.error_message or error.get("message"))
+
+
+def find_charge(customer_id: str, pledge_id: int | str, attempt: int, started: datetime) -> ChargeState | None:
+    """The PaymentIntent of a charge attempt, found among the customer's own by the metadata `charge`
+    gives it (pledge, attempt, the attempt row's creation), or None when Stripe has none. Asked once the
+    attempt's idempotency key may have expired: a resent request would then charge again. Pages through
+    all of the customer's PaymentIntents, newest first: a rare recovery, and a cut by creation time would
+    trust our clock and Stripe's to agree, where a wrong None means a second charge."""
+    wanted = _charge_metadata(pledge_id, attempt, started)
+    params: dict[str, Any] = {"customer": _check_id(customer_id, "cus_", "customer"), "limit": 100}
+    while True:
+        page = _plain(_stripe(_client().stripe.v1.payment_intents.list, params=params))
+        items = [_plain(item) for item in page.get("data") or ()]
+        for item in items:
+            if {k: (item.get("metadata") or {}).get(k) for k in wanted} == wanted:
+                return read_charge(item["id"])  # with its fee: the list does not expand it
+        if not page.get("has_more") or not items:
+            return None
+        params = {**params, "starting_after": items[-1]["id"]}
 
 
 _EXPAND_FEE = ["latest_charge.balance_transaction"]
@@ -502,7 +577,9 @@ def confirm_charge(payment_intent_id: str) -> ChargeState:
     """Confirm a PaymentIntent off-session (the backer is not there) and report the outcome.
 
     A decline is not an exception: it comes back as `failed`, with the decline code. Only a
-    PaymentIntent whose id is saved in our database may be confirmed.
+    PaymentIntent whose id is saved in our database may be confirmed. Settlement now charges in one
+    request (`charge`); this finishes an attempt left unconfirmed by the earlier two-step design (a
+    release deployed in the middle of a settlement).
     """
     holder = _client()
     confirm = holder.stripe.v1.payment_intents.confirm
@@ -523,14 +600,8 @@ def confirm_charge(payment_intent_id: str) -> ChargeState:
             intent = _request(confirm, payment_intent_id, params={"expand": _EXPAND_FEE},
                               options={"idempotency_key": f"{payment_intent_id}-confirm"})
     except stripe.CardError as exc:
-        # Stripe puts the PaymentIntent in the error; localstripe does not: ask for it either way.
-        state = read_charge(payment_intent_id)
-        data = _error_data(exc)
-        code = data.get("decline_code") or data.get("code") or "card_declined"
-        if code == "authentication_required":
-            state = replace(state, needs_action=True)
-        return replace(state, failed=not state.succeeded, decline_code=state.decline_code or code,
-                       error_message=state.error_message or data.get("message"))
+        # The error carries the PaymentIntent; its expanded fee is not there, so read it again.
+        return _declined(read_charge(payment_intent_id), _error_data(exc))
     except stripe.InvalidRequestError as exc:
         # Most likely no longer waiting for confirmation: an earlier try whose answer was lost, or another
         # worker, confirmed it. Its current state is the answer; if it is still waiting, the error is real.
@@ -615,7 +686,7 @@ def _charge_state(intent: dict) -> ChargeState:
 
 def refund(payment_intent_or_charge_id: str, amount: int | None = None, *, idempotency_key: str) -> RefundResult:
     """Refund a collected charge, in full or `amount` minor units; the key comes from our own ids
-    (e.g. f"pledge-{id}-refund") so that a retry never refunds twice."""
+    (e.g. f"refund-{payment_intent_id}") so that a retry never refunds twice."""
     target = payment_intent_or_charge_id
     if isinstance(target, str) and target.startswith("ch_"):
         params: dict[str, Any] = {"charge": _check_id(target, "ch_", "charge")}
@@ -633,7 +704,7 @@ def refund(payment_intent_or_charge_id: str, amount: int | None = None, *, idemp
 def read_refunds(payment_intent_id: str) -> list[RefundResult]:
     """The refunds already made of a PaymentIntent's charge, newest first (failed ones included: see
     `RefundResult.counts`). Asked before refunding again after an interrupted refund: idempotency keys
-    expire after 24 hours (and localstripe ignores them), so Stripe's own record is the answer."""
+    expire after 24 hours, so Stripe's own record is the answer."""
     page = _plain(_stripe(_client().stripe.v1.refunds.list,
                           params={"payment_intent": _check_id(payment_intent_id, "pi_", "charge"), "limit": 100}))
     refunds = [_plain(item) for item in page.get("data") or ()]

@@ -19,8 +19,8 @@ adds to localstripe's aiohttp app, before it serves:
   (types ``transfer`` and ``transfer_refund``).
 * ``GET /v1/balance``: the platform's available balance per currency, the sum of its balance transactions'
   ``net`` (charges less fees, refunds, transfers, reversals). Everything is available at once.
-* Idempotency: every POST above honours ``Idempotency-Key`` as Stripe does (same key, same request: the
-  first answer again with ``Idempotent-Replayed: true``; same key, other request: 400 ``idempotency_error``).
+* Idempotency: every POST above honours ``Idempotency-Key`` as Stripe does, like every other POST of the
+  offline Stripe (localstripe_stripe_like.py); a refusal marked `executed` is kept under its key.
 * Test and demo hooks (no API key, like localstripe's own ``/_config``):
   ``POST /_config/connect/accounts/{id}/requirements`` with ``due=true|false`` (and optional
   ``fields[]``) makes requirements past due again (account disabled) or clears them;
@@ -33,9 +33,7 @@ Everything lives in localstripe's store (``resources.store``), so it is saved an
 from __future__ import annotations
 
 import copy
-import hashlib
 import html
-import json
 import re
 import secrets
 import time
@@ -58,10 +56,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: How long an account link stays usable (Stripe: "a few minutes").
 ACCOUNT_LINK_SECONDS = 300
-#: How long an idempotency key is remembered (Stripe: at least 24 hours).
-IDEMPOTENCY_SECONDS = 24 * 3600
-#: Where the idempotency cache lives in localstripe's store (no ":" so that no object list sees it).
-_IDEMPOTENCY_STORE_KEY = "_connect_idempotency"
 
 #: Stripe's standard card processing fee as (percent, fixed minor units); other currencies as DEFAULT_FEE.
 PROCESSING_FEES: dict[str, tuple[Decimal, int]] = {"jpy": (Decimal("3.6"), 0)}
@@ -552,68 +546,6 @@ def _account_updated(account: Account, before: dict[str, Any]) -> None:
         _send_event("account.updated", account, previous, account=account.id)
 
 
-# --- idempotency ------------------------------------------------------------------------------------------
-
-def _idempotency_cache() -> dict[tuple[str, str], dict[str, Any]]:
-    cache = resources.store.get(_IDEMPOTENCY_STORE_KEY)
-    if not isinstance(cache, dict):
-        cache = {}
-        dict.__setitem__(resources.store, _IDEMPOTENCY_STORE_KEY, cache)
-    now = time.time()
-    for scope in [s for s, seen in cache.items() if seen["at"] + IDEMPOTENCY_SECONDS < now]:
-        del cache[scope]
-    return cache
-
-
-async def _answer(handler: Handler, request: web.Request) -> tuple[web.StreamResponse, bool]:
-    """The handler's response, and whether Stripe would keep it for the idempotency key."""
-    try:
-        return await handler(request), True
-    except ConnectError as error:
-        return error.to_response(), error.executed
-    except UserError as error:
-        return error.to_response(), False
-
-
-def idempotent(handler: Handler) -> Handler:
-    """Honour the Idempotency-Key header of a POST the way Stripe does.
-
-    The first answer to a key is kept (24 hours, per API key) unless the request failed validation; the
-    same key again with the same method, path and parameters gets that answer again, without doing anything
-    (``Idempotent-Replayed: true``); with anything else, 400 ``idempotency_error``.
-    """
-
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        key = request.headers.get("Idempotency-Key")
-        if not key:
-            return (await _answer(handler, request))[0]
-        data = await ls_server.get_post_data(request) or {}
-        fingerprint = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
-        scope = (ls_server.get_api_key(request) or "", key)
-        cache = _idempotency_cache()
-        seen = cache.get(scope)
-        if seen is not None:
-            if (seen["method"], seen["path"], seen["fingerprint"]) != (request.method, request.path, fingerprint):
-                raise ConnectError(
-                    400, "Keys for idempotent requests can only be used with the same parameters they were first "
-                    f"used with. Try using a key other than '{key}' if you meant to execute a different request.",
-                    type="idempotency_error")
-            replay = web.Response(body=seen["body"], status=seen["status"], content_type="application/json")
-            replay.headers["Idempotency-Key"] = key
-            replay.headers["Idempotent-Replayed"] = "true"
-            return replay
-        response, keep = await _answer(handler, request)
-        if keep and isinstance(response, web.Response):
-            cache[scope] = {"method": request.method, "path": request.path, "fingerprint": fingerprint,
-                            "status": response.status, "body": bytes(response.body or b""), "at": time.time()}
-        response.headers["Idempotency-Key"] = key
-        return response
-
-    wrapper.__name__ = handler.__name__
-    wrapper.__doc__ = handler.__doc__
-    return wrapper
-
-
 # --- accounts ---------------------------------------------------------------------------------------------
 
 ACCOUNT_CREATE_PARAMS = {"type", "country", "default_currency", "email", "metadata", "capabilities", "business_type",
@@ -635,7 +567,6 @@ def _business_profile(value: Any) -> dict[str, Any]:
     return {key: item or None for key, item in value.items()}
 
 
-@idempotent
 async def create_account(request: web.Request) -> web.Response:
     data = await _post_data(request)
     expand = _only(data, ACCOUNT_CREATE_PARAMS)
@@ -682,7 +613,6 @@ async def retrieve_account(request: web.Request) -> web.Response:
     return _json(_account(request.match_info["id"])._export(expand=expand))
 
 
-@idempotent
 async def update_account(request: web.Request) -> web.Response:
     account = _account(request.match_info["id"])
     data = await _post_data(request)
@@ -705,7 +635,6 @@ async def update_account(request: web.Request) -> web.Response:
 
 # --- account links and the hosted onboarding --------------------------------------------------------------
 
-@idempotent
 async def create_account_link(request: web.Request) -> web.Response:
     data = await _post_data(request)
     _only(data, {"account", "refresh_url", "return_url", "type", "collect", "collection_options"})
@@ -844,7 +773,6 @@ async def config_expire_link(request: web.Request) -> web.Response:
 TRANSFER_PARAMS = {"amount", "currency", "destination", "transfer_group", "metadata", "description"}
 
 
-@idempotent
 async def create_transfer(request: web.Request) -> web.Response:
     data = await _post_data(request)
     expand = _only(data, TRANSFER_PARAMS)
@@ -894,7 +822,6 @@ async def retrieve_transfer(request: web.Request) -> web.Response:
     return _json(_transfer(request.match_info["id"])._export(expand=expand))
 
 
-@idempotent
 async def update_transfer(request: web.Request) -> web.Response:
     transfer = _transfer(request.match_info["id"])
     data = await _post_data(request)
@@ -910,7 +837,6 @@ async def update_transfer(request: web.Request) -> web.Response:
     return _json(transfer._export(expand=expand))
 
 
-@idempotent
 async def create_reversal(request: web.Request) -> web.Response:
     transfer = _transfer(request.match_info["id"])
     data = await _post_data(request)

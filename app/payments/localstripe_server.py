@@ -48,9 +48,11 @@ with warnings.catch_warnings():
 # Its own random generator keeps them unique whatever happens to the global one.
 resources.random = random.SystemRandom()
 
-# Stripe Connect (accounts, onboarding, transfers), fees on charges and a real balance: registered on
-# localstripe's app when imported, so before it serves. Its objects live in the same store, saved below.
-from app.payments import localstripe_connect  # noqa: E402,F401
+# Registered on localstripe's app when imported, so before it serves: Stripe Connect (accounts,
+# onboarding, transfers), fees on charges and a real balance (their objects live in the same store,
+# saved below); idempotency keys honoured on every POST, card errors that carry their PaymentIntent, a
+# customer's PaymentIntents listed (what the one-request charge and its recovery rely on).
+from app.payments import localstripe_connect, localstripe_stripe_like  # noqa: E402,F401
 
 HOST = "127.0.0.1"
 STATE_FILE = "localstripe.pickle"

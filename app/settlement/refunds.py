@@ -91,7 +91,7 @@ def refund(pledge: Pledge, moderator: User, note: str) -> Pledge:
         if earlier is not None:
             result = next((r for r in gateway.read_refunds(intent_id) if r.counts), None)
         if result is None:
-            result = gateway.refund(intent_id, idempotency_key=f"pledge-{pledge.id}-refund")
+            result = gateway.refund(intent_id, idempotency_key=f"refund-{intent_id}")  # unique at Stripe, whatever database
     except gateway.GatewayError as error:
         db.session.rollback()
         db.session.execute(update(Pledge).where(Pledge.id == pledge.id, Pledge.lease_owner == owner)

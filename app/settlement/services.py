@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import joinedload, selectinload
 
 from app import clock, logs
@@ -40,6 +40,10 @@ log = logging.getLogger("threshold.settlement")
 LEASE = timedelta(minutes=10)
 RETRY_EVERY = timedelta(days=1)
 LOOK_AGAIN = timedelta(minutes=5)  # a PaymentIntent still `processing`
+#: An attempt without a saved PaymentIntent is sent again under its own key while the key surely lives at
+#: Stripe: the key is born after the attempt row is committed, and Stripe keeps it IDEMPOTENCY_KEY_LIFETIME;
+#: an hour of margin covers our retries and the clocks. Later, the PaymentIntent is looked up by metadata.
+RESEND_WITHIN = gateway.IDEMPOTENCY_KEY_LIFETIME - timedelta(hours=1)
 
 
 @dataclass
@@ -287,6 +291,7 @@ class _Charge:
     amount: int = 0
     currency: str = ""
     intent: str | None = None
+    started: datetime | None = None  # when the attempt row was made: its idempotency key lives from then
     state: gateway.ChargeState | None = None
     error: gateway.GatewayError | None = None
     outcome: str | None = None  # set once the pledge needs nothing more from this batch
@@ -315,12 +320,43 @@ def _stripe_calls(concurrency: int):
     return run
 
 
+def _charge_once(charge: _Charge) -> gateway.ChargeState:
+    """Stripe's answer for the charge's attempt: one request, unless recovering.
+
+    - a PaymentIntent id saved (one still `processing`, or left unconfirmed by the earlier two-step
+      design): read it, and confirm it only if Stripe says it still waits for that;
+    - none saved, the key still alive (younger than RESEND_WITHIN): the charge request, the same as the
+      first one with the same key; if it was sent before and its answer lost, Stripe replays that answer
+      (the same PaymentIntent) instead of charging again;
+    - none saved and the key perhaps forgotten, or Stripe says the key went with other parameters (the
+      backer changed cards meanwhile): look the attempt's PaymentIntent up among the customer's own by
+      our metadata; only when there is none, charge (a first charge for this attempt).
+    Runs in a worker thread: no database here."""
+    if charge.intent:
+        state = gateway.read_charge(charge.intent)
+        return gateway.confirm_charge(charge.intent) if state.needs_confirmation else state
+    args = (charge.pledge_id, charge.number, charge.started, charge.amount, charge.currency, charge.customer, charge.payment_method)
+    key_alive = clock.utcnow() - charge.started < RESEND_WITHIN
+    if key_alive:
+        try:
+            return gateway.charge(*args)
+        except gateway.IdempotencyConflict:
+            log.warning("pledge %s attempt %s: key used with other parameters; looking its PaymentIntent up",
+                        charge.pledge_id, charge.number)
+    found = gateway.find_charge(charge.customer, charge.pledge_id, charge.number, charge.started)
+    if found is not None:
+        return found
+    if key_alive:  # the key did something else at Stripe, yet no PaymentIntent names the attempt
+        raise gateway.IdempotencyConflict(code="idempotency_error", detail=gateway.charge_key(charge.pledge_id, charge.number, charge.started))
+    return gateway.charge(*args)
+
+
 def charge_batch(pledge_ids: list[int], owners: dict[int, str | None], summary: Summary, now: datetime,
                  calls=None) -> dict[int, str]:
-    """Charge a batch of leased pledges, SETTLEMENT.md's steps taken a batch at a time: each step's rows
-    are committed together before Stripe hears of the next step, and only Stripe's requests run side by
-    side. A kill between any two steps leaves each pledge at one of SETTLEMENT.md's recovery points.
-    Returns each pledge's outcome."""
+    """Charge a batch of leased pledges, docs/money-path.md's steps taken a batch at a time: the attempt
+    rows are committed together before Stripe hears of them, then one request per charge (several side
+    by side), then every outcome in one commit. A kill between any two steps leaves each pledge at one
+    of the recovery points `_charge_once` finishes. Returns each pledge's outcome."""
     calls = calls or _stripe_calls(1)
     loaded = _load_pledges(pledge_ids)
     lasts = _last_attempts(list(loaded))
@@ -354,44 +390,19 @@ def charge_batch(pledge_ids: list[int], owners: dict[int, str | None], summary: 
         else:
             charge.attempt_id, charge.intent = attempt.id, attempt.payment_intent_id
         charge.number, charge.amount, charge.currency = attempt.attempt, attempt.amount, attempt.currency
+        charge.started = attempt.created_at
     db.session.flush()
     for charge, attempt in fresh:
         charge.attempt_id = attempt.id
     db.session.commit()
-    # 2. An unconfirmed PaymentIntent for each attempt without one; their ids committed together.
-    unsaved = [c for c in pending() if c.intent is None]
-    created = calls(lambda c: gateway.create_charge(c.pledge_id, c.number, c.amount, c.currency, c.customer, c.payment_method), unsaved)
-    saves = []
-    for charge, result in zip(unsaved, created, strict=True):
-        if isinstance(result, gateway.GatewayError):
-            charge.error = result
-        else:
-            saves.append({"attempt_id": charge.attempt_id, "intent": result})
-    if saves:
-        table = ChargeAttempt.__table__
-        db.session.execute(
-            table.update().where(table.c.id == bindparam("attempt_id"), table.c.payment_intent_id.is_(None))
-            .values(payment_intent_id=bindparam("intent")), saves)
-        db.session.commit()
-        # Read back what is saved: another pass may have saved its own PaymentIntent first.
-        saved = dict(db.session.execute(select(ChargeAttempt.id, ChargeAttempt.payment_intent_id)
-                                        .where(ChargeAttempt.id.in_([row["attempt_id"] for row in saves]))).all())
-        db.session.rollback()
-        for charge in unsaved:
-            if charge.error is None:
-                charge.intent = saved[charge.attempt_id]
-    # 3. The one rule: ask Stripe for the state of the saved PaymentIntent before confirming it.
-    def read_then_confirm(charge: _Charge) -> gateway.ChargeState:
-        state = gateway.read_charge(charge.intent)
-        return gateway.confirm_charge(charge.intent) if state.needs_confirmation else state
-
+    # 2. One request per charge, under the attempt's key (docs/money-path.md), several at once.
     todo = pending()
-    for charge, result in zip(todo, calls(read_then_confirm, todo), strict=True):
+    for charge, result in zip(todo, calls(_charge_once, todo), strict=True):
         if isinstance(result, gateway.GatewayError):
             charge.error = result
         else:
             charge.state = result
-    # 4. Every outcome in one transaction: attempt, pledge state, audit row, mail.
+    # 3. Every outcome in one transaction: PaymentIntent id, attempt, pledge state, audit row, mail.
     loaded = _load_pledges([c.pledge_id for c in charges])
     attempts = {a.id: a for a in db.session.scalars(select(ChargeAttempt).where(
         ChargeAttempt.id.in_([c.attempt_id for c in charges if c.state is not None])))}
@@ -417,7 +428,9 @@ def _record_batch(charges: list[_Charge], loaded: dict[int, Pledge], attempts: d
             summary.add(pledge.campaign_id, "postponed")
             outcomes[charge.pledge_id] = "postponed"
         elif charge.state is not None:
-            outcomes[charge.pledge_id] = _record(pledge, attempts[charge.attempt_id], charge.state, summary)
+            attempt = attempts[charge.attempt_id]
+            attempt.payment_intent_id = attempt.payment_intent_id or charge.state.id
+            outcomes[charge.pledge_id] = _record(pledge, attempt, charge.state, summary)
         elif charge.outcome:
             outcomes[charge.pledge_id] = charge.outcome
 
@@ -541,7 +554,7 @@ def run_pass(now: datetime | None = None, *, batch: int | None = None, concurren
     config = current_app.config
     batch = batch or config.get("SETTLE_BATCH_SIZE", 50)
     if concurrency is None:
-        concurrency = config.get("SETTLE_CONCURRENCY", 4)
+        concurrency = config.get("SETTLE_CONCURRENCY", 8)
     now = now or clock.utcnow()
     summary = Summary()
     decide_due_campaigns(summary, now)
