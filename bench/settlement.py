@@ -444,7 +444,7 @@ def child_ceiling(stripe_url: str, pool: list[tuple[str, str]], pledges: int, co
         done = client().v1.payment_intents.create(
             params={"amount": amounts[n], "currency": "usd", "customer": customer, "payment_method": method,
                     "payment_method_types": ["card"], "confirm": True, "off_session": True,
-                    "metadata": {"pledge": str(n), "attempt": "1", "attempt_made": stamp}, "expand": expand},
+                    "metadata": {"pledge": str(n), "attempt": "1", "attempt_token": stamp}, "expand": expand},
             options={"idempotency_key": f"pledge-{n}-attempt-1-{stamp}"})
         return done.status
 

@@ -23,7 +23,7 @@ import pytest
 from flask import Flask
 
 import config as app_config
-from app import clock, create_app
+from app import create_app
 from app.payments import gateway
 from app.payments.gateway import CardDeclined, GatewayError, StripeUnavailable, TokenBucket, WebhookSignatureError
 from app.payments.localstripe_server import register_webhook
@@ -172,7 +172,7 @@ def unconfirmed(localstripe: str, customer: str, card: str, amount: int) -> str:
 def test_charge_saved_card_in_one_request(ctx, localstripe, amount, currency):
     customer = new_customer()
     card = saved_card(localstripe, customer)
-    started = clock.utcnow()
+    started = uuid.uuid4().hex  # the attempt row's token
     state = gateway.charge(41, 1, started, amount, currency, customer, card)
     assert state.id.startswith("pi_")
     assert state.succeeded and state.status == "succeeded"
@@ -193,7 +193,7 @@ def test_charge_saved_card_in_one_request(ctx, localstripe, amount, currency):
 def test_charge_with_the_key_of_other_parameters_is_refused(ctx, localstripe):
     customer = new_customer()
     card, other_card = saved_card(localstripe, customer), saved_card(localstripe, customer)
-    started = clock.utcnow()
+    started = uuid.uuid4().hex  # the attempt row's token
     made = gateway.charge(47, 1, started, 1500, "USD", customer, card)
     with pytest.raises(gateway.IdempotencyConflict):
         gateway.charge(47, 1, started, 1500, "USD", customer, other_card)
@@ -217,7 +217,7 @@ def test_unconfirmed_charge_waits_for_confirmation_and_confirms_once(ctx, locals
 def test_off_session_charge_that_needs_authentication(ctx, localstripe):
     customer = new_customer()
     card = saved_card(localstripe, customer, CARD_AUTHENTICATE)
-    state = gateway.charge(43, 1, clock.utcnow(), 2500, "USD", customer, card)
+    state = gateway.charge(43, 1, uuid.uuid4().hex, 2500, "USD", customer, card)
     assert state.needs_action and state.failed and not state.succeeded
     assert state.decline_code == "authentication_required"
     assert state.error_message
@@ -228,7 +228,7 @@ def test_off_session_charge_declined(ctx, localstripe):
     """Stripe's 402 card error names the PaymentIntent it made; its replay under the key is the same error."""
     customer = new_customer()
     card = saved_card(localstripe, customer, CARD_DECLINE_ON_CHARGE)
-    started = clock.utcnow()
+    started = uuid.uuid4().hex  # the attempt row's token
     state = gateway.charge(44, 1, started, 2500, "USD", customer, card)
     assert state.id.startswith("pi_")
     assert state.failed and not (state.succeeded or state.needs_action or state.needs_confirmation)
@@ -252,7 +252,7 @@ def test_charges_from_many_threads(gateway_app, localstripe):
     with gateway_app.app_context():
         customer = new_customer()
         card = saved_card(localstripe, customer)
-    started = clock.utcnow()
+    started = uuid.uuid4().hex  # the attempt row's token
     results: dict[int, gateway.ChargeState] = {}
 
     def settle(n: int) -> None:
@@ -271,19 +271,19 @@ def test_charges_from_many_threads(gateway_app, localstripe):
 
 def test_charge_amount_checked_before_stripe(ctx):
     with pytest.raises(GatewayError) as small:
-        gateway.charge(1, 1, clock.utcnow(), 49, "USD", "cus_x", "pm_x")
+        gateway.charge(1, 1, uuid.uuid4().hex, 49, "USD", "cus_x", "pm_x")
     assert small.value.code == "invalid_amount"
     with pytest.raises(GatewayError):
-        gateway.charge(1, 1, clock.utcnow(), 1.5, "USD", "cus_x", "pm_x")  # type: ignore[arg-type]
+        gateway.charge(1, 1, uuid.uuid4().hex, 1.5, "USD", "cus_x", "pm_x")  # type: ignore[arg-type]
     with pytest.raises(GatewayError) as currency:
-        gateway.charge(1, 1, clock.utcnow(), 5000, "XXX", "cus_x", "pm_x")
+        gateway.charge(1, 1, uuid.uuid4().hex, 5000, "XXX", "cus_x", "pm_x")
     assert currency.value.code == "invalid_currency"
 
 
 def test_refund_in_part_then_by_charge_id(ctx, localstripe):
     customer = new_customer()
     card = saved_card(localstripe, customer)
-    state = gateway.charge(45, 1, clock.utcnow(), 3000, "USD", customer, card)
+    state = gateway.charge(45, 1, uuid.uuid4().hex, 3000, "USD", customer, card)
     intent = state.id
 
     partial = gateway.refund(intent, 500, idempotency_key="pledge-45-refund-1")
@@ -298,7 +298,7 @@ def test_refund_in_part_then_by_charge_id(ctx, localstripe):
 def test_refund_of_a_declined_charge_is_refused(ctx, localstripe):
     customer = new_customer()
     card = saved_card(localstripe, customer, CARD_DECLINE_ON_CHARGE)
-    intent = gateway.charge(46, 1, clock.utcnow(), 2500, "USD", customer, card).id
+    intent = gateway.charge(46, 1, uuid.uuid4().hex, 2500, "USD", customer, card).id
     with pytest.raises(GatewayError) as refused:
         gateway.refund(intent, idempotency_key="pledge-46-refund")
     assert not isinstance(refused.value, CardDeclined)

@@ -295,7 +295,7 @@ def test_reconciliation_finds_each_kind_of_difference(app, funded, runner):
     assert "1 campaigns checked, 0 differences" in result.output
     # A charge Stripe has that we do not: a PaymentIntent for one of the campaign's pledges, made behind our back.
     pledge = db.session.scalar(select(Pledge).where(Pledge.campaign_id == funded.id, Pledge.amount == 6000))
-    stray = gateway.charge(pledge.id, 99, clock.utcnow(), 1234, "USD", pledge.backer.stripe_customer_id, pledge.payment_method_id).id
+    stray = gateway.charge(pledge.id, 99, uuid.uuid4().hex, 1234, "USD", pledge.backer.stripe_customer_id, pledge.payment_method_id).id
     # An amount that differs, and a transfer our ledger does not have.
     charge = db.session.scalar(select(LedgerEntry).where(LedgerEntry.campaign_id == funded.id, LedgerEntry.kind == "charge",
                                                          LedgerEntry.pledge_id != pledge.id))

@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -179,7 +180,7 @@ def test_localstripe_events_arrive_signed_and_are_stored(app, server, localstrip
     assert pledge.state == "active" and customer
 
     # Settlement's way of charging: one request, created and confirmed off-session.
-    state = gateway.charge(pledge.id, 1, clock.utcnow(), pledge.amount, pledge.currency, customer, pledge.payment_method_id)
+    state = gateway.charge(pledge.id, 1, uuid.uuid4().hex, pledge.amount, pledge.currency, customer, pledge.payment_method_id)
     assert state.succeeded
     intent = state.id
 

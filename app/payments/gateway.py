@@ -471,23 +471,24 @@ def release_card(payment_method_id: str) -> None:
 
 # --- Charges ----------------------------------------------------------------------------------------------
 
-def _attempt_stamp(started: datetime) -> str:
-    return started.strftime("%Y%m%dT%H%M%S%f")
+def attempt_stamp(made: datetime) -> str:
+    """The token of an attempt row made before attempts had one of their own: its creation time."""
+    return made.strftime("%Y%m%dT%H%M%S%f")
 
 
-def charge_key(pledge_id: int | str, attempt: int, started: datetime) -> str:
+def charge_key(pledge_id: int | str, attempt: int, token: str) -> str:
     """The idempotency key of a pledge's charge attempt, derived from the attempt row committed before
-    the request (pledge, number, creation time to the microsecond): the same attempt always sends the
-    same key, and an attempt of another database sharing the Stripe account (a reset demo, a colleague's
-    test data, where pledge ids start again at 1) never does."""
-    return f"pledge-{pledge_id}-attempt-{attempt}-{_attempt_stamp(started)}"
+    the request (pledge, number, and the row's random token): the same attempt always sends the same key,
+    and an attempt of another database sharing the Stripe account (a reset demo, a colleague's test data,
+    where pledge ids start again at 1 — or a test suite whose clock stands still) never does."""
+    return f"pledge-{pledge_id}-attempt-{attempt}-{token}"
 
 
-def _charge_metadata(pledge_id: int | str, attempt: int, started: datetime) -> dict[str, str]:
-    return {"pledge": str(pledge_id), "attempt": str(attempt), "attempt_made": _attempt_stamp(started)}
+def _charge_metadata(pledge_id: int | str, attempt: int, token: str) -> dict[str, str]:
+    return {"pledge": str(pledge_id), "attempt": str(attempt), "attempt_token": token}
 
 
-def charge(pledge_id: int | str, attempt: int, started: datetime, amount: int, currency: str, customer_id: str,
+def charge(pledge_id: int | str, attempt: int, token: str, amount: int, currency: str, customer_id: str,
            payment_method_id: str) -> ChargeState:
     """Charge a saved card off-session in ONE request: a PaymentIntent created and confirmed at once,
     under the attempt's idempotency key (`charge_key`). Returns its state; a decline is not an exception
@@ -512,12 +513,12 @@ def charge(pledge_id: int | str, attempt: int, started: datetime, amount: int, c
         "payment_method_types": ["card"],
         "confirm": True,
         "off_session": True,
-        "metadata": _charge_metadata(pledge_id, attempt, started),
+        "metadata": _charge_metadata(pledge_id, attempt, token),
         "expand": _EXPAND_FEE,
     }
     try:
         intent = _request(_client().stripe.v1.payment_intents.create, params=params,
-                          options={"idempotency_key": charge_key(pledge_id, attempt, started)})
+                          options={"idempotency_key": charge_key(pledge_id, attempt, token)})
     except stripe.CardError as exc:
         # Stripe's 402 carries the PaymentIntent it made (requires_payment_method); so does the offline
         # Stripe's. A replay of the key returns the same error, so the same PaymentIntent.
@@ -544,13 +545,13 @@ def _declined(state: ChargeState, error: dict) -> ChargeState:
                    error_message=state.error_message or error.get("message"))
 
 
-def find_charge(customer_id: str, pledge_id: int | str, attempt: int, started: datetime) -> ChargeState | None:
+def find_charge(customer_id: str, pledge_id: int | str, attempt: int, token: str) -> ChargeState | None:
     """The PaymentIntent of a charge attempt, found among the customer's own by the metadata `charge`
-    gives it (pledge, attempt, the attempt row's creation), or None when Stripe has none. Asked once the
+    gives it (pledge, attempt, the attempt row's token), or None when Stripe has none. Asked once the
     attempt's idempotency key may have expired: a resent request would then charge again. Pages through
     all of the customer's PaymentIntents, newest first: a rare recovery, and a cut by creation time would
     trust our clock and Stripe's to agree, where a wrong None means a second charge."""
-    wanted = _charge_metadata(pledge_id, attempt, started)
+    wanted = _charge_metadata(pledge_id, attempt, token)
     params: dict[str, Any] = {"customer": _check_id(customer_id, "cus_", "customer"), "limit": 100}
     while True:
         page = _plain(_stripe(_client().stripe.v1.payment_intents.list, params=params))

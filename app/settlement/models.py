@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import uuid
 from datetime import datetime
 
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -34,6 +35,9 @@ class ChargeAttempt(db.Model):
     #: 1, 2, 3 … per pledge; part of the idempotency key sent to Stripe.
     attempt: Mapped[int] = mapped_column(Integer, nullable=False)
     payment_intent_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    #: Random, made with the row: part of the idempotency key and of the PaymentIntent's metadata, so that no
+    #: other attempt anywhere sends the same key (None on rows made before it existed: their creation time is used).
+    token: Mapped[str | None] = mapped_column(String(32), default=lambda: uuid.uuid4().hex)
     amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default=AttemptStatus.OPEN)

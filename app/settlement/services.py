@@ -292,6 +292,7 @@ class _Charge:
     currency: str = ""
     intent: str | None = None
     started: datetime | None = None  # when the attempt row was made: its idempotency key lives from then
+    token: str = ""  # the attempt row's token, in its key and metadata
     state: gateway.ChargeState | None = None
     error: gateway.GatewayError | None = None
     outcome: str | None = None  # set once the pledge needs nothing more from this batch
@@ -335,7 +336,7 @@ def _charge_once(charge: _Charge) -> gateway.ChargeState:
     if charge.intent:
         state = gateway.read_charge(charge.intent)
         return gateway.confirm_charge(charge.intent) if state.needs_confirmation else state
-    args = (charge.pledge_id, charge.number, charge.started, charge.amount, charge.currency, charge.customer, charge.payment_method)
+    args = (charge.pledge_id, charge.number, charge.token, charge.amount, charge.currency, charge.customer, charge.payment_method)
     key_alive = clock.utcnow() - charge.started < RESEND_WITHIN
     if key_alive:
         try:
@@ -343,11 +344,11 @@ def _charge_once(charge: _Charge) -> gateway.ChargeState:
         except gateway.IdempotencyConflict:
             log.warning("pledge %s attempt %s: key used with other parameters; looking its PaymentIntent up",
                         charge.pledge_id, charge.number)
-    found = gateway.find_charge(charge.customer, charge.pledge_id, charge.number, charge.started)
+    found = gateway.find_charge(charge.customer, charge.pledge_id, charge.number, charge.token)
     if found is not None:
         return found
     if key_alive:  # the key did something else at Stripe, yet no PaymentIntent names the attempt
-        raise gateway.IdempotencyConflict(code="idempotency_error", detail=gateway.charge_key(charge.pledge_id, charge.number, charge.started))
+        raise gateway.IdempotencyConflict(code="idempotency_error", detail=gateway.charge_key(charge.pledge_id, charge.number, charge.token))
     return gateway.charge(*args)
 
 
@@ -391,9 +392,10 @@ def charge_batch(pledge_ids: list[int], owners: dict[int, str | None], summary: 
             charge.attempt_id, charge.intent = attempt.id, attempt.payment_intent_id
         charge.number, charge.amount, charge.currency = attempt.attempt, attempt.amount, attempt.currency
         charge.started = attempt.created_at
+        charge.token = attempt.token or gateway.attempt_stamp(attempt.created_at)
     db.session.flush()
     for charge, attempt in fresh:
-        charge.attempt_id = attempt.id
+        charge.attempt_id, charge.token = attempt.id, attempt.token  # the token is made by the flush
     db.session.commit()
     # 2. One request per charge, under the attempt's key (docs/money-path.md), several at once.
     todo = pending()
