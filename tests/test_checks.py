@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from flask_migrate import upgrade
 
 from app import create_app
@@ -19,7 +20,10 @@ from tests.conftest import make_config
 
 ROOT = Path(__file__).resolve().parent.parent
 FLASK = [sys.executable, "-m", "flask", "--app", "wsgi"]
-HEAD = "f19d00000001"
+#: The migrations' head and the revision before it, read from the scripts (a new migration moves both).
+_SCRIPTS = ScriptDirectory(str(ROOT / "migrations"))
+HEAD = _SCRIPTS.get_current_head()
+BEHIND = _SCRIPTS.get_revision(HEAD).down_revision
 #: A production environment every rule accepts.
 PRODUCTION = {"APP_ENV": "production", "SECRET_KEY": "s" * 64, "BASE_URL": "https://threshold.example",
               "STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_PUBLISHABLE_KEY": "pk_test_x", "STRIPE_WEBHOOK_SECRET": "whsec_x",
@@ -58,10 +62,10 @@ def test_a_database_without_schema_or_behind_the_head_is_named(tmp_path, _stripe
         assert result.exit_code == 1
         assert result.stderr.splitlines() == [
             f"problem: the database at sqlite:///{tmp_path / 'new.db'} has no schema: run .venv/bin/flask --app wsgi db upgrade"]
-        upgrade(revision="f19a00000001")
+        upgrade(revision=BEHIND)
         result = _run(app)
         assert result.exit_code == 1
-        assert f"is at migration f19a00000001, not the head {HEAD}: run .venv/bin/flask --app wsgi db upgrade" in result.stderr
+        assert f"is at migration {BEHIND}, not the head {HEAD}: run .venv/bin/flask --app wsgi db upgrade" in result.stderr
         upgrade()
         assert _run(app).exit_code == 0
 
