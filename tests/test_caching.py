@@ -103,6 +103,12 @@ def test_members_share_the_campaign_part_of_the_pledge_form_and_nothing_of_their
         tokens = {page: re.findall(r'name="csrf_token"[^>]*value="([^"]+)"', page) for page in (ada_page, bo_page)}
         assert tokens[ada_page] and tokens[bo_page] and not set(tokens[ada_page]) & set(tokens[bo_page])
         assert _fieldset(ada_page) == _fieldset(bo_page)  # the same campaign part, once rendered
+        assert _composition(ada_page) == _composition(bo_page)
+        # Without a reward the amount starts at the minimum; with one, empty: each its own rendering.
+        minimum = re.search(r'<input[^>]*name="amount"[^>]*>', _composition(ada_page)).group(0)
+        with_reward = re.search(r'<input[^>]*name="amount"[^>]*>', _composition(bo.get(f"{path}?tier={first_tier}").get_data(as_text=True))).group(0)
+        assert 'value="1.00"' in minimum or 'value="0.50"' in minimum, minimum
+        assert 'value="' not in with_reward or 'value=""' in with_reward, with_reward
 
         # The reward chosen from the campaign page is part of the key: each sees their own checked.
         assert f'value="{first_tier}"' in _checked(ada.get(f"{path}?tier={first_tier}").get_data(as_text=True))
@@ -131,6 +137,10 @@ def _rename(campaign, title: str) -> None:
 
 def _fieldset(page: str) -> str:
     return page[page.index("<fieldset"):page.index("</fieldset>")]
+
+
+def _composition(page: str) -> str:
+    return page[page.index('data-show-for="no-reward"'):page.index('id="pledge-offer"')]
 
 
 def _checked(page: str) -> str:
