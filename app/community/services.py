@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import and_, exists, func, literal, select, update
 from sqlalchemy.orm import joinedload
 
 from app import clock
@@ -20,7 +20,7 @@ from app.community.models import CampaignFollow, CampaignQuestion, CampaignUpdat
 from app.content.markdown import plain_excerpt
 from app.extensions import db
 from app.notifications.services import mail_batch, queue_mail
-from app.pledges.models import Pledge, PledgeState
+from app.pledges.models import HOLDING, Pledge, PledgeState
 
 S = CampaignState
 
@@ -451,7 +451,9 @@ class PageViewer:
     """Who looks at a campaign page, as far as its per-viewer parts care, read in one statement per request
     (none for a visitor). `role` is everything the community sections' HTML depends on: it keys their
     cached fragment, so members of the same role share it. A member who has comments on the campaign
-    sees Delete on their own and a hidden one's note: their role holds their id, and their fragment is theirs."""
+    sees Delete on their own and a hidden one's note: their role holds their id, and their fragment is theirs.
+    `pledge`: the pledge that holds their place ("You back this project"; not the creator's, not one
+    still waiting for its card)."""
 
     member: bool = False
     creator: bool = False
@@ -459,6 +461,7 @@ class PageViewer:
     backer: bool = False
     commenter_id: int | None = None
     following: bool = False
+    pledge: Pledge | None = None
 
     @property
     def role(self) -> tuple:
@@ -468,13 +471,20 @@ class PageViewer:
 def page_viewer(campaign: Campaign, viewer: User | None) -> PageViewer:
     if not _member(viewer):
         return PageViewer()
-    backer, commented, following = db.session.execute(select(
-        _backer_clause(campaign.id, viewer.id),
-        exists().where(Comment.campaign_id == campaign.id, Comment.author_id == viewer.id),
-        exists().where(CampaignFollow.campaign_id == campaign.id, CampaignFollow.user_id == viewer.id),
-    )).one()
-    return PageViewer(member=True, creator=is_creator(campaign, viewer), moderator=is_moderator(viewer), backer=bool(backer),
-                      commenter_id=viewer.id if commented else None, following=bool(following))
+    placed = [s.value for s in HOLDING if s is not PledgeState.PENDING]
+    row = db.session.execute(
+        select(Pledge, _backer_clause(campaign.id, viewer.id),
+               exists().where(Comment.campaign_id == campaign.id, Comment.author_id == viewer.id),
+               exists().where(CampaignFollow.campaign_id == campaign.id, CampaignFollow.user_id == viewer.id))
+        .select_from(select(literal(1).label("one")).subquery())  # one row, with the pledge or without
+        .outerjoin(Pledge, and_(Pledge.campaign_id == campaign.id, Pledge.backer_id == viewer.id, Pledge.state.in_(placed)))
+        .limit(1)
+    ).one()
+    pledge, backer, commented, following = row
+    creator = is_creator(campaign, viewer)
+    return PageViewer(member=True, creator=creator, moderator=is_moderator(viewer), backer=bool(backer),
+                      commenter_id=viewer.id if commented else None, following=bool(following),
+                      pledge=None if creator else pledge)
 
 
 def campaign_section(campaign: Campaign, viewer: User | None, backer: bool) -> Section:
