@@ -207,7 +207,7 @@ def test_each_role_sees_its_own_community_sections_of_the_shared_campaign_page(a
     came first; a member's own comments (Delete, a hidden one's note) are theirs alone; every form
     carries its own session's CSRF token; a new comment, update or FAQ entry shows at once."""
     from app.community import services as community
-    from tests.community_helpers import back, make_world
+    from tests.community_helpers import make_world
 
     campaign = make_world(("bea@example.com", "Backer Bea"), ("cal@example.com", "Backer Cal"))
     users = {email.split("@")[0]: db.session.scalar(db.select(User).filter_by(email=email)) for email in
