@@ -16,18 +16,22 @@ Logged-in members, pages with a flash message and responses that set a cookie ar
 
 Members' pages cannot be cached whole (their name, their CSRF token, their pledge), but the part of
 them that shows a campaign to everyone alike can: `cached_fragment`, a template block rendered once
-per key, language, time zone and campaigns' version, under the same rules.
+per key, language, time zone and campaigns' version, under the same rules. A block may hold forms:
+the CSRF token (Flask-WTF's, one per session) is stored as a placeholder and each request gets its
+own substituted. The placeholder is random per process, so no text a member writes can hold it.
 """
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections import OrderedDict
 from functools import wraps
 
-from flask import Response, current_app, request, session
+from flask import Response, current_app, g, request, session
 from flask_babel import get_locale, get_timezone
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
@@ -37,6 +41,7 @@ from app.extensions import db
 _MAX_ENTRIES = 512
 _store: OrderedDict[tuple, tuple[float, object]] = OrderedDict()  # key -> (expires, page or fragment)
 _lock = threading.Lock()
+_CSRF_PLACEHOLDER = f"csrf-{secrets.token_hex(16)}"
 
 
 _known_version: tuple[float, str] = (0.0, "")  # (read at, version) in this process
@@ -92,8 +97,9 @@ def _recall(key: tuple):
 def cached_fragment(*key, caller, when: bool = True) -> Markup:
     """`{% call cached_fragment('name', campaign.id, …) %}…{% endcall %}`: the block's HTML from the
     cache while the campaigns are unchanged. The key names everything else the block shows; the
-    block must hold nothing of the member's own (no name, no CSRF token, no form errors).
-    `when=False` renders it every time (a preview of a campaign that is not public)."""
+    block must hold nothing of the member's own (no name, no form errors) but their CSRF token, which
+    each request gets its own of. `when=False` renders it every time (a preview of a campaign that is
+    not public, a form shown again with its errors)."""
     ttl = current_app.config.get("PUBLIC_PAGE_CACHE_SECONDS", 10)
     if not ttl or not when:
         return Markup(caller())
@@ -101,7 +107,10 @@ def cached_fragment(*key, caller, when: bool = True) -> Markup:
     html = _recall(full_key)
     if html is None:
         html = Markup(caller())
-        _remember(full_key, html, ttl)
+        token = g.get(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))  # where Flask-WTF keeps this request's
+        _remember(full_key, html.replace(token, _CSRF_PLACEHOLDER) if token else html, ttl)
+    elif _CSRF_PLACEHOLDER in html:  # only then: a visitor's page with no form sets no session cookie
+        html = html.replace(_CSRF_PLACEHOLDER, generate_csrf())
     return html
 
 

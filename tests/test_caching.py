@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from app import caching, clock
+from app.accounts.models import User
 from app.campaigns import services as campaigns
 from app.extensions import db
 from tests.factories import login, make_campaign, make_user
@@ -102,6 +103,12 @@ def test_members_share_the_campaign_part_of_the_pledge_form_and_nothing_of_their
         tokens = {page: re.findall(r'name="csrf_token"[^>]*value="([^"]+)"', page) for page in (ada_page, bo_page)}
         assert tokens[ada_page] and tokens[bo_page] and not set(tokens[ada_page]) & set(tokens[bo_page])
         assert _fieldset(ada_page) == _fieldset(bo_page)  # the same campaign part, once rendered
+        assert _composition(ada_page) == _composition(bo_page)
+        # Without a reward the amount starts at the minimum; with one, empty: each its own rendering.
+        minimum = re.search(r'<input[^>]*name="amount"[^>]*>', _composition(ada_page)).group(0)
+        with_reward = re.search(r'<input[^>]*name="amount"[^>]*>', _composition(bo.get(f"{path}?tier={first_tier}").get_data(as_text=True))).group(0)
+        assert 'value="1.00"' in minimum or 'value="0.50"' in minimum, minimum
+        assert 'value="' not in with_reward or 'value=""' in with_reward, with_reward
 
         # The reward chosen from the campaign page is part of the key: each sees their own checked.
         assert f'value="{first_tier}"' in _checked(ada.get(f"{path}?tier={first_tier}").get_data(as_text=True))
@@ -130,6 +137,10 @@ def _rename(campaign, title: str) -> None:
 
 def _fieldset(page: str) -> str:
     return page[page.index("<fieldset"):page.index("</fieldset>")]
+
+
+def _composition(page: str) -> str:
+    return page[page.index('data-show-for="no-reward"'):page.index('id="pledge-offer"')]
 
 
 def _checked(page: str) -> str:
@@ -181,9 +192,90 @@ def test_members_share_the_campaign_page_but_each_sees_only_their_own(app, cache
 
 
 def _nav(page: str) -> str:
-    return page[:page.index("<main")]
+    """The navigation, CSRF tokens left out (a random token may hold "Bo" or "Cy")."""
+    return _without_tokens(page[:page.index("<main")])
 
 
 def _rewards(page: str) -> str:
     start = page.index('id="tiers"')
     return page[start:page.index("</div>\n</div>", start)]
+
+
+def test_each_role_sees_its_own_community_sections_of_the_shared_campaign_page(app, cached_app):
+    """The community sections (updates, FAQ, comments) are rendered once per role and shared: a visitor,
+    a member, backers, the creator and a moderator each see exactly what their role may, whoever
+    came first; a member's own comments (Delete, a hidden one's note) are theirs alone; every form
+    carries its own session's CSRF token; a new comment, update or FAQ entry shows at once."""
+    from app.community import services as community
+    from tests.community_helpers import make_world
+
+    campaign = make_world(("bea@example.com", "Backer Bea"), ("cal@example.com", "Backer Cal"))
+    users = {email.split("@")[0]: db.session.scalar(db.select(User).filter_by(email=email)) for email in
+             ("creator@example.com", "backer@example.com", "bea@example.com", "cal@example.com", "member@example.com", "mod@example.com")}
+    community.post_update(campaign, users["creator"], "Open news", "Everyone may read this.", backers_only=False)
+    community.post_update(campaign, users["creator"], "Inner news", "Secret progress for backers.", backers_only=True)
+    community.add_faq(campaign, users["creator"], "Does it float?", "It does.")
+    community.add_faq(campaign, users["creator"], "Is it warm?", "Not very.")
+    community.add_comment(campaign, users["bea"], "Bea says it glows.")
+    hidden = community.add_comment(campaign, users["bea"], "Bea's rude remark.")
+    community.hide_comment(campaign, hidden, users["mod"], "Kept civil.")
+    path = f"/campaigns/{campaign.slug}"
+    clients = {"visitor": cached_app.test_client()}
+    for name in ("creator", "backer", "bea", "cal", "member", "mod"):
+        clients[name] = cached_app.test_client()
+        login(clients[name], f"{name}@example.com")
+
+    with cached_app.app_context():
+        order = ["visitor", "member", "cal", "backer", "bea", "creator", "mod", "backer", "visitor", "mod", "member", "creator", "bea", "cal"]
+        pages = {}
+        for name in order:  # every role after another's rendering, and again after its own
+            pages.setdefault(name, []).append(_community(clients[name].get(path).get_data(as_text=True)))
+    for name, seen in pages.items():
+        assert _without_tokens(seen[0]) == _without_tokens(seen[1]), name
+    page = {name: seen[0] for name, seen in pages.items()}
+
+    readers = {"backer", "bea", "cal", "creator", "mod"}
+    commenters, askers = {"backer", "bea", "cal", "creator"}, {"backer", "bea", "cal"}
+    for name, html in page.items():
+        assert ("Secret progress for backers." in html) == (name in readers), name
+        assert ("This update is for backers only." in html) == (name not in readers), name
+        assert ("Everyone may read this." in html and "Bea says it glows." in html and "Does it float?" in html), name
+        assert ('class="mb-3 comment-form"' in html) == (name in commenters), name
+        assert ('ask-form' in html) == (name in askers), name
+        assert ("Move down" in html and "Add a question" in html) == (name == "creator"), name
+        assert ('/hide"' in html) == (name == "mod"), name
+        assert ("Delete your comment?" in html) == (name == "bea"), name
+        assert ("Kept civil." in html and "Bea&#39;s rude remark." in html) == (name in ("bea", "mod")), name
+        assert ("Backers and the creator can comment." in html) == (name == "visitor"), name
+        assert ("Only backers and the creator can comment." in html) == (name in ("member", "mod")), name
+    # Two backers without comments share one rendering, each with their own CSRF token.
+    assert _without_tokens(page["backer"]) == _without_tokens(page["cal"])
+    tokens = {name: set(re.findall(r'name="csrf_token"[^>]*value="([^"]+)"', html)) for name, html in page.items()}
+    assert not tokens["visitor"] and not tokens["member"] and not tokens["mod"]
+    for a in ("backer", "bea", "cal", "creator"):
+        assert len(tokens[a]) == 1, a  # one per session, in every form of the section
+        assert all(not tokens[a] & tokens[b] for b in ("backer", "bea", "cal", "creator") if b != a), a
+
+    # Ben posts with the token of his shared rendering; the comment shows at once to Cal, the visitor and Ben
+    # (now with his own Delete); the creator's new update and FAQ entry too.
+    with cached_app.app_context():
+        posted = clients["backer"].post(f"{path}/comments", data={"body": "Ben's first word.", "csrf_token": next(iter(tokens["backer"]))})
+        assert posted.status_code == 302, posted.status_code
+        cal, visitor, ben = (_community(clients[n].get(path).get_data(as_text=True)) for n in ("cal", "visitor", "backer"))
+    assert all("Ben&#39;s first word." in html for html in (cal, visitor, ben))
+    assert "Delete your comment?" in ben and "Delete your comment?" not in cal
+    community.post_update(campaign, users["creator"], "Fresh news", "Just posted.", backers_only=False)
+    community.add_faq(campaign, users["creator"], "Is it new?", "Brand new.")
+    with cached_app.app_context():
+        for name in ("cal", "visitor", "member"):
+            html = _community(clients[name].get(path).get_data(as_text=True))
+            assert "Just posted." in html and "Is it new?" in html, name
+
+
+def _community(page: str) -> str:
+    start = page.index('<div class="mt-1 community">')
+    return page[start:page.index('</section>\n</div>', start)]
+
+
+def _without_tokens(html: str) -> str:
+    return re.sub(r'name="csrf_token" type="hidden" value="[^"]+"|name="csrf_token" value="[^"]+"', "TOKEN", html)

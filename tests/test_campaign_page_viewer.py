@@ -41,3 +41,22 @@ def test_visitor_member_backer_and_creator_each_see_their_own(app, localstripe):
     box = _box(own, campaign)
     assert "Back this project" not in box and "This is your campaign." in box
     assert f'href="/campaigns/{campaign.slug}/edit"' in box and 'href="/me/campaigns"' in box
+
+
+def test_a_pledge_still_waiting_for_its_card_is_not_shown_as_backing(app):
+    """A pending pledge (the card form left half-way) holds no place: the member is asked to back the
+    project, not told they back it; once active, they are."""
+    from tests.community_helpers import back
+
+    creator = make_user(fresh_email("creator"))
+    campaign = make_campaign(creator, "live", tiers=1, currency="USD")
+    email = fresh_email()
+    member = app.test_client()
+    backer(member, email)
+    user = db.session.scalar(select(type(creator)).filter_by(email=email))
+    back(campaign, user, state="pending", amount=6000)
+    box = _box(member, campaign)
+    assert "Back this project" in box and "You back this" not in box
+    db.session.execute(db.update(Pledge).values(state="active"))
+    db.session.commit()
+    assert "You back this project · $60.00" in _box(member, campaign)

@@ -81,7 +81,7 @@ def _page_context(campaign, preview: bool = False) -> dict:
         "now": now,
         "time_left": services.time_left(campaign, now),
         "preview": preview,
-        "state_label": services.state_label(campaign.state),
+        "state_label": services.state_label(campaign.state) if preview else "",  # the preview banner's alone
     }
 
 

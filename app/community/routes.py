@@ -15,6 +15,7 @@ from app.extensions import limiter
 from app.ids import parse_id
 
 bp.add_app_template_global(services.campaign_section, "community_section")
+bp.add_app_template_global(services.page_viewer, "page_viewer")
 bp.add_app_template_global(render_markdown, "render_markdown")
 bp.add_app_template_global(services.can_tag_delivery, "can_tag_delivery")
 bp.add_app_template_global(services.delivery_news, "delivery_news")

@@ -10,17 +10,17 @@ from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import exists, false, func, select, update
+from sqlalchemy import and_, exists, func, literal, select, update
 from sqlalchemy.orm import joinedload
 
 from app import clock
 from app.accounts.models import User
 from app.campaigns.models import Campaign, CampaignState
-from app.community.models import CampaignQuestion, CampaignUpdate, Comment, FaqEntry
+from app.community.models import CampaignFollow, CampaignQuestion, CampaignUpdate, Comment, FaqEntry
 from app.content.markdown import plain_excerpt
 from app.extensions import db
 from app.notifications.services import mail_batch, queue_mail
-from app.pledges.models import Pledge, PledgeState
+from app.pledges.models import HOLDING, Pledge, PledgeState
 
 S = CampaignState
 
@@ -446,19 +446,58 @@ class Section:
     can_ask: bool = False
 
 
-def campaign_section(campaign: Campaign, viewer: User | None) -> Section:
-    """Counts and viewer's rights in one query; then only the lists that have something in them."""
-    viewer_id = viewer.id if _member(viewer) else None
+@dataclass(frozen=True)
+class PageViewer:
+    """Who looks at a campaign page, as far as its per-viewer parts care, read in one statement per request
+    (none for a visitor). `role` is everything the community sections' HTML depends on: it keys their
+    cached fragment, so members of the same role share it. A member who has comments on the campaign
+    sees Delete on their own and a hidden one's note: their role holds their id, and their fragment is theirs.
+    `pledge`: the pledge that holds their place ("You back this project"; not the creator's, not one
+    still waiting for its card)."""
+
+    member: bool = False
+    creator: bool = False
+    moderator: bool = False
+    backer: bool = False
+    commenter_id: int | None = None
+    following: bool = False
+    pledge: Pledge | None = None
+
+    @property
+    def role(self) -> tuple:
+        return (self.member, self.creator, self.moderator, self.backer, self.commenter_id)
+
+
+def page_viewer(campaign: Campaign, viewer: User | None) -> PageViewer:
+    if not _member(viewer):
+        return PageViewer()
+    placed = [s.value for s in HOLDING if s is not PledgeState.PENDING]
+    row = db.session.execute(
+        select(Pledge, _backer_clause(campaign.id, viewer.id),
+               exists().where(Comment.campaign_id == campaign.id, Comment.author_id == viewer.id),
+               exists().where(CampaignFollow.campaign_id == campaign.id, CampaignFollow.user_id == viewer.id))
+        .select_from(select(literal(1).label("one")).subquery())  # one row, with the pledge or without
+        .outerjoin(Pledge, and_(Pledge.campaign_id == campaign.id, Pledge.backer_id == viewer.id, Pledge.state.in_(placed)))
+        .limit(1)
+    ).one()
+    pledge, backer, commented, following = row
+    creator = is_creator(campaign, viewer)
+    return PageViewer(member=True, creator=creator, moderator=is_moderator(viewer), backer=bool(backer),
+                      commenter_id=viewer.id if commented else None, following=bool(following),
+                      pledge=None if creator else pledge)
+
+
+def campaign_section(campaign: Campaign, viewer: User | None, backer: bool) -> Section:
+    """Counts in one query (`backer` from page_viewer); then only the lists that have something in them."""
     counts = select(
         select(func.count()).select_from(CampaignUpdate).where(CampaignUpdate.campaign_id == campaign.id).scalar_subquery(),
         select(func.count()).select_from(Comment).where(Comment.campaign_id == campaign.id).scalar_subquery(),
         select(func.count()).select_from(Comment).where(
             Comment.campaign_id == campaign.id, Comment.deleted_at.is_(None), Comment.hidden_at.is_(None)).scalar_subquery(),
         select(func.count()).select_from(FaqEntry).where(FaqEntry.campaign_id == campaign.id).scalar_subquery(),
-        _backer_clause(campaign.id, viewer_id) if viewer_id is not None else false(),
     )
-    n_updates, n_comment_rows, n_comments, n_faq, backer = db.session.execute(counts).one()
-    backer = bool(backer) and viewer_id is not None
+    n_updates, n_comment_rows, n_comments, n_faq = db.session.execute(counts).one()
+    backer = backer and _member(viewer)
     section = Section(updates_count=n_updates or 0, comments_count=n_comments or 0, faq_count=n_faq or 0,
                       is_creator=is_creator(campaign, viewer), is_moderator=is_moderator(viewer), is_backer=backer)
     section.can_read_backer_content = can_read_backer_content(campaign, viewer, backer)

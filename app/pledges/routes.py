@@ -18,16 +18,6 @@ bp.add_app_template_global(declines.for_script, "decline_messages")
 bp.add_app_template_global(services.breakdown, "pledge_lines")
 
 
-@bp.app_template_global("viewer_pledge")
-def viewer_pledge(campaign):
-    """The logged-in member's pledge that holds their place in `campaign` (None for visitors): the campaign
-    page shows "You back this project" instead of asking them to back it again."""
-    if not current_user.is_authenticated or current_user.id == campaign.creator_id:
-        return None
-    pledge = services.open_pledge(campaign, current_user)
-    return pledge if pledge is not None and pledge.state != PledgeState.PENDING.value else None
-
-
 def _wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json"
 
