@@ -187,3 +187,52 @@ def _nav(page: str) -> str:
 def _rewards(page: str) -> str:
     start = page.index('id="tiers"')
     return page[start:page.index("</div>\n</div>", start)]
+
+
+def test_my_pledges_rows_are_each_members_own_and_show_every_change_at_once(app, cached_app, localstripe):
+    """/me/pledges keeps each row (and the list) rendered per everything it shows: one member never gets
+    another's row, and a change to a pledge, its reward or its campaign, the language or the zone, shows
+    at the next request, even when it is written straight to the database without moving a version."""
+    from tests.test_pledges import pledge_with_card
+
+    creator = make_user("creator@example.com")
+    campaign = make_campaign(creator, "live", title="Row Lantern", tiers=2, currency="USD")
+    ada, bo = cached_app.test_client(), cached_app.test_client()
+    for client, email, name in ((ada, "ada@example.com", "Ada"), (bo, "bo@example.com", "Bo")):
+        make_user(email, name=name)
+        login(client, email)
+    pledge_with_card(ada, localstripe, campaign, tier=str(campaign.tiers[0].id), amount="60")
+    pledge_with_card(bo, localstripe, campaign, tier=str(campaign.tiers[1].id), amount="70")
+
+    def row(client, **headers) -> str:
+        with cached_app.app_context():
+            page = client.get("/me/pledges", headers=headers).get_data(as_text=True)
+        return page[page.index('class="card mb-3 my-pledge"'):page.index("</main")]
+
+    for _ in range(2):  # rendered, then from the cache
+        assert "$60.00" in row(ada) and "$70.00" not in row(ada)
+        assert "$70.00" in row(bo) and "$60.00" not in row(bo)
+    ada_id, bo_id = (db.session.scalar(text("SELECT id FROM pledges WHERE amount = :a"), {"a": a}) for a in (6000, 7000))
+    assert f"/pledges/{ada_id}" in row(ada) and f"/pledges/{bo_id}" not in row(ada)
+    bo.set_cookie("tz", "Asia/Tokyo")  # another zone: the deadline in Bo's row is Tokyo's, Ada's still UTC
+    assert "Japan" in row(bo) and "Japan" not in row(ada)
+
+    # Written straight to the rows, no version moved: the campaign's title, the reward's title, the pledge's state.
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE campaigns SET title = 'Quietly Renamed' WHERE id = :id"), {"id": campaign.id})
+        conn.execute(text("UPDATE tiers SET title = 'Quiet Reward' WHERE id = :id"), {"id": campaign.tiers[0].id})
+    assert "Quiet Reward" in row(ada) and "Quiet Reward" not in row(bo)
+    _rename(campaigns.get_by_slug(campaign.slug), "Loudly Renamed")  # the campaign's version moves
+    assert "Loudly Renamed" in row(ada) and "Loudly Renamed" in row(bo)
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE pledges SET state = 'collected', collected_at = :t WHERE id = :id"),
+                     {"t": clock.utcnow(), "id": ada_id})
+    assert "Paid on" in row(ada) and "Paid on" not in row(bo)
+
+    # The backer cancels: the next page says so.
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', bo.get(f"/pledges/{bo_id}").get_data(as_text=True)).group(1)
+    assert bo.post(f"/pledges/{bo_id}/cancel", data={"csrf_token": token}).status_code == 302
+    assert "Canceled — not charged" in row(bo) and "Canceled" not in row(ada)
+
+    # Another language gets its own rendering.
+    assert "Payée le" in row(ada, **{"Accept-Language": "fr"}) and "Paid on" in row(ada)
