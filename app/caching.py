@@ -89,20 +89,27 @@ def _recall(key: tuple):
     return None
 
 
+def cached(*key, make, when: bool = True):
+    """`make()`'s value from the cache while the campaigns are unchanged, per key, language and time zone.
+    The key names everything else the value is made from. `when=False` makes it every time."""
+    ttl = current_app.config.get("PUBLIC_PAGE_CACHE_SECONDS", 10)
+    if not ttl or not when:
+        return make()
+    full_key = ("fragment", *key, str(get_locale()), str(get_timezone()), _version())
+    value = _recall(full_key)
+    if value is None:
+        value = make()
+        _remember(full_key, value, ttl)
+    return value
+
+
 def cached_fragment(*key, caller, when: bool = True) -> Markup:
     """`{% call cached_fragment('name', campaign.id, …) %}…{% endcall %}`: the block's HTML from the
     cache while the campaigns are unchanged. The key names everything else the block shows; the
-    block must hold nothing of the member's own (no name, no CSRF token, no form errors).
-    `when=False` renders it every time (a preview of a campaign that is not public)."""
-    ttl = current_app.config.get("PUBLIC_PAGE_CACHE_SECONDS", 10)
-    if not ttl or not when:
-        return Markup(caller())
-    full_key = ("fragment", *key, str(get_locale()), str(get_timezone()), _version())
-    html = _recall(full_key)
-    if html is None:
-        html = Markup(caller())
-        _remember(full_key, html, ttl)
-    return html
+    block must hold nothing of the member's own (no name, no CSRF token, no form errors), unless the
+    key holds what makes it theirs alone (their id and the ids of their own rows, which only their
+    page lists). `when=False` renders it every time (a preview of a campaign that is not public)."""
+    return cached(*key, make=lambda: Markup(caller()), when=when)
 
 
 def public_page(view):
