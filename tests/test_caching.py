@@ -236,3 +236,61 @@ def test_my_pledges_rows_are_each_members_own_and_show_every_change_at_once(app,
 
     # Another language gets its own rendering.
     assert "Payée le" in row(ada, **{"Accept-Language": "fr"}) and "Paid on" in row(ada)
+
+
+def test_my_campaigns_blocks_are_each_creators_own_and_show_every_change_at_once(app, cached_app):
+    """/me/campaigns keeps each campaign's block rendered per everything it shows: another creator never
+    gets it, and a pledge (totals and chart), a ledger row, a payout, a campaign edit, a moderator's note
+    or another language shows at the next request, even written straight to the rows without moving a version."""
+    from app.payouts.models import LedgerEntry, Payout
+    from tests.test_campaigns_helpers import build_campaign
+
+    cora, dan = make_user("cora@example.com", name="Cora"), make_user("dan@example.com", name="Dan")
+    live = build_campaign(cora, "live", tiers=1, title="Cora Live Lantern")
+    funded = build_campaign(cora, "successful", tiers=1, title="Cora Funded Lantern")
+    sent_back = build_campaign(cora, "changes_requested", tiers=1, title="Cora Sent Back Lantern")
+    build_campaign(dan, "live", tiers=1, title="Dan Lantern")
+    live.launched_at = clock.utcnow() - timedelta(days=2)  # a chart of two days
+    db.session.commit()
+    cora_client, dan_client = cached_app.test_client(), cached_app.test_client()
+    login(cora_client, "cora@example.com")
+    login(dan_client, "dan@example.com")
+
+    def block(client, campaign, **headers) -> str:
+        with cached_app.app_context():
+            page = client.get("/me/campaigns", headers=headers).get_data(as_text=True)
+        start = page.index(f'href="/campaigns/{campaign.slug}')
+        return page[start:page.index('class="card mb-3 my-campaign"', start) if 'class="card mb-3 my-campaign"' in page[start:] else len(page)]
+
+    first = block(cora_client, live)
+    assert block(cora_client, live) == first  # from the cache
+    assert "Please say more." in block(cora_client, sent_back)
+    with cached_app.app_context():
+        dan_page = dan_client.get("/me/campaigns").get_data(as_text=True)
+    assert "Dan Lantern" in dan_page and "Cora" not in dan_page
+
+    # A pledge written straight to the rows, no version moved: the totals and the chart change.
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE campaigns SET pledged_total = 4200, backers_count = 1 WHERE id = :id"), {"id": live.id})
+        conn.execute(text(
+            "INSERT INTO pledges (campaign_id, backer_id, amount, currency, reward_amount, addons_amount, shipping_amount, bonus_amount, "
+            "state, created_at, updated_at, activated_at) VALUES (:c, :b, 4200, :cur, 4200, 0, 0, 0, 'active', :t, :t, :t)"),
+            {"c": live.id, "b": dan.id, "cur": live.currency, "t": clock.utcnow() - timedelta(days=1)})
+    changed = block(cora_client, live)
+    assert "pledged by 1 backers" in changed and changed.split("<svg")[1] != first.split("<svg")[1]
+
+    # A ledger row and a payout: the money report and the payout line.
+    report = block(cora_client, funded)
+    with cached_app.app_context():
+        db.session.add(LedgerEntry(campaign_id=funded.id, kind="charge", amount=123456, currency=funded.currency, stripe_id="ch_cache"))
+        db.session.commit()
+    assert block(cora_client, funded) != report and "1,234.56" in block(cora_client, funded)
+    with cached_app.app_context():
+        db.session.add(Payout(campaign_id=funded.id, amount=98765, currency=funded.currency, state="due"))
+        db.session.commit()
+    assert "987.65" in block(cora_client, funded) and "is on its way" in block(cora_client, funded)
+
+    # An edit of the campaign and another language.
+    _rename(campaigns.get_by_slug(live.slug), "Cora Renamed Lantern")
+    assert "Cora Renamed Lantern" in block(cora_client, live)
+    assert "Objectif" in block(cora_client, live, **{"Accept-Language": "fr"})
