@@ -764,7 +764,9 @@ class BackerPledges:
             select(*_ROW_KEY).join(Campaign, Campaign.id == Pledge.campaign_id).outerjoin(Tier, Tier.id == Pledge.tier_id)
             .where(*_backers_own(backer)).order_by(Pledge.created_at.desc())
         ))
+        self.key = tuple(map(tuple, self.rows))  # plain tuples: hashed and compared in C, the list's cache key
         self.errored = any(row.state == P.ERRORED.value for row in self.rows)
+        self.collected = any(row.state == P.COLLECTED.value for row in self.rows)
         self._pledges: dict[int, Pledge] | None = None
 
     def pledge(self, pledge_id: int) -> Pledge:
