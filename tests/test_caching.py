@@ -190,7 +190,7 @@ def _rewards(page: str) -> str:
 
 
 def test_my_pledges_rows_are_each_members_own_and_show_every_change_at_once(app, cached_app, localstripe):
-    """/me/pledges keeps each row (and the list) rendered per everything it shows: one member never gets
+    """/me/pledges keeps the list rendered per everything its rows show: one member never gets
     another's row, and a change to a pledge, its reward or its campaign, the language or the zone, shows
     at the next request, even when it is written straight to the database without moving a version."""
     from tests.test_pledges import pledge_with_card

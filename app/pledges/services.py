@@ -744,7 +744,7 @@ def backer_pledges(backer: User) -> list[Pledge]:
     ).unique())
 
 
-#: What a row of /me/pledges shows that can change, read without loading a pledge: the row's cache key
+#: What a row of /me/pledges shows that can change, read without loading a pledge: the list's cache key
 #: (with the fragment cache's language, zone and campaigns' version). The pledge's own columns shown,
 #: its `updated_at` (moved by every edit, card change and transition: add-ons included), its
 #: reward's title, and its campaign's `updated_at` (moved by edits, transitions and reward changes).
@@ -756,7 +756,7 @@ _ROW_KEY = (Pledge.id, Pledge.updated_at, Pledge.state, Pledge.amount, Pledge.cu
 
 class BackerPledges:
     """/me/pledges: the key of each row (`rows`, one light statement, newest first), and the pledges
-    themselves (`pledge(id)`) loaded all at once, only when a row is not in the fragment cache."""
+    themselves (`pledge(id)`) loaded all at once, only when the list is not in the fragment cache."""
 
     def __init__(self, backer: User):
         self.backer = backer
