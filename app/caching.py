@@ -94,22 +94,34 @@ def _recall(key: tuple):
     return None
 
 
+def cached(*key, make, when: bool = True):
+    """`make()`'s value from the cache while the campaigns are unchanged, per key, language and time zone.
+    The key names everything else the value is made from. `when=False` makes it every time."""
+    ttl = current_app.config.get("PUBLIC_PAGE_CACHE_SECONDS", 10)
+    if not ttl or not when:
+        return make()
+    full_key = ("fragment", *key, str(get_locale()), str(get_timezone()), _version())
+    value = _recall(full_key)
+    if value is None:
+        value = make()
+        _remember(full_key, value, ttl)
+    return value
+
+
 def cached_fragment(*key, caller, when: bool = True) -> Markup:
     """`{% call cached_fragment('name', campaign.id, …) %}…{% endcall %}`: the block's HTML from the
     cache while the campaigns are unchanged. The key names everything else the block shows; the
     block must hold nothing of the member's own (no name, no form errors) but their CSRF token, which
-    each request gets its own of. `when=False` renders it every time (a preview of a campaign that is
-    not public, a form shown again with its errors)."""
-    ttl = current_app.config.get("PUBLIC_PAGE_CACHE_SECONDS", 10)
-    if not ttl or not when:
-        return Markup(caller())
-    full_key = ("fragment", *key, str(get_locale()), str(get_timezone()), _version())
-    html = _recall(full_key)
-    if html is None:
+    each request gets its own of, unless the key holds what makes it theirs alone (their id and the ids
+    of their own rows, which only their page lists). `when=False` renders it every time (a preview of a
+    campaign that is not public, a form shown again with its errors)."""
+    def make() -> Markup:
         html = Markup(caller())
         token = g.get(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))  # where Flask-WTF keeps this request's
-        _remember(full_key, html.replace(token, _CSRF_PLACEHOLDER) if token else html, ttl)
-    elif _CSRF_PLACEHOLDER in html:  # only then: a visitor's page with no form sets no session cookie
+        return html.replace(token, _CSRF_PLACEHOLDER) if token else html
+
+    html = cached(*key, make=make, when=when)
+    if _CSRF_PLACEHOLDER in html:  # only then: a visitor's page with no form sets no session cookie
         html = html.replace(_CSRF_PLACEHOLDER, generate_csrf())
     return html
 

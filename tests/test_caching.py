@@ -279,3 +279,110 @@ def _community(page: str) -> str:
 
 def _without_tokens(html: str) -> str:
     return re.sub(r'name="csrf_token" type="hidden" value="[^"]+"|name="csrf_token" value="[^"]+"', "TOKEN", html)
+
+
+def test_my_pledges_rows_are_each_members_own_and_show_every_change_at_once(app, cached_app, localstripe):
+    """/me/pledges keeps the list rendered per everything its rows show: one member never gets
+    another's row, and a change to a pledge, its reward or its campaign, the language or the zone, shows
+    at the next request, even when it is written straight to the database without moving a version."""
+    from tests.test_pledges import pledge_with_card
+
+    creator = make_user("creator@example.com")
+    campaign = make_campaign(creator, "live", title="Row Lantern", tiers=2, currency="USD")
+    ada, bo = cached_app.test_client(), cached_app.test_client()
+    for client, email, name in ((ada, "ada@example.com", "Ada"), (bo, "bo@example.com", "Bo")):
+        make_user(email, name=name)
+        login(client, email)
+    pledge_with_card(ada, localstripe, campaign, tier=str(campaign.tiers[0].id), amount="60")
+    pledge_with_card(bo, localstripe, campaign, tier=str(campaign.tiers[1].id), amount="70")
+
+    def row(client, **headers) -> str:
+        with cached_app.app_context():
+            page = client.get("/me/pledges", headers=headers).get_data(as_text=True)
+        return page[page.index('class="card mb-3 my-pledge"'):page.index("</main")]
+
+    for _ in range(2):  # rendered, then from the cache
+        assert "$60.00" in row(ada) and "$70.00" not in row(ada)
+        assert "$70.00" in row(bo) and "$60.00" not in row(bo)
+    ada_id, bo_id = (db.session.scalar(text("SELECT id FROM pledges WHERE amount = :a"), {"a": a}) for a in (6000, 7000))
+    assert f"/pledges/{ada_id}" in row(ada) and f"/pledges/{bo_id}" not in row(ada)
+    bo.set_cookie("tz", "Asia/Tokyo")  # another zone: the deadline in Bo's row is Tokyo's, Ada's still UTC
+    assert "Japan" in row(bo) and "Japan" not in row(ada)
+
+    # Written straight to the rows, no version moved: the campaign's title, the reward's title, the pledge's state.
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE campaigns SET title = 'Quietly Renamed' WHERE id = :id"), {"id": campaign.id})
+        conn.execute(text("UPDATE tiers SET title = 'Quiet Reward' WHERE id = :id"), {"id": campaign.tiers[0].id})
+    assert "Quiet Reward" in row(ada) and "Quiet Reward" not in row(bo)
+    _rename(campaigns.get_by_slug(campaign.slug), "Loudly Renamed")  # the campaign's version moves
+    assert "Loudly Renamed" in row(ada) and "Loudly Renamed" in row(bo)
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE pledges SET state = 'collected', collected_at = :t WHERE id = :id"),
+                     {"t": clock.utcnow(), "id": ada_id})
+    assert "Paid on" in row(ada) and "Paid on" not in row(bo)
+
+    # The backer cancels: the next page says so.
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', bo.get(f"/pledges/{bo_id}").get_data(as_text=True)).group(1)
+    assert bo.post(f"/pledges/{bo_id}/cancel", data={"csrf_token": token}).status_code == 302
+    assert "Canceled — not charged" in row(bo) and "Canceled" not in row(ada)
+
+    # Another language gets its own rendering.
+    assert "Payée le" in row(ada, **{"Accept-Language": "fr"}) and "Paid on" in row(ada)
+
+
+def test_my_campaigns_blocks_are_each_creators_own_and_show_every_change_at_once(app, cached_app):
+    """/me/campaigns keeps each campaign's block rendered per everything it shows: another creator never
+    gets it, and a pledge (totals and chart), a ledger row, a payout, a campaign edit, a moderator's note
+    or another language shows at the next request, even written straight to the rows without moving a version."""
+    from app.payouts.models import LedgerEntry, Payout
+    from tests.test_campaigns_helpers import build_campaign
+
+    cora, dan = make_user("cora@example.com", name="Cora"), make_user("dan@example.com", name="Dan")
+    live = build_campaign(cora, "live", tiers=1, title="Cora Live Lantern")
+    funded = build_campaign(cora, "successful", tiers=1, title="Cora Funded Lantern")
+    sent_back = build_campaign(cora, "changes_requested", tiers=1, title="Cora Sent Back Lantern")
+    build_campaign(dan, "live", tiers=1, title="Dan Lantern")
+    live.launched_at = clock.utcnow() - timedelta(days=2)  # a chart of two days
+    db.session.commit()
+    cora_client, dan_client = cached_app.test_client(), cached_app.test_client()
+    login(cora_client, "cora@example.com")
+    login(dan_client, "dan@example.com")
+
+    def block(client, campaign, **headers) -> str:
+        with cached_app.app_context():
+            page = client.get("/me/campaigns", headers=headers).get_data(as_text=True)
+        start = page.index(f'href="/campaigns/{campaign.slug}')
+        return page[start:page.index('class="card mb-3 my-campaign"', start) if 'class="card mb-3 my-campaign"' in page[start:] else len(page)]
+
+    first = block(cora_client, live)
+    assert block(cora_client, live) == first  # from the cache
+    assert "Please say more." in block(cora_client, sent_back)
+    with cached_app.app_context():
+        dan_page = dan_client.get("/me/campaigns").get_data(as_text=True)
+    assert "Dan Lantern" in dan_page and "Cora" not in dan_page
+
+    # A pledge written straight to the rows, no version moved: the totals and the chart change.
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE campaigns SET pledged_total = 4200, backers_count = 1 WHERE id = :id"), {"id": live.id})
+        conn.execute(text(
+            "INSERT INTO pledges (campaign_id, backer_id, amount, currency, reward_amount, addons_amount, shipping_amount, bonus_amount, "
+            "state, created_at, updated_at, activated_at) VALUES (:c, :b, 4200, :cur, 4200, 0, 0, 0, 'active', :t, :t, :t)"),
+            {"c": live.id, "b": dan.id, "cur": live.currency, "t": clock.utcnow() - timedelta(days=1)})
+    changed = block(cora_client, live)
+    assert "pledged by 1 backers" in changed and changed.split("<svg")[1] != first.split("<svg")[1]
+
+    # A ledger row and a payout: the money report and the payout line.
+    report = block(cora_client, funded)
+    with cached_app.app_context():
+        db.session.add(LedgerEntry(campaign_id=funded.id, kind="charge", amount=123456, currency=funded.currency, stripe_id="ch_cache"))
+        db.session.commit()
+    assert block(cora_client, funded) != report and "1,234.56" in block(cora_client, funded)
+    with cached_app.app_context():
+        db.session.add(Payout(campaign_id=funded.id, amount=98765, currency=funded.currency, state="due"))
+        db.session.commit()
+    assert "987.65" in block(cora_client, funded) and "is on its way" in block(cora_client, funded)
+
+    # An edit of the campaign and another language.
+    _rename(campaigns.get_by_slug(live.slug), "Cora Renamed Lantern")
+    assert "Cora Renamed Lantern" in block(cora_client, live)
+    assert "Objectif" in block(cora_client, live, **{"Accept-Language": "fr"})

@@ -921,11 +921,20 @@ def dashboard_groups(campaigns: list[Campaign], attention: dict[int, list[str]])
 
 
 def creator_campaigns(user: User) -> list[Campaign]:
-    return list(
-        db.session.scalars(
-            select(Campaign).where(Campaign.creator_id == user.id).order_by(Campaign.updated_at.desc()).options(selectinload(Campaign.tiers).selectinload(Tier.destinations), selectinload(Campaign.events))
-        )
-    )
+    """The creator's campaigns, last changed first, with what their dashboard reads of them: the tiers
+    and destinations of the drafts (what is missing before review), the audit rows of those a moderator
+    sent back or rejected (the moderator's note). Each kind in one statement, none when there is none."""
+    campaigns = list(db.session.scalars(select(Campaign).where(Campaign.creator_id == user.id).order_by(Campaign.updated_at.desc())))
+    _load_for(campaigns, {S.DRAFT.value}, selectinload(Campaign.tiers).selectinload(Tier.destinations))
+    _load_for(campaigns, {S.CHANGES_REQUESTED.value, S.REJECTED.value}, selectinload(Campaign.events))
+    return campaigns
+
+
+def _load_for(campaigns: list[Campaign], states: set[str], option) -> None:
+    """Load `option` into those of `campaigns` (already loaded) that are in `states`."""
+    ids = [c.id for c in campaigns if c.state in states]
+    if ids:
+        db.session.scalars(select(Campaign).where(Campaign.id.in_(ids)).options(option)).all()
 
 
 def count_by_creator(user_ids: list[int]) -> dict[int, int]:

@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, delete, exists, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import load_only
 
 from app import clock
 from app.accounts.models import User
@@ -78,12 +79,14 @@ def unfollow(campaign: Campaign, user: User) -> bool:
 
 
 def saved_campaigns(user: User | None, limit: int = SAVED_LIMIT) -> list[Campaign]:
-    """The member's saved campaigns: live ones first, the soonest deadline first. One query."""
+    """The member's saved campaigns: live ones first, the soonest deadline first. One query, of the
+    columns their list shows (any other is loaded when read)."""
     if not _member(user):
         return []
     return list(db.session.scalars(
         select(Campaign).join(CampaignFollow, CampaignFollow.campaign_id == Campaign.id)
         .where(CampaignFollow.user_id == user.id)
+        .options(load_only(Campaign.slug, Campaign.title, Campaign.state, Campaign.deadline))
         .order_by(case((Campaign.state == CampaignState.LIVE.value, 0), else_=1), Campaign.deadline, Campaign.id)
         .limit(limit)
     ))

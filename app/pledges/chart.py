@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import func, select, union_all
 
-from app import clock, money
+from app import caching, clock, money
 from app.campaigns.models import Campaign
 from app.charts import AXIS, COLORS, PAD_B, PAD_L, PAD_R, PAD_T, H, W, svg, text
 from app.extensions import db
@@ -74,9 +74,9 @@ def series(campaign: Campaign, rows: list | None = None, now: datetime | None = 
     return points
 
 
-def chart_svg(campaign: Campaign, rows: list | None = None) -> Markup:
+def chart_svg(campaign: Campaign, rows: list | None = None, now: datetime | None = None) -> Markup:
     """An SVG line of the pledged total against the goal line, labelled for screen readers."""
-    points = series(campaign, rows)
+    points = series(campaign, rows, now)
     if len(points) < 2:
         return Markup("")
     top = max(campaign.goal, max(total for _at, total in points)) * 1.1 or 1
@@ -107,10 +107,14 @@ def chart_svg(campaign: Campaign, rows: list | None = None) -> Markup:
 
 
 def charts(campaigns: list[Campaign]) -> dict[int, Markup]:
-    """The charts of several launched campaigns, from one query (the creator's dashboard)."""
+    """The charts of several launched campaigns, from one query (the creator's dashboard). Each is drawn
+    once per everything it is drawn from (its rows, goal, currency, launch, deadline, the minute it
+    ends at, language and zone: `caching.cached`), so a dashboard whose pledges did not move only reads them."""
     launched = [c for c in campaigns if c.launched_at is not None]
     rows = _rows([c.id for c in launched])
-    return {c.id: chart_svg(c, rows[c.id]) for c in launched}
+    now = clock.utcnow().replace(second=0, microsecond=0)  # a live chart ends at the minute
+    return {c.id: caching.cached("pledges-chart", c.id, c.goal, c.currency, c.launched_at, c.deadline, now, tuple(rows[c.id]),
+                                 make=lambda c=c: chart_svg(c, rows[c.id], now)) for c in launched}
 
 
 def init_app(app: Flask) -> None:

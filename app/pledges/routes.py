@@ -187,4 +187,4 @@ def cancel(pledge_id: int):
 @bp.route("/me/pledges")
 @login_required
 def mine():
-    return render_template("pledges/mine.html", pledges=services.backer_pledges(current_user), state_name=services.state_name)
+    return render_template("pledges/mine.html", pledges=services.BackerPledges(current_user), state_name=services.state_name)

@@ -728,12 +728,48 @@ def get_for_backer(pledge_id: int, backer: User) -> Pledge | None:
     return db.session.scalar(select(Pledge).where(Pledge.id == pledge_id, Pledge.backer_id == backer.id))
 
 
+def _backers_own(backer: User):
+    """The backer's pledges, never those whose card was not saved (still pending, or abandoned: a card
+    declined at pledge time), since they never were a pledge."""
+    return (Pledge.backer_id == backer.id, Pledge.state != P.PENDING.value,
+            or_(Pledge.state != P.CANCELED.value, Pledge.activated_at.is_not(None)))
+
+
 def backer_pledges(backer: User) -> list[Pledge]:
-    """The backer's pledges, newest first; never those whose card was not saved (still pending, or
-    abandoned: a card declined at pledge time), since they never were a pledge."""
+    """The backer's pledges (`_backers_own`), newest first."""
     return list(db.session.scalars(
-        select(Pledge).where(Pledge.backer_id == backer.id, Pledge.state != P.PENDING.value,
-                             or_(Pledge.state != P.CANCELED.value, Pledge.activated_at.is_not(None)))
+        select(Pledge).where(*_backers_own(backer))
         .options(joinedload(Pledge.campaign), joinedload(Pledge.tier), selectinload(Pledge.addons).joinedload(PledgeAddon.addon))
         .order_by(Pledge.created_at.desc())
     ).unique())
+
+
+#: What a row of /me/pledges shows that can change, read without loading a pledge: the list's cache key
+#: (with the fragment cache's language, zone and campaigns' version). The pledge's own columns shown,
+#: its `updated_at` (moved by every edit, card change and transition: add-ons included), its
+#: reward's title, and its campaign's `updated_at` (moved by edits, transitions and reward changes).
+_ROW_KEY = (Pledge.id, Pledge.updated_at, Pledge.state, Pledge.amount, Pledge.currency, Pledge.tier_id, Tier.title.label("tier_title"),
+            Pledge.card_last4, Pledge.country, Pledge.bonus_amount, Pledge.addons_amount, Pledge.shipping_amount,
+            Pledge.activated_at, Pledge.collected_at, Pledge.failed_at,
+            Campaign.updated_at.label("campaign_updated_at"), Campaign.state.label("campaign_state"))
+
+
+class BackerPledges:
+    """/me/pledges: the key of each row (`rows`, one light statement, newest first), and the pledges
+    themselves (`pledge(id)`) loaded all at once, only when the list is not in the fragment cache."""
+
+    def __init__(self, backer: User):
+        self.backer = backer
+        self.rows = tuple(db.session.execute(
+            select(*_ROW_KEY).join(Campaign, Campaign.id == Pledge.campaign_id).outerjoin(Tier, Tier.id == Pledge.tier_id)
+            .where(*_backers_own(backer)).order_by(Pledge.created_at.desc())
+        ))
+        self.key = tuple(map(tuple, self.rows))  # plain tuples: hashed and compared in C, the list's cache key
+        self.errored = any(row.state == P.ERRORED.value for row in self.rows)
+        self.collected = any(row.state == P.COLLECTED.value for row in self.rows)
+        self._pledges: dict[int, Pledge] | None = None
+
+    def pledge(self, pledge_id: int) -> Pledge:
+        if self._pledges is None:
+            self._pledges = {pledge.id: pledge for pledge in backer_pledges(self.backer)}
+        return self._pledges[pledge_id]
