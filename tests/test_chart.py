@@ -49,3 +49,14 @@ def test_line_and_bar_charts_are_named_images_with_escaped_text():
     widths = [float(w) for w in re.findall(r'<rect [^>]*width="([\d.]+)"', bars)]
     assert widths[1] == 2 * widths[0] > 0
     assert charts.line_chart("One point", ["Mon 1"], [("A", [1])], str) == "" and charts.bar_chart("None", []) == ""
+
+
+def test_a_campaign_launched_within_this_minute_has_its_chart(app, frozen_clock):
+    """The dashboard's charts are drawn again each minute; one launched (even ended) within the current
+    minute is still drawn up to now, not up to the minute's start, before its launch (a browser journey
+    that launched, pledged and ended a campaign within one minute found no chart)."""
+    clock.advance(timedelta(seconds=10))
+    campaign = make_campaign(make_user(), "live", goal=10000)
+    clock.advance(timedelta(seconds=30))
+    assert campaign.launched_at.second == 10
+    assert "<svg" in chart.charts([campaign])[campaign.id]

@@ -112,8 +112,11 @@ def charts(campaigns: list[Campaign]) -> dict[int, Markup]:
     ends at, language and zone: `caching.cached`), so a dashboard whose pledges did not move only reads them."""
     launched = [c for c in campaigns if c.launched_at is not None]
     rows = _rows([c.id for c in launched])
-    now = clock.utcnow().replace(second=0, microsecond=0)  # a live chart ends at the minute
-    return {c.id: caching.cached("pledges-chart", c.id, c.goal, c.currency, c.launched_at, c.deadline, now, tuple(rows[c.id]),
+    now = clock.utcnow()
+    minute = now.replace(second=0, microsecond=0)  # a live chart is drawn again each minute, not each request
+    # Drawn up to `now`, not to the minute: a campaign launched (and even ended) within this minute would
+    # otherwise end before it began and have no chart.
+    return {c.id: caching.cached("pledges-chart", c.id, c.goal, c.currency, c.launched_at, c.deadline, minute, tuple(rows[c.id]),
                                  make=lambda c=c: chart_svg(c, rows[c.id], now)) for c in launched}
 
 
