@@ -141,7 +141,12 @@ def check_accessibility(page: Page, problems: list[str]) -> None:
     try:
         if not page.evaluate("typeof window.axe !== 'undefined'"):
             page.evaluate(_AXE.axe_script)
-        results = page.evaluate(f"axe.run(document, {_json(_AXE_OPTIONS)})")
+        # The handler of one page's load may run once the test has already moved on to the next page, whose
+        # document may still be loading (no style sheets yet: every target looks too small): wait for it.
+        results = page.evaluate("""async (options) => {
+            if (document.readyState !== "complete") await new Promise(done => window.addEventListener("load", done, {once: true}));
+            return await axe.run(document, options);
+        }""", _AXE_OPTIONS)
     except Exception as error:  # noqa: BLE001  (navigated away, closed: the next page is checked instead)
         if "context was destroyed" in str(error) or "closed" in str(error) or "navigat" in str(error):
             return
@@ -153,12 +158,6 @@ def check_accessibility(page: Page, problems: list[str]) -> None:
             line = f"{page.url}: axe {violation['impact']} {violation['id']}: {violation['help']} — {targets}"
             if line not in problems:  # the same page visited again says nothing new
                 problems.append(line)
-
-
-def _json(value) -> str:
-    import json
-
-    return json.dumps(value)
 
 
 def register(person: Person) -> None:
