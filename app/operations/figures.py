@@ -27,9 +27,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, DateTime, and_, case, func, literal, select
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+from sqlalchemy import DateTime, and_, case, func, literal, select
+from sqlalchemy.sql.expression import ColumnElement
 
 from app import clock, money
 from app.campaigns.models import Campaign, CampaignEvent, CampaignState
@@ -38,6 +37,7 @@ from app.community.report_models import CampaignReport
 from app.extensions import db
 from app.pledges.models import Pledge, PledgeEvent
 from app.settlement.models import AttemptStatus, ChargeAttempt
+from app.sqltime import seconds_between
 
 S = CampaignState
 #: The periods offered, in weeks; the page opens on the first default.
@@ -53,30 +53,6 @@ GOAL_BUCKETS: tuple[int, ...] = (0, 1_000, 10_000, 100_000)
 FUNNEL = ("submit", "approve", "launch", "succeed")
 #: Repeat backers are counted by campaigns backed: 1, 2, 3, 4, and this many or more.
 MOST_CAMPAIGNS = 5
-
-
-# --- the one dialect switch ------------------------------------------------------------------
-
-class seconds_between(FunctionElement):  # noqa: N801  (a SQL function, named like one)
-    """Whole seconds from the second timestamp to the first, as an integer, on SQLite and PostgreSQL."""
-
-    type = BigInteger()
-    inherit_cache = True
-    name = "seconds_between"
-
-
-@compiles(seconds_between)
-def _seconds_sqlite(element, compiler, **kw) -> str:
-    # SQLAlchemy stores 'YYYY-MM-DD HH:MM:SS.ffffff'; strftime would round the fraction to milliseconds
-    # (23:59:59.9999 becoming the next day's midnight), so the fraction is cut off first: whole seconds, floored.
-    end, start = (compiler.process(clause, **kw) for clause in element.clauses)
-    return f"(CAST(strftime('%s', substr({end}, 1, 19)) AS INTEGER) - CAST(strftime('%s', substr({start}, 1, 19)) AS INTEGER))"
-
-
-@compiles(seconds_between, "postgresql")
-def _seconds_postgresql(element, compiler, **kw) -> str:
-    end, start = (compiler.process(clause, **kw) for clause in element.clauses)
-    return f"CAST(FLOOR(EXTRACT(EPOCH FROM ({end} - {start}))) AS BIGINT)"
 
 
 # --- the period ------------------------------------------------------------------------------

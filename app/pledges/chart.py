@@ -7,24 +7,22 @@ from flask import Flask
 from flask_babel import format_date
 from flask_babel import gettext as _
 from markupsafe import Markup
-from sqlalchemy import func, select, union_all
+from sqlalchemy import DateTime, func, literal, select, union_all
 
 from app import caching, clock, money
 from app.campaigns.models import Campaign
 from app.charts import AXIS, COLORS, PAD_B, PAD_L, PAD_R, PAD_T, H, W, svg, text
 from app.extensions import db
 from app.pledges.models import Pledge, PledgeState
+from app.sqltime import seconds_between
+
+#: Hours are counted from here (any fixed instant does: only whole hours matter).
+_EPOCH = datetime(2000, 1, 1)
 
 
 def _hour(column):
-    """`column` cut down to its hour, on either database (a string on SQLite, read by _as_time)."""
-    if db.engine.dialect.name == "postgresql":
-        return func.date_trunc("hour", column)
-    return func.strftime("%Y-%m-%d %H:00:00", column)
-
-
-def _as_time(value) -> datetime:
-    return datetime.fromisoformat(value) if isinstance(value, str) else value
+    """The hour `column` falls in, as whole hours since _EPOCH (the same SQL on SQLite and PostgreSQL)."""
+    return seconds_between(column, literal(_EPOCH, DateTime)) // 3600
 
 
 def _rows(campaign_ids: list[int]) -> dict[int, list[tuple[datetime, int]]]:
@@ -44,7 +42,7 @@ def _rows(campaign_ids: list[int]) -> dict[int, list[tuple[datetime, int]]]:
             .group_by(Pledge.campaign_id, stopped),
         )
         for cid, at, change in db.session.execute(changes):
-            rows[cid].append((_as_time(at), int(change)))
+            rows[cid].append((_EPOCH + timedelta(hours=int(at)), int(change)))
     return rows
 
 
