@@ -105,17 +105,26 @@ def chart_svg(campaign: Campaign, rows: list | None = None, now: datetime | None
 
 
 def charts(campaigns: list[Campaign]) -> dict[int, Markup]:
-    """The charts of several launched campaigns, from one query (the creator's dashboard). Each is drawn
-    once per everything it is drawn from (its rows, goal, currency, launch, deadline, the minute it
-    ends at, language and zone: `caching.cached`), so a dashboard whose pledges did not move only reads them."""
+    """The charts of several launched campaigns (the creator's dashboard). Each is drawn once per
+    everything it is drawn from (`caching.cached`): the campaign's live counters and `updated_at` stand
+    for its pledges' rows, since every change those show (an activation, a cancellation, an amount
+    edited) moves the counters, and `updated_at` with them, in its own transaction (campaigns/totals.py);
+    then goal, currency, launch, deadline, the minute it ends at, language and zone. The rows are read
+    (one statement for all the campaigns) only when a chart is not in the cache."""
     launched = [c for c in campaigns if c.launched_at is not None]
-    rows = _rows([c.id for c in launched])
     now = clock.utcnow()
     minute = now.replace(second=0, microsecond=0)  # a live chart is drawn again each minute, not each request
-    # Drawn up to `now`, not to the minute: a campaign launched (and even ended) within this minute would
-    # otherwise end before it began and have no chart.
-    return {c.id: caching.cached("pledges-chart", c.id, c.goal, c.currency, c.launched_at, c.deadline, minute, tuple(rows[c.id]),
-                                 make=lambda c=c: chart_svg(c, rows[c.id], now)) for c in launched}
+    read: dict[int, list[tuple[datetime, int]]] = {}
+
+    def draw(campaign: Campaign) -> Markup:
+        if not read:
+            read.update(_rows([c.id for c in launched]))
+        # Drawn up to `now`, not to the minute: a campaign launched (and even ended) within this minute
+        # would otherwise end before it began and have no chart.
+        return chart_svg(campaign, read[campaign.id], now)
+
+    return {c.id: caching.cached("pledges-chart", c.id, c.updated_at, c.pledged_total, c.backers_count, c.goal, c.currency, c.launched_at, c.deadline, minute,
+                                 make=lambda c=c: draw(c)) for c in launched}
 
 
 def init_app(app: Flask) -> None:
