@@ -35,6 +35,7 @@ def create_app(config: Config | None = None) -> Flask:
     from app import caching, database, errors, i18n, links, security
     from app.extensions import babel, bootstrap, csrf, db, limiter, login_manager, mail, migrate
 
+    database.engine_options(app.config)
     db.init_app(app)
     with app.app_context():
         database.init_engine(db.engine)

@@ -16,7 +16,8 @@ from tests.factories import login, make_campaign, make_user
 
 class Wire:
     """What the app's connections send the database, one entry per round trip (PostgreSQL: libpq's
-    own trace, so BEGIN, ROLLBACK and pings count; SQLite: every statement it runs)."""
+    own trace, so BEGIN, ROLLBACK and pings count, and a prepared statement's run is "prepared <name>";
+    SQLite: every statement it runs)."""
 
     def __init__(self) -> None:
         self._sqlite: list[str] = []
@@ -42,6 +43,10 @@ class Wire:
                 fields = line.rstrip("\n").split("\t")
                 if fields[0] == "F" and fields[2] in ("Query", "Parse"):
                     sent = fields[3]
+                elif fields[0] == "F" and fields[2] == "Bind":
+                    statement = " ".join(fields[3:]).split()[1]  # after the portal's name
+                    if statement != '""':  # a statement prepared before: no Parse
+                        sent = f"prepared {statement}"
                 elif fields[0] == "B" and fields[2] == "ReadyForQuery":
                     trips.append(sent)
         return trips
@@ -144,3 +149,60 @@ def test_no_500_after_a_database_restart(app, make_app):
     _restart_database()  # a visitor's request: the first checkout's ping finds it
     assert visitor.get(f"/campaigns/{slug}").status_code == 200
     assert visitor.get("/").status_code == 200
+
+
+def _postgres_only() -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("psycopg's prepared statements (run with DATABASE_URL=postgresql…)")
+
+
+def test_a_page_that_only_reads_ends_with_commit_and_keeps_prepared_statements(app, make_app):
+    """psycopg forgets its prepared statements at every ROLLBACK: a request that only read ends with
+    COMMIT, so the page's statements are prepared once and PostgreSQL stops planning them each time."""
+    _postgres_only()
+    own = make_app(PUBLIC_PAGE_CACHE_SECONDS=0)
+    slug = make_campaign(make_user("creator@example.com"), "live", title="Prepared Lantern").slug
+    make_user("ada@example.com", name="Ada")
+    member = own.test_client()
+    login(member, "ada@example.com")
+    db.session.remove()
+    with round_trips(own) as wire:
+        for _ in range(8):  # psycopg prepares a statement at its fifth run on a connection
+            assert member.get(f"/campaigns/{slug}").status_code == 200
+        trips = wire.trips()
+        with own.app_context():
+            prepared = db.session.scalars(text("SELECT statement FROM pg_prepared_statements")).all()
+            db.session.rollback()
+    assert '"COMMIT"' in map(str.strip, trips) and not any("ROLLBACK" in trip for trip in trips), trips
+    assert any("FROM campaigns" in statement for statement in prepared), (prepared, trips)
+    ends = [n for n, trip in enumerate(trips) if trip.strip() == '"COMMIT"']
+    last_page = trips[ends[-2] + 1:ends[-1] + 1]
+    # The session check, then the page's transaction on the same connection (no ping), its statements prepared.
+    assert "BEGIN" in last_page[1] and not any(trip.strip() == '";"' for trip in last_page), last_page
+    assert sum(trip.startswith("prepared ") for trip in last_page) >= 3, last_page
+
+
+def test_a_transaction_that_wrote_or_failed_is_still_rolled_back(app):
+    """Only a plain SELECT counts as reading: a write, a data-changing WITH and a failed statement end
+    in ROLLBACK as before, and nothing of them stays."""
+    _postgres_only()
+    make_user("ada@example.com", name="Ada")
+
+    def names() -> list[str]:
+        found = db.session.scalars(text("SELECT display_name FROM users ORDER BY id")).all()
+        db.session.rollback()
+        return found
+
+    db.session.execute(text("SELECT count(*) FROM users"))
+    db.session.execute(text("UPDATE users SET display_name = 'Written' WHERE email = 'ada@example.com'"))
+    db.session.execute(text("SELECT count(*) FROM users"))
+    db.session.rollback()
+    before = names()
+    assert before == ["Ada"]
+    db.session.execute(text("WITH changed AS (UPDATE users SET display_name = 'By WITH' RETURNING id) SELECT count(*) FROM changed"))
+    db.session.rollback()
+    assert names() == before
+    with pytest.raises(Exception):
+        db.session.execute(text("SELECT no_such_column FROM users"))
+    db.session.rollback()
+    assert names() == before  # and the connection still serves

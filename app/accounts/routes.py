@@ -21,6 +21,15 @@ def _load_user(cookie_id: str):
     return services.load_user(cookie_id)
 
 
+@bp.before_app_request
+def _check_the_session_first() -> None:
+    """A member's login session is checked before the page's own queries, not in the middle of them:
+    on the connection the page's transaction then takes, already verified (app.database), instead of a
+    second one beside it, pinged. (Static files ask nothing of the database, and need no member.)"""
+    if request.endpoint and not request.endpoint.endswith("static"):
+        current_user._get_current_object()
+
+
 def _log_in(user, remember: bool = False) -> None:
     session.clear()  # a fresh session on login: nothing from before survives (no fixation)
     services.start_login_session(user)
