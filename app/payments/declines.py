@@ -7,6 +7,7 @@ page's script, which shows Stripe.js's refusals.
 """
 from __future__ import annotations
 
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 DECLINED = _l("Your card was declined. Please use another card or contact your bank.")
@@ -41,6 +42,13 @@ def message_for(code: str | None) -> str:
     return str(lazy_message_for(code))
 
 
+_translated: dict[str, dict[str, str]] = {}  # by language: the sentences do not change while a process runs
+
+
 def for_script() -> dict[str, str]:
     """Every sentence by code, and `card_declined` for the rest, in the current language."""
-    return {"card_declined": str(DECLINED), **{code: str(text) for code, text in _MESSAGES.items()}}
+    language = str(get_locale())
+    found = _translated.get(language)
+    if found is None:
+        found = _translated[language] = {"card_declined": str(DECLINED), **{code: str(text) for code, text in _MESSAGES.items()}}
+    return found

@@ -14,6 +14,7 @@ from wtforms.validators import InputRequired, Length, ValidationError
 from app import money
 from app.campaigns import shipping
 from app.campaigns.forms import money_error_message
+from app.campaigns.services import load_offer
 from app.forms import BaseForm, trimmed
 from app.ids import parse_id
 from app.pledges.services import Choice, destination_countries
@@ -40,7 +41,8 @@ class PledgeForm(BaseForm):
         super().__init__(*args, **kwargs)
         self.campaign = campaign
         self.tier.choices = [("", _("No reward, I just want to help"))] + [(str(t.id), t.title) for t in campaign.tiers]
-        self.country.choices = [("", _("Choose your country"))] + destination_countries(campaign)
+        # Called when the field is rendered or read: a cached form's page never loads the destinations.
+        self.country.choices = lambda: [("", _("Choose your country"))] + destination_countries(load_offer(campaign))
         #: addons-<id> -> the quantity as typed (kept when the form comes back with errors).
         self.quantities_typed: dict[str, str] = {}
         #: addons-<id> -> messages (the add-on fields are not WTForms fields: one per add-on on offer).

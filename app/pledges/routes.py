@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 
 from app import clock, money
 from app.campaigns.lookups import visible_or_404
+from app.campaigns.services import load_offer
 from app.campaigns.services import get_by_slug
 from app.extensions import limiter
 from app.payments import declines, gateway
@@ -31,10 +32,17 @@ def _payment_context(**extra) -> dict:
 
 
 def _form_page(template: str, form: PledgeForm, **context) -> str:
-    """The pledge form (new or edit), with the offer its live summary adds up."""
+    """The pledge form (new or edit). Its composition reads the offer (destinations, add-ons: the
+    summary's figures, `pledge_offer`) only when it is rendered, not when it comes from the cache."""
     campaign = form.campaign
-    return render_template(template, form=form, pledge_offer=services.offer_for_script(campaign),
-                           shipping_offered=services.ships_anything(campaign), **_payment_context(**context))
+
+    def offer() -> dict:
+        return services.offer_for_script(load_offer(campaign))
+
+    def ships() -> bool:
+        return services.ships_anything(load_offer(campaign))
+
+    return render_template(template, form=form, pledge_offer=offer, shipping_offered=ships, **_payment_context(**context))
 
 
 def _form_error_response(form: PledgeForm, template: str, **context):
@@ -56,7 +64,7 @@ def _refused(error, form: PledgeForm, template: str, **context):
 @limiter.limit("30 per minute", methods=["POST"])
 def create(slug: str):
     """The pledge form. A POST (from the page's script) starts the card setup and answers with its secret."""
-    campaign = visible_or_404(slug, offer=True)
+    campaign = visible_or_404(slug, offer=request.method == "POST")  # a GET's offer: only if not cached
     existing = services.open_pledge(campaign, current_user)
     if request.method == "GET" and existing is not None and existing.state != PledgeState.PENDING.value:
         flash(_("You already back this campaign. You can change your pledge here."), "info")
