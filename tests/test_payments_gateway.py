@@ -25,7 +25,7 @@ from flask import Flask
 import config as app_config
 from app import create_app
 from app.payments import gateway
-from app.payments.gateway import CardDeclined, GatewayError, StripeUnavailable, TokenBucket, WebhookSignatureError
+from app.payments.gateway import CardDeclined, GatewayError, Pacer, StripeUnavailable, WebhookSignatureError
 from app.payments.localstripe_server import register_webhook
 from tests.localstripe_fixture import (
     CARD_AUTHENTICATE,
@@ -386,27 +386,63 @@ def test_localstripe_webhook_verifies(ctx, localstripe):
 
 # --- Pace and retries -------------------------------------------------------------------------------------
 
-def test_token_bucket_paces_calls_from_many_threads():
-    bucket, rate, calls = TokenBucket(rate=200.0), 200.0, 21
-    started = time.monotonic()
-    threads = [threading.Thread(target=lambda: [bucket.acquire() for _ in range(7)]) for _ in range(3)]
-    for thread in threads:
+def _starts_from_threads(pacer: Pacer, threads: int, each: int) -> list[float]:
+    """The slots the calls were given, from `threads` threads at once."""
+    starts: list[float] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        for _ in range(each):
+            slot = pacer.acquire()
+            assert time.monotonic() >= slot  # no call goes before its slot
+            with lock:
+                starts.append(slot)
+
+    running = [threading.Thread(target=work) for _ in range(threads)]
+    for thread in running:
         thread.start()
-    for thread in threads:
+    for thread in running:
         thread.join()
-    assert time.monotonic() - started >= (calls - 1) / rate
+    return sorted(starts)
+
+
+def test_the_pacer_lets_at_most_rate_calls_start_in_any_second_from_many_threads():
+    rate = 20
+    starts = _starts_from_threads(Pacer(rate=rate), threads=4, each=11)  # 44 calls: three windows
+    assert max(sum(1 for t in starts[n:] if t < start + 1.0) for n, start in enumerate(starts)) <= rate
+    assert starts[-1] - starts[0] >= 2.0  # the 41st to 44th waited for the third second
+    assert starts[rate - 1] - starts[0] < 0.5  # the first second's calls went at once
+
+
+def test_the_pacer_gives_back_a_pause_within_the_second_and_no_more():
+    """A caller that paused (a settlement pass committing a batch) gets the pause's slots back at once,
+    as long as the last second holds fewer than `rate` calls; a rate under one is one call per 1/rate s."""
+    def wait(pacer: Pacer, rate: float | None = None) -> float:
+        before = time.monotonic()
+        return pacer.acquire(rate) - before
+
+    pacer = Pacer(rate=10)
+    waits = [wait(pacer) for _ in range(5)]
+    time.sleep(0.3)
+    waits += [wait(pacer) for _ in range(5)]  # ten in the second: no wait yet
+    assert max(waits) < 0.01
+    assert wait(pacer) > 0.6  # the eleventh waits for the first one's second to pass
+    slow = Pacer(rate=0.5)
+    assert wait(slow) < 0.01 and wait(slow) > 1.9  # under one a second: one per 1/rate seconds
+    assert wait(slow, rate=50) < 0.01  # a new rate applies at once
 
 
 def test_requests_to_stripe_are_paced(localstripe):
-    rate, calls = 50.0, 11
+    rate, calls = 5.0, 11  # five in the first second, five in the second, the eleventh in the third
     app = make_app(localstripe, STRIPE_MAX_REQUESTS_PER_SECOND=rate)
     with app.app_context():
         customer = new_customer()
+        time.sleep(1.0)  # new_customer's own requests leave the window
         started = time.monotonic()
         for _ in range(calls):
             gateway.ensure_customer("x@example.test", "X", existing_id=customer)
         elapsed = time.monotonic() - started
-    assert (calls - 1) / rate <= elapsed < 1.0
+    assert 2.0 <= elapsed < 3.0
 
 
 class FaultyStripe(ThreadingHTTPServer):
