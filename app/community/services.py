@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, exists, func, literal, select, update
+from sqlalchemy import and_, bindparam, exists, func, literal, select, update
 from sqlalchemy.orm import joinedload
 
 from app import clock
@@ -446,6 +446,15 @@ class Section:
     can_ask: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class HeldPledge:
+    """What a campaign page says of its viewer's pledge: "You back this project · $60 · Manage"."""
+
+    id: int
+    amount: int
+    currency: str
+
+
 @dataclass(frozen=True)
 class PageViewer:
     """Who looks at a campaign page, as far as its per-viewer parts care, read in one statement per request
@@ -461,30 +470,37 @@ class PageViewer:
     backer: bool = False
     commenter_id: int | None = None
     following: bool = False
-    pledge: Pledge | None = None
+    pledge: HeldPledge | None = None
 
     @property
     def role(self) -> tuple:
         return (self.member, self.creator, self.moderator, self.backer, self.commenter_id)
 
 
+#: Built once, as the login-session check is: every member's view of a campaign page runs it, and
+#: building it cost as much as running it. The pledge's three columns the page shows, not the pledge.
+_VIEWER = (
+    select(Pledge.id, Pledge.amount, Pledge.currency,
+           exists().where(Pledge.campaign_id == bindparam("campaign_id"), Pledge.backer_id == bindparam("user_id"),
+                          Pledge.state.in_(BACKER_STATES)),
+           exists().where(Comment.campaign_id == bindparam("campaign_id"), Comment.author_id == bindparam("user_id")),
+           exists().where(CampaignFollow.campaign_id == bindparam("campaign_id"), CampaignFollow.user_id == bindparam("user_id")))
+    .select_from(select(literal(1).label("one")).subquery())  # one row, with the pledge or without
+    .outerjoin(Pledge, and_(Pledge.campaign_id == bindparam("campaign_id"), Pledge.backer_id == bindparam("user_id"),
+                            Pledge.state.in_([s.value for s in HOLDING if s is not PledgeState.PENDING])))
+    .limit(1)
+)
+
+
 def page_viewer(campaign: Campaign, viewer: User | None) -> PageViewer:
     if not _member(viewer):
         return PageViewer()
-    placed = [s.value for s in HOLDING if s is not PledgeState.PENDING]
-    row = db.session.execute(
-        select(Pledge, _backer_clause(campaign.id, viewer.id),
-               exists().where(Comment.campaign_id == campaign.id, Comment.author_id == viewer.id),
-               exists().where(CampaignFollow.campaign_id == campaign.id, CampaignFollow.user_id == viewer.id))
-        .select_from(select(literal(1).label("one")).subquery())  # one row, with the pledge or without
-        .outerjoin(Pledge, and_(Pledge.campaign_id == campaign.id, Pledge.backer_id == viewer.id, Pledge.state.in_(placed)))
-        .limit(1)
-    ).one()
-    pledge, backer, commented, following = row
+    pledge_id, amount, currency, backer, commented, following = db.session.execute(
+        _VIEWER, {"campaign_id": campaign.id, "user_id": viewer.id}).one()
     creator = is_creator(campaign, viewer)
+    held = HeldPledge(pledge_id, amount, currency) if pledge_id is not None and not creator else None
     return PageViewer(member=True, creator=creator, moderator=is_moderator(viewer), backer=bool(backer),
-                      commenter_id=viewer.id if commented else None, following=bool(following),
-                      pledge=None if creator else pledge)
+                      commenter_id=viewer.id if commented else None, following=bool(following), pledge=held)
 
 
 def campaign_section(campaign: Campaign, viewer: User | None, backer: bool) -> Section:
