@@ -17,7 +17,7 @@ from flask import current_app
 from flask_babel import LazyString, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, delete, exists, func, insert, inspect, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, exists, func, insert, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -839,6 +839,11 @@ _OFFER = (
 )
 
 
+#: Built once: every campaign page and pledge form runs one of them.
+_BY_SLUG = select(Campaign).where(Campaign.slug == bindparam("slug")).options(joinedload(Campaign.tiers))
+_BY_SLUG_WITH_OFFER = select(Campaign).where(Campaign.slug == bindparam("slug")).options(*_OFFER)
+
+
 def get_by_slug(slug: str, offer: bool = False) -> Campaign | None:
     """The campaign at `slug` with its creator and tiers; with `offer`, everything the campaign page
     shows of what it offers."""
@@ -846,8 +851,7 @@ def get_by_slug(slug: str, offer: bool = False) -> Campaign | None:
     if not slug or len(slug) > 100 or not slug.isascii() or "\x00" in slug:
         return None
     # One round trip for the campaign, its creator and its tiers (a handful of rows).
-    options = _OFFER if offer else (joinedload(Campaign.tiers),)
-    return db.session.scalars(select(Campaign).where(Campaign.slug == slug).options(*options)).unique().first()
+    return db.session.scalars(_BY_SLUG_WITH_OFFER if offer else _BY_SLUG, {"slug": slug}).unique().first()
 
 
 def load_offer(campaign: Campaign) -> Campaign:
