@@ -11,9 +11,8 @@ from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, delete, exists, select
+from sqlalchemy import bindparam, case, delete, exists, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import load_only
 
 from app import clock
 from app.accounts.models import User
@@ -78,18 +77,22 @@ def unfollow(campaign: Campaign, user: User) -> bool:
     return bool(removed)
 
 
-def saved_campaigns(user: User | None, limit: int = SAVED_LIMIT) -> list[Campaign]:
-    """The member's saved campaigns: live ones first, the soonest deadline first. One query, of the
-    columns their list shows (any other is loaded when read)."""
+#: Built once (every visit to /me/pledges runs it): the four columns the list shows, as rows.
+_SAVED = (
+    select(Campaign.slug, Campaign.title, Campaign.state, Campaign.deadline)
+    .join(CampaignFollow, CampaignFollow.campaign_id == Campaign.id)
+    .where(CampaignFollow.user_id == bindparam("user_id"))
+    .order_by(case((Campaign.state == CampaignState.LIVE.value, 0), else_=1), Campaign.deadline, Campaign.id)
+    .limit(bindparam("limit"))
+)
+
+
+def saved_campaigns(user: User | None, limit: int = SAVED_LIMIT) -> list:
+    """The member's saved campaigns (slug, title, state, deadline): live ones first, the soonest
+    deadline first. One query."""
     if not _member(user):
         return []
-    return list(db.session.scalars(
-        select(Campaign).join(CampaignFollow, CampaignFollow.campaign_id == Campaign.id)
-        .where(CampaignFollow.user_id == user.id)
-        .options(load_only(Campaign.slug, Campaign.title, Campaign.state, Campaign.deadline))
-        .order_by(case((Campaign.state == CampaignState.LIVE.value, 0), else_=1), Campaign.deadline, Campaign.id)
-        .limit(limit)
-    ))
+    return list(db.session.execute(_SAVED, {"user_id": user.id, "limit": limit}))
 
 
 def remind_due(now: datetime | None = None, batch: int = 500) -> int:

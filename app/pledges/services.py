@@ -728,17 +728,17 @@ def get_for_backer(pledge_id: int, backer: User) -> Pledge | None:
     return db.session.scalar(select(Pledge).where(Pledge.id == pledge_id, Pledge.backer_id == backer.id))
 
 
-def _backers_own(backer: User):
+def _backers_own(backer_id):
     """The backer's pledges, never those whose card was not saved (still pending, or abandoned: a card
-    declined at pledge time), since they never were a pledge."""
-    return (Pledge.backer_id == backer.id, Pledge.state != P.PENDING.value,
+    declined at pledge time), since they never were a pledge. `backer_id`: an id or a bound parameter."""
+    return (Pledge.backer_id == backer_id, Pledge.state != P.PENDING.value,
             or_(Pledge.state != P.CANCELED.value, Pledge.activated_at.is_not(None)))
 
 
 def backer_pledges(backer: User) -> list[Pledge]:
     """The backer's pledges (`_backers_own`), newest first."""
     return list(db.session.scalars(
-        select(Pledge).where(*_backers_own(backer))
+        select(Pledge).where(*_backers_own(backer.id))
         .options(joinedload(Pledge.campaign), joinedload(Pledge.tier), selectinload(Pledge.addons).joinedload(PledgeAddon.addon))
         .order_by(Pledge.created_at.desc())
     ).unique())
@@ -757,16 +757,18 @@ _ROW_KEY = (Pledge.id, Pledge.updated_at, Pledge.state, Pledge.amount, Pledge.cu
             Campaign.updated_at.label("campaign_updated_at"), Campaign.state.label("campaign_state"))
 
 
+#: Built once: every visit to /me/pledges runs it.
+_ROWS = (select(*_ROW_KEY).join(Campaign, Campaign.id == Pledge.campaign_id)
+         .where(*_backers_own(bindparam("backer_id"))).order_by(Pledge.created_at.desc()))
+
+
 class BackerPledges:
     """/me/pledges: the key of each row (`rows`, one light statement, newest first), and the pledges
     themselves (`pledge(id)`) loaded all at once, only when the list is not in the fragment cache."""
 
     def __init__(self, backer: User):
         self.backer = backer
-        self.rows = tuple(db.session.execute(
-            select(*_ROW_KEY).join(Campaign, Campaign.id == Pledge.campaign_id)
-            .where(*_backers_own(backer)).order_by(Pledge.created_at.desc())
-        ))
+        self.rows = tuple(db.session.execute(_ROWS, {"backer_id": backer.id}))
         self.key = tuple(map(tuple, self.rows))  # plain tuples: hashed and compared in C, the list's cache key
         self.errored = any(row.state == P.ERRORED.value for row in self.rows)
         self.collected = any(row.state == P.COLLECTED.value for row in self.rows)
