@@ -207,7 +207,7 @@ def draft_campaign(creator: Person, *, title: str, blurb: str, category: str, go
     # The cover was checked, re-encoded and stored: it is shown back, and the browser can draw it.
     thumb = page.locator("img.img-thumbnail")
     expect(thumb).to_be_visible()
-    assert thumb.evaluate("img => img.complete && img.naturalWidth") > 0
+    assert drawn(thumb) > 0
     expect(page.locator(".status-panel .missing")).to_contain_text(T("at least one funding tier"))
     return match.group(1)
 
@@ -249,6 +249,12 @@ def add_addon(creator: Person, *, title: str, description: str, amount: str, shi
     page.get_by_role("button", name=T("Save add-on")).click()
     expect(flash(page)).to_contain_text(T("Add-on added."))
     expect(page.locator(".addon-row", has_text=title)).to_be_visible()
+
+
+def drawn(image) -> int:
+    """The width the browser drew an image at, once it has loaded it (`decode()` waits for it, and fails
+    for an image it cannot draw): visible is not yet loaded on a busy machine."""
+    return image.evaluate("img => img.decode().then(() => img.naturalWidth)")
 
 
 #: Whether the page would ask before being left (its beforeunload handler cancels the event).
@@ -487,7 +493,7 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person], T: Language) -
     expect(page.locator("h1")).to_have_text(RECORDER)
     expect(page.locator(".story h2")).to_have_text(W["story_heading"])  # the Markdown is rendered
     expect(page.locator(".story strong")).to_have_text(W["story_bold"])
-    assert page.locator("img.object-fit-cover").evaluate("img => img.complete && img.naturalWidth") > 0
+    assert drawn(page.locator("img.object-fit-cover")) > 0
     expect(tier_card(page, EARLY)).to_contain_text(T("Pledge %(amount)s or more", amount=T.money(4000)))
     expect(tier_card(page, EARLY).locator(".remaining")).to_have_text(T("%(left)d of %(limit)d left", left=2, limit=2))
     expect(page.get_by_role("link", name=T("Back this project"))).to_have_count(0)  # not open to pledges yet
@@ -513,6 +519,9 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person], T: Language) -
     expect(mine.locator(".next-step")).to_contain_text(T("make the changes asked for, then submit again."))
     mine.get_by_role("link", name=T("Manage")).click()
     expect(page.locator(".status-panel .moderator-note")).to_contain_text(W["changes_note"])
+    # The warning's script runs once the page has loaded (app.js, after Bootstrap's): typing before it
+    # ran went unnoticed once, on a loaded machine, and the page then asked nothing.
+    page.wait_for_load_state()
     assert not page.evaluate(LEAVE_PAGE)  # nothing typed yet: leaving asks nothing
     page.fill("textarea[name=story]", page.input_value("textarea[name=story]") + W["story_more"])
     page.fill("textarea[name=risks]", page.input_value("textarea[name=risks]") + W["risks_more"])

@@ -29,15 +29,24 @@ document.addEventListener('DOMContentLoaded', () => {
     });
   });
   // A form with unsaved changes warns before the page is left (issue 18): typing the risk a moderator
-  // asked for and following a link must not lose it. Submitting the form is not leaving it.
+  // asked for and following a link must not lose it. Submitting the form is not leaving it. A change
+  // is a field that differs from what the page came with (its default), so what was typed before this
+  // script ran counts too.
+  const changed = (field) => {
+    if (field.type === 'hidden' || field.type === 'submit' || field.type === 'button') return false;
+    if (field.type === 'checkbox' || field.type === 'radio') return field.checked !== field.defaultChecked;
+    if (field.tagName === 'SELECT') {
+      if (field.multiple) return Array.from(field.options).some((option) => option.selected !== option.defaultSelected);
+      const initial = Array.from(field.options).findIndex((option) => option.defaultSelected);
+      return field.selectedIndex !== Math.max(initial, 0);  // none marked: the browser shows the first
+    }
+    return 'defaultValue' in field && field.value !== field.defaultValue;
+  };
   document.querySelectorAll('form[data-warn-unsaved]').forEach((form) => {
-    let dirty = false;
-    const mark = () => { dirty = true; };
-    form.addEventListener('input', mark);
-    form.addEventListener('change', mark);
-    form.addEventListener('submit', () => { dirty = false; });
+    let submitting = false;
+    form.addEventListener('submit', () => { submitting = true; });
     window.addEventListener('beforeunload', (event) => {
-      if (!dirty) return;
+      if (submitting || !Array.from(form.elements).some(changed)) return;
       event.preventDefault();
       event.returnValue = '';
     });
