@@ -12,7 +12,8 @@ from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app import clock, database
 from app.accounts.models import LoginSession, User
@@ -154,11 +155,13 @@ def start_login_session(user: User) -> None:
 
 #: Built once: every request of a member runs it, and building the statement cost more than running it.
 _SESSION_USER = (
-    select(User)
+    select(*User.__table__.columns)
     .join(LoginSession, LoginSession.user_id == User.id)
     .where(User.id == bindparam("user_id"), LoginSession.id == bindparam("session_id"), LoginSession.revoked_at.is_(None),
            User.deleted_at.is_(None))
 )
+#: The attribute each of those columns loads into.
+_USER_COLUMNS = tuple(User.__mapper__.get_property_by_column(column).key for column in User.__table__.columns)
 
 
 def load_user(cookie_id: str) -> User | None:
@@ -168,17 +171,16 @@ def load_user(cookie_id: str) -> User | None:
     user_id = parse_id(text)
     if user_id is None or not session_id:
         return None
-
-    def lookup(connection) -> User | None:
-        with Session(bind=connection) as lookup_session:
-            return lookup_session.execute(_SESSION_USER, {"user_id": user_id, "session_id": session_id}).scalar_one_or_none()
-
     # One round trip (app.database): no ping, no BEGIN/ROLLBACK; the request's own session opens
     # a transaction only if the page asks for more.
-    found = database.verified_autocommit(db.engine, lookup)
-    if found is None:
+    row = database.read_one(db.engine, _SESSION_USER, {"user_id": user_id, "session_id": session_id})
+    if row is None:
         return None
-    user = db.session.merge(found, load=False)
+    user = User.__mapper__.class_manager.new_instance()  # as the ORM loads a row, from the one read
+    for key, value in zip(_USER_COLUMNS, row, strict=True):
+        set_committed_value(user, key, value)
+    make_transient_to_detached(user)
+    db.session.add(user)  # the request's session: its relationships load as any other object's
     user.login_session_id = session_id
     return user
 
