@@ -140,7 +140,7 @@ def read_one(engine: Engine, statement: Select, params: dict) -> tuple | None:
                 _mark_verified(pooled.info)
                 if row is None:
                     return None
-                return tuple(value if process is None else process(value) for process, value in zip(processors, row))
+                return tuple(value if process is None else process(value) for process, value in zip(processors, row, strict=True))
             except dialect.loaded_dbapi.Error as error:
                 if attempt == 2 or not dialect.is_disconnect(error, driver, None):
                     raise

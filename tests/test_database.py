@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, exc, text
 from sqlalchemy.pool import NullPool
 
 from app.extensions import db
@@ -202,7 +202,7 @@ def test_a_transaction_that_wrote_or_failed_is_still_rolled_back(app):
     db.session.execute(text("WITH changed AS (UPDATE users SET display_name = 'By WITH' RETURNING id) SELECT count(*) FROM changed"))
     db.session.rollback()
     assert names() == before
-    with pytest.raises(Exception):
+    with pytest.raises(exc.ProgrammingError):  # PostgreSQL: the column does not exist
         db.session.execute(text("SELECT no_such_column FROM users"))
     db.session.rollback()
     assert names() == before  # and the connection still serves

@@ -840,8 +840,8 @@ _OFFER = (
 
 
 #: Built once: every campaign page and pledge form runs one of them.
-_BY_SLUG = select(Campaign).where(Campaign.slug == bindparam("slug")).options(joinedload(Campaign.tiers))
-_BY_SLUG_WITH_OFFER = select(Campaign).where(Campaign.slug == bindparam("slug")).options(*_OFFER)
+_CAMPAIGN_BY_SLUG = select(Campaign).where(Campaign.slug == bindparam("slug"))
+_BY_SLUG, _BY_SLUG_WITH_OFFER = _CAMPAIGN_BY_SLUG.options(joinedload(Campaign.tiers)), _CAMPAIGN_BY_SLUG.options(*_OFFER)
 
 
 def get_by_slug(slug: str, offer: bool = False) -> Campaign | None:

@@ -68,7 +68,8 @@ def is_backer(campaign: Campaign, user: User | None) -> bool:
     return bool(db.session.scalar(select(_backer_clause(campaign.id, user.id))))
 
 
-def _backer_clause(campaign_id: int, user_id: int):
+def _backer_clause(campaign_id, user_id):
+    """Whether the user backs the campaign (an active or collected pledge); ids or bound parameters."""
     return exists().where(Pledge.campaign_id == campaign_id, Pledge.backer_id == user_id, Pledge.state.in_(BACKER_STATES))
 
 
@@ -481,8 +482,7 @@ class PageViewer:
 #: building it cost as much as running it. The pledge's three columns the page shows, not the pledge.
 _VIEWER = (
     select(Pledge.id, Pledge.amount, Pledge.currency,
-           exists().where(Pledge.campaign_id == bindparam("campaign_id"), Pledge.backer_id == bindparam("user_id"),
-                          Pledge.state.in_(BACKER_STATES)),
+           _backer_clause(bindparam("campaign_id"), bindparam("user_id")),
            exists().where(Comment.campaign_id == bindparam("campaign_id"), Comment.author_id == bindparam("user_id")),
            exists().where(CampaignFollow.campaign_id == bindparam("campaign_id"), CampaignFollow.user_id == bindparam("user_id")))
     .select_from(select(literal(1).label("one")).subquery())  # one row, with the pledge or without

@@ -7,7 +7,6 @@ from flask_login import current_user, login_required
 
 from app import clock, money
 from app.campaigns.lookups import visible_or_404
-from app.campaigns.services import load_offer
 from app.campaigns.services import get_by_slug
 from app.extensions import limiter
 from app.payments import declines, gateway
@@ -32,17 +31,10 @@ def _payment_context(**extra) -> dict:
 
 
 def _form_page(template: str, form: PledgeForm, **context) -> str:
-    """The pledge form (new or edit). Its composition reads the offer (destinations, add-ons: the
-    summary's figures, `pledge_offer`) only when it is rendered, not when it comes from the cache."""
-    campaign = form.campaign
-
-    def offer() -> dict:
-        return services.offer_for_script(load_offer(campaign))
-
-    def ships() -> bool:
-        return services.ships_anything(load_offer(campaign))
-
-    return render_template(template, form=form, pledge_offer=offer, shipping_offered=ships, **_payment_context(**context))
+    """The pledge form (new or edit). Its composition reads the offer (destinations, add-ons) and adds
+    it up for the summary (`pledge_offer(campaign)`) only when it is rendered, not when it comes from the cache."""
+    return render_template(template, form=form, pledge_offer=services.offer_for_script, shipping_offered=services.ships_anything,
+                           **_payment_context(**context))
 
 
 def _form_error_response(form: PledgeForm, template: str, **context):
