@@ -10,7 +10,7 @@ a batch, never by more than the time limit. A refund moves it at once. The limit
 time itself changes ("3 days left").
 Reading the version is itself a query, and on a cache hit it was most of the work; so each process
 reads it at most once per `PUBLIC_PAGE_VERSION_SECONDS` (default 1) and again after any commit it makes
-itself. A change made by another process therefore reaches visitors within that second (the staleness
+itself; a request, once between two commits. A change made by another process therefore reaches visitors within that second (the staleness
 every micro-cache in front of a site accepts); a change made by this one, at once.
 Logged-in members, pages with a flash message and responses that set a cookie are never cached.
 
@@ -19,9 +19,16 @@ them that shows a campaign to everyone alike can: `cached_fragment`, a template 
 per key, language, time zone and campaigns' version, under the same rules. A block may hold forms:
 the CSRF token (Flask-WTF's, one per session) is stored as a placeholder and each request gets its
 own substituted. The placeholder is random per process, so no text a member writes can hold it.
+
+A member's page can go further (`shell_page`): rendered once per address, language, time zone,
+campaigns' version and what the route says the page depends on of the member (their role on a
+campaign), with each part that is the member's own alone (their name, their pledge, their saved
+state) written as a placeholder by `part()`, and filled in per request from small macros. A hit
+costs the route's own lookups and the parts, not the page.
 """
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
@@ -42,28 +49,35 @@ _MAX_ENTRIES = 512
 _store: OrderedDict[tuple, tuple[float, object]] = OrderedDict()  # key -> (expires, page or fragment)
 _lock = threading.Lock()
 _CSRF_PLACEHOLDER = f"csrf-{secrets.token_hex(16)}"
+_PART_MARK = f"part-{secrets.token_hex(16)}"
+_PART = re.compile(f"<!--{_PART_MARK}:([^>]+)-->")
 
 
 _known_version: tuple[float, str] = (0.0, "")  # (read at, version) in this process
+_commits = 0  # this process's commits so far: a request reads the version once between two
 
 
 def _version() -> str:
     global _known_version
+    memo = g.get("_campaigns_version")
+    if memo is not None and memo[0] == _commits:
+        return memo[1]
     read_at, version = _known_version
     now = time.monotonic()
-    if now - read_at < current_app.config.get("PUBLIC_PAGE_VERSION_SECONDS", 1):
-        return version
-    from app.campaigns.models import Campaign
+    if now - read_at >= current_app.config.get("PUBLIC_PAGE_VERSION_SECONDS", 1):
+        from app.campaigns.models import Campaign
 
-    version = str(db.session.scalar(select(func.max(Campaign.updated_at))))
-    _known_version = (now, version)
+        version = str(db.session.scalar(select(func.max(Campaign.updated_at))))
+        _known_version = (now, version)
+    g._campaigns_version = (_commits, version)
     return version
 
 
 def forget_version(*_args) -> None:
     """Read the version again on the next request (after a commit in this process)."""
-    global _known_version
+    global _known_version, _commits
     _known_version = (0.0, "")
+    _commits += 1
 
 
 def clear() -> None:
@@ -74,6 +88,7 @@ def clear() -> None:
 
 def init_app(app) -> None:
     app.add_template_global(cached_fragment, "cached_fragment")
+    app.add_template_global(part, "part")
     if not event.contains(Session, "after_commit", forget_version):
         event.listen(Session, "after_commit", forget_version)
 
@@ -94,6 +109,10 @@ def _recall(key: tuple):
     return None
 
 
+def enabled() -> bool:
+    return bool(current_app.config.get("PUBLIC_PAGE_CACHE_SECONDS", 10))
+
+
 def cached(*key, make, when: bool = True):
     """`make()`'s value from the cache while the campaigns are unchanged, per key, language and time zone.
     The key names everything else the value is made from. `when=False` makes it every time."""
@@ -108,6 +127,17 @@ def cached(*key, make, when: bool = True):
     return value
 
 
+def _without_token(html: str) -> str:
+    token = g.get(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))  # where Flask-WTF keeps this request's
+    return html.replace(token, _CSRF_PLACEHOLDER) if token else html
+
+
+def _with_token(html: str) -> str:
+    if _CSRF_PLACEHOLDER in html:  # only then: a visitor's page with no form sets no session cookie
+        html = html.replace(_CSRF_PLACEHOLDER, generate_csrf())
+    return html
+
+
 def cached_fragment(*key, caller, when: bool = True) -> Markup:
     """`{% call cached_fragment('name', campaign.id, …) %}…{% endcall %}`: the block's HTML from the
     cache while the campaigns are unchanged. The key names everything else the block shows; the
@@ -115,15 +145,51 @@ def cached_fragment(*key, caller, when: bool = True) -> Markup:
     each request gets its own of, unless the key holds what makes it theirs alone (their id and the ids
     of their own rows, which only their page lists). `when=False` renders it every time (a preview of a
     campaign that is not public, a form shown again with its errors)."""
-    def make() -> Markup:
-        html = Markup(caller())
-        token = g.get(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))  # where Flask-WTF keeps this request's
-        return html.replace(token, _CSRF_PLACEHOLDER) if token else html
+    return _with_token(cached(*key, make=lambda: Markup(_without_token(caller())), when=when))
 
-    html = cached(*key, make=make, when=when)
-    if _CSRF_PLACEHOLDER in html:  # only then: a visitor's page with no form sets no session cookie
-        html = html.replace(_CSRF_PLACEHOLDER, generate_csrf())
-    return html
+
+def _macro(name: str):
+    """`part`'s macro: "template:macro"."""
+    template, macro = name.split(":")
+    return getattr(current_app.jinja_env.get_template(template).module, macro)
+
+
+def part(name: str, **args) -> Markup:
+    """`{{ part('campaigns/_viewer.html:funding_action', campaign=campaign, viewer=viewer, now=now) }}`: a
+    part of a page that is the member's own. Rendered in place, or, while `shell_page` renders the
+    shell, a placeholder it fills per request with the macro called on the route's values of the
+    same names."""
+    if g.get("rendering_shell"):
+        return Markup(f"<!--{_PART_MARK}:{name}-->")
+    return _macro(name)(**args)
+
+
+def shell_page(key: tuple, render, **values):
+    """A member's page: its shell from the cache (or `render()` with its parts as placeholders), each
+    part filled with its macro on `values`. `key` names everything the shell shows of the member
+    besides their parts, beyond the address, language, time zone and campaigns' version. A page with a
+    flash message is rendered whole."""
+    ttl = current_app.config.get("PUBLIC_PAGE_CACHE_SECONDS", 10)
+    if not ttl or session.get("_flashes"):
+        return render()
+    full_key = ("shell", request.full_path, *key, str(get_locale()), str(get_timezone()), _version())
+    shell = _recall(full_key)
+    if shell is None:
+        g.rendering_shell = True
+        try:
+            page = render()
+        finally:
+            g.rendering_shell = False
+        if not isinstance(page, str):  # a redirect or a response of its own: not a page to share
+            return page
+        shell = _without_token(page)
+        _remember(full_key, shell, ttl)
+
+    def fill(found: re.Match) -> str:
+        macro = _macro(found.group(1))
+        return str(macro(**{name: values[name] for name in macro.arguments}))
+
+    return _with_token(_PART.sub(fill, shell))
 
 
 def public_page(view):

@@ -387,3 +387,92 @@ def test_my_campaigns_blocks_are_each_creators_own_and_show_every_change_at_once
     _rename(campaigns.get_by_slug(live.slug), "Cora Renamed Lantern")
     assert "Cora Renamed Lantern" in block(cora_client, live)
     assert "Objectif" in block(cora_client, live, **{"Accept-Language": "fr"})
+
+
+def test_a_members_campaign_page_from_its_shell_is_the_page_rendered_whole(app, frozen_clock, cached_app, localstripe):
+    """A member's campaign page comes from a shell per role with their own parts filled in: for the
+    creator, a backer, a member who saved it and a member who did neither, it is the page rendered
+    whole (the cache off), byte for byte but for the CSRF tokens, served first or from the shell."""
+    from app.community import follows
+    from tests.test_pledges import pledge_with_card
+
+    creator = make_user("creator@example.com", name="Cora Creator")
+    campaign = make_campaign(creator, "live", title="Whole Lantern", tiers=2, currency="USD")
+    path = f"/campaigns/{campaign.slug}"
+    people = {"creator": "creator@example.com", "backer": "ada@example.com", "saver": "bo@example.com", "member": "cy@example.com"}
+    for name, email in people.items():
+        if name != "creator":
+            make_user(email, name=name.capitalize())
+    shelled, whole = {}, {}
+    for name, email in people.items():
+        shelled[name], whole[name] = cached_app.test_client(), app.test_client()
+        login(shelled[name], email)
+        login(whole[name], email)
+    pledge_with_card(whole["backer"], localstripe, campaign, tier=str(campaign.tiers[0].id), amount="60")
+    follows.follow(campaigns.get_by_slug(campaign.slug), db.session.scalar(db.select(User).filter_by(email=people["saver"])))
+
+    pages = {}
+    for name in people:
+        shelled[name].get("/me/pledges"), whole[name].get("/me/pledges")  # their flash messages (login, pledge)
+        pages[name] = _without_tokens(whole[name].get(path).get_data(as_text=True))
+        with cached_app.app_context():
+            first, second = (_without_tokens(shelled[name].get(path).get_data(as_text=True)) for _ in range(2))
+        assert first == pages[name] and second == pages[name], name
+    seen_by = {"This is your campaign.": {"creator"}, "You back this project · $60.00": {"backer"},
+               "Remove from saved": {"saver"}, "w-100 save-button": {"backer", "member"}}
+    for words, who in seen_by.items():
+        assert {name for name, page in pages.items() if words in page} == who, words
+
+
+def test_a_shell_hit_reads_only_the_viewer_and_the_version(app, cached_app):
+    """Served from its shell, a member's campaign page asks the database for the viewer's row and the
+    campaigns' version (the login-session check aside), not for the campaign, its tiers or sections."""
+    creator = make_user("creator@example.com")
+    campaign = make_campaign(creator, "live", title="Quick Lantern", tiers=3)
+    member = cached_app.test_client()
+    make_user("m@example.com", name="Mina")
+    login(member, "m@example.com")
+    member.get("/me/pledges")  # the login's flash message
+    with cached_app.app_context():
+        first, page = _statements(member, f"/campaigns/{campaign.slug}")
+        with counting() as statements:
+            again = member.get(f"/campaigns/{campaign.slug}").get_data(as_text=True)
+    assert "Quick Lantern" in page and _without_tokens(again) == _without_tokens(page)
+    assert len(statements) == 2 < first
+
+
+def test_saving_and_flashes_show_at_once_on_a_shell_page(app, cached_app):
+    """Saving a campaign changes no campaign (the version stays): the member's saved state is their own
+    part, so it shows at once; the page after the form carries its flash message (a page with one is
+    rendered whole), the next one none."""
+    from tests.factories import csrf_token
+
+    creator = make_user("creator@example.com")
+    campaign = make_campaign(creator, "live", title="Saved Lantern")
+    path = f"/campaigns/{campaign.slug}"
+    member = cached_app.test_client()
+    make_user("m@example.com", name="Mina")
+    login(member, "m@example.com")
+    with cached_app.app_context():
+        assert "Remind me" in member.get(path).get_data(as_text=True)
+        saved = member.post(f"{path}/save", data={"csrf_token": csrf_token(member, path), "back": "campaign"}, follow_redirects=True)
+        page = saved.get_data(as_text=True)
+        assert "Saved. We will email you 48 hours before the campaign ends." in page and "Remove from saved" in page
+        again = member.get(path).get_data(as_text=True)
+        assert "Saved. We will email you" not in again and "Remove from saved" in again
+        member.post(f"{path}/unsave", data={"csrf_token": csrf_token(member, path), "back": "campaign"})
+        assert "Remind me" in member.get(path).get_data(as_text=True)
+
+
+def test_a_draft_is_never_a_shell(app, cached_app):
+    """A campaign that is not public is no member's shell: its creator is sent to the preview, others get 404."""
+    creator = make_user("creator@example.com")
+    draft = make_campaign(creator, "draft", title="Hidden Lantern")
+    own, other = cached_app.test_client(), cached_app.test_client()
+    make_user("m@example.com")
+    login(own, "creator@example.com")
+    login(other, "m@example.com")
+    with cached_app.app_context():
+        for _ in range(2):
+            assert own.get(f"/campaigns/{draft.slug}").headers["Location"].endswith(f"/campaigns/{draft.slug}/preview")
+            assert other.get(f"/campaigns/{draft.slug}").status_code == 404

@@ -5,7 +5,7 @@ from flask import abort, flash, jsonify, redirect, render_template, request, sen
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from app import clock
+from app import caching, clock
 from app.caching import public_page
 from app.campaigns import bp, services, sharing, shipping, totals
 from app.campaigns.forms import (
@@ -20,6 +20,7 @@ from app.campaigns.forms import (
 )
 from app.campaigns.lookups import own_or_403, visible_or_404
 from app.campaigns.models import CATEGORIES, CampaignState
+from app.community.services import page_viewer
 from app.content import images
 from app.content.markdown import render_markdown
 from app.extensions import limiter
@@ -137,10 +138,22 @@ def browse():
 @bp.route("/campaigns/<slug>")
 @public_page
 def show(slug: str):
+    if current_user.is_authenticated and caching.enabled():
+        # A member's page of a public campaign: the shell shared by members of their role, their own parts
+        # filled in; the campaign itself is read only when the shell is made.
+        facts = caching.cached("campaign-facts", slug, make=lambda: services.public_facts(slug) or False)
+        if facts:
+            viewer = page_viewer(facts, current_user)
+            return caching.shell_page((viewer.role,), lambda: _show(slug, viewer=viewer),
+                                      campaign=facts, viewer=viewer, now=clock.utcnow(), user=current_user)
+    return _show(slug)
+
+
+def _show(slug: str, **context):
     campaign = visible_or_404(slug)  # the offer only when its part of the page is rendered (load_offer)
     if not campaign.is_public:
         return redirect(url_for("campaigns.preview", slug=slug))
-    return render_template("campaigns/show.html", **_page_context(campaign))
+    return render_template("campaigns/show.html", **_page_context(campaign), **context)
 
 
 @bp.route("/campaigns/<slug>/preview")

@@ -869,6 +869,27 @@ def get_visible(slug: str, user: User | None, offer: bool = False) -> Campaign |
     return campaign if campaign is not None and can_view(campaign, user) else None
 
 
+@dataclass(frozen=True)
+class PublicFacts:
+    """What a member's page of a public campaign needs of it besides its shell (caching.shell_page):
+    the viewer's statement and their parts (campaigns/_viewer.html). Cached per campaigns' version."""
+
+    id: int
+    slug: str
+    creator_id: int
+    state: str
+    deadline: datetime | None
+
+
+def public_facts(slug: str) -> PublicFacts | None:
+    """The facts of the public campaign at `slug`; None for no campaign or one not public (its page
+    is then served the long way, which knows its 404 and its preview)."""
+    campaign = get_by_slug(slug)
+    if campaign is None or not campaign.is_public:
+        return None
+    return PublicFacts(campaign.id, campaign.slug, campaign.creator_id, campaign.state, campaign.deadline)
+
+
 def duration_bounds() -> tuple[int, int]:
     return current_app.config["CAMPAIGN_MIN_DAYS"], current_app.config["CAMPAIGN_MAX_DAYS"]
 

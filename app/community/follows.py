@@ -29,18 +29,6 @@ REMIND_BEFORE = timedelta(hours=48)
 SAVED_LIMIT = 50
 
 
-def can_follow(campaign: Campaign, user: User | None, now: datetime | None = None) -> bool:
-    """Members other than the creator, on a live campaign before its deadline."""
-    return _member(user) and user.id != campaign.creator_id and campaign.is_open_for_pledges(now or clock.utcnow())
-
-
-def is_following(campaign: Campaign, user: User | None) -> bool:
-    if not _member(user):
-        return False
-    return bool(db.session.scalar(select(exists().where(
-        CampaignFollow.campaign_id == campaign.id, CampaignFollow.user_id == user.id))))
-
-
 def follow(campaign: Campaign, user: User) -> CampaignFollow:
     """Save a live campaign for `user` (saving it twice keeps the one row). Commits."""
     if not _member(user):

@@ -19,8 +19,6 @@ bp.add_app_template_global(services.page_viewer, "page_viewer")
 bp.add_app_template_global(render_markdown, "render_markdown")
 bp.add_app_template_global(services.can_tag_delivery, "can_tag_delivery")
 bp.add_app_template_global(services.delivery_news, "delivery_news")
-bp.add_app_template_global(follows.is_following, "is_following")
-bp.add_app_template_global(follows.can_follow, "can_follow")
 bp.add_app_template_global(follows.saved_campaigns, "saved_campaigns")
 
 
