@@ -43,6 +43,7 @@ from markupsafe import Markup
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from app import database
 from app.extensions import db
 
 _MAX_ENTRIES = 512
@@ -53,6 +54,7 @@ _PART_MARK = f"part-{secrets.token_hex(16)}"
 _PART = re.compile(f"<!--{_PART_MARK}:([^>]+)-->")
 
 
+_VERSION: list = []  # the version's statement, built at its first use (campaigns import this module)
 _known_version: tuple[float, str] = (0.0, "")  # (read at, version) in this process
 _commits = 0  # this process's commits so far: a request reads the version once between two
 
@@ -65,9 +67,11 @@ def _version() -> str:
     read_at, version = _known_version
     now = time.monotonic()
     if now - read_at >= current_app.config.get("PUBLIC_PAGE_VERSION_SECONDS", 1):
-        from app.campaigns.models import Campaign
+        if not _VERSION:
+            from app.campaigns.models import Campaign
 
-        version = str(db.session.scalar(select(func.max(Campaign.updated_at))))
+            _VERSION.append(select(func.max(Campaign.updated_at)))
+        version = str(database.read_one(db.engine, _VERSION[0], {})[0])
         _known_version = (now, version)
     g._campaigns_version = (_commits, version)
     return version

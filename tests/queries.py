@@ -6,6 +6,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import event
 
+from app import database
 from app.extensions import db
 
 
@@ -18,7 +19,9 @@ def counting():
         statements.append(statement)
 
     event.listen(db.engine, "before_cursor_execute", count)
+    database.read_one_listeners.append(statements.append)  # the statements sent around the engine
     try:
         yield statements
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
+        database.read_one_listeners.remove(statements.append)

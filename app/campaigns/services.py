@@ -880,6 +880,10 @@ class PublicFacts:
     state: str
     deadline: datetime | None
 
+    def open_for_pledges(self, now: datetime) -> bool:
+        """As Campaign.is_open_for_pledges."""
+        return self.state == CampaignState.LIVE.value and self.deadline is not None and now < self.deadline
+
 
 def public_facts(slug: str) -> PublicFacts | None:
     """The facts of the public campaign at `slug`; None for no campaign or one not public (its page

@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, bindparam, exists, func, literal, select, update
 from sqlalchemy.orm import joinedload
 
-from app import clock
+from app import clock, database
 from app.accounts.models import User
 from app.campaigns.models import Campaign, CampaignState
 from app.community.models import CampaignFollow, CampaignQuestion, CampaignUpdate, Comment, FaqEntry
@@ -495,8 +495,8 @@ _VIEWER = (
 def page_viewer(campaign: Campaign, viewer: User | None) -> PageViewer:
     if not _member(viewer):
         return PageViewer()
-    pledge_id, amount, currency, backer, commented, following = db.session.execute(
-        _VIEWER, {"campaign_id": campaign.id, "user_id": viewer.id}).one()
+    pledge_id, amount, currency, backer, commented, following = database.read_one(  # no transaction (a cached page's one read)
+        db.engine, _VIEWER, {"campaign_id": campaign.id, "user_id": viewer.id})
     creator = is_creator(campaign, viewer)
     held = HeldPledge(pledge_id, amount, currency) if pledge_id is not None and not creator else None
     return PageViewer(member=True, creator=creator, moderator=is_moderator(viewer), backer=bool(backer),

@@ -5,9 +5,9 @@ from flask import abort, flash, jsonify, redirect, render_template, request, url
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from app import clock, money
+from app import caching, clock, money
 from app.campaigns.lookups import visible_or_404
-from app.campaigns.services import get_by_slug
+from app.campaigns.services import get_by_slug, public_facts
 from app.extensions import limiter
 from app.payments import declines, gateway
 from app.pledges import bp, services
@@ -56,6 +56,17 @@ def _refused(error, form: PledgeForm, template: str, **context):
 @limiter.limit("30 per minute", methods=["POST"])
 def create(slug: str):
     """The pledge form. A POST (from the page's script) starts the card setup and answers with its secret."""
+    if request.method == "GET" and caching.enabled():
+        facts = caching.cached("campaign-facts", slug, make=lambda: public_facts(slug) or False)
+        if facts and facts.creator_id != current_user.id and facts.open_for_pledges(clock.utcnow()):
+            if services.open_pledge_state(facts.id, current_user) in (None, PledgeState.PENDING.value):
+                # A member who may pledge and has not: the form is the same for every such member (their
+                # name and CSRF token aside), one shell per address, language and zone.
+                return caching.shell_page((), lambda: _create(slug), user=current_user)
+    return _create(slug)
+
+
+def _create(slug: str):
     campaign = visible_or_404(slug, offer=request.method == "POST")  # a GET's offer: only if not cached
     existing = services.open_pledge(campaign, current_user)
     if request.method == "GET" and existing is not None and existing.state != PledgeState.PENDING.value:

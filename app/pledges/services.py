@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
-from app import clock, money
+from app import clock, database, money
 from app.accounts.models import User
 from app.campaigns import services as campaigns
 from app.campaigns import shipping, totals
@@ -135,9 +135,18 @@ _OPEN_PLEDGE = select(Pledge).where(
 )
 
 
+_OPEN_PLEDGE_STATE = select(Pledge.state).where(*_OPEN_PLEDGE.whereclause.clauses)
+
+
 def open_pledge(campaign: Campaign, backer: User) -> Pledge | None:
     """The backer's pledge that holds their place in this campaign, if any."""
     return db.session.scalar(_OPEN_PLEDGE, {"campaign_id": campaign.id, "backer_id": backer.id})
+
+
+def open_pledge_state(campaign_id: int, backer: User) -> str | None:
+    """The state of that pledge (None for none): what the pledge form asks before it is served."""
+    row = database.read_one(db.engine, _OPEN_PLEDGE_STATE, {"campaign_id": campaign_id, "backer_id": backer.id})
+    return row[0] if row else None
 
 
 def check_backer(campaign: Campaign, backer: User) -> None:
