@@ -478,3 +478,31 @@ def test_a_draft_is_never_a_shell(app, cached_app):
         for _ in range(2):
             assert own.get(f"/campaigns/{draft.slug}").headers["Location"].endswith(f"/campaigns/{draft.slug}/preview")
             assert other.get(f"/campaigns/{draft.slug}").status_code == 404
+
+
+def test_the_pledge_form_shell_is_only_for_members_who_may_pledge(app, frozen_clock, cached_app, localstripe):
+    """The pledge form from its shell is the form rendered whole; a member whose pledge is in, the
+    creator, and everyone once the deadline has passed are still sent where the form sends them."""
+    from tests.test_pledges import pledge_with_card
+
+    creator = make_user("creator@example.com")
+    campaign = make_campaign(creator, "live", title="Formed Lantern", tiers=1, currency="USD")
+    path = f"/campaigns/{campaign.slug}/pledge"
+    make_user("ada@example.com", name="Ada")
+    shelled, whole, own = cached_app.test_client(), app.test_client(), cached_app.test_client()
+    for client, email in ((shelled, "ada@example.com"), (whole, "ada@example.com"), (own, "creator@example.com")):
+        login(client, email)
+        client.get("/me/pledges")  # the login's flash message
+    expected = _without_tokens(whole.get(path).get_data(as_text=True))
+    with cached_app.app_context():
+        assert [_without_tokens(shelled.get(path).get_data(as_text=True)) for _ in range(2)] == [expected, expected]
+        assert own.get(path).headers["Location"].endswith(f"/campaigns/{campaign.slug}")
+    pledge_with_card(whole, localstripe, campaign, tier=str(campaign.tiers[0].id), amount="60")
+    with cached_app.app_context():
+        assert "/pledges/" in shelled.get(path).headers["Location"]  # their pledge, to change it there
+    other = cached_app.test_client()
+    make_user("bo@example.com", name="Bo")
+    login(other, "bo@example.com")
+    clock.freeze(campaign.deadline + timedelta(seconds=1))
+    with cached_app.app_context():
+        assert other.get(path).headers["Location"].endswith(f"/campaigns/{campaign.slug}")
