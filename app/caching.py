@@ -93,6 +93,7 @@ def clear() -> None:
 def init_app(app) -> None:
     app.add_template_global(cached_fragment, "cached_fragment")
     app.add_template_global(part, "part")
+    app.add_template_global(page_address, "page_address")
     if not event.contains(Session, "after_commit", forget_version):
         event.listen(Session, "after_commit", forget_version)
 
@@ -117,13 +118,14 @@ def enabled() -> bool:
     return bool(current_app.config.get("PUBLIC_PAGE_CACHE_SECONDS", 10))
 
 
-def cached(*key, make, when: bool = True):
+def cached(*key, make, when: bool = True, versioned: bool = True):
     """`make()`'s value from the cache while the campaigns are unchanged, per key, language and time zone.
-    The key names everything else the value is made from. `when=False` makes it every time."""
+    The key names everything else the value is made from. `when=False` makes it every time;
+    `versioned=False` keeps it whatever the campaigns do (for what shows nothing of them)."""
     ttl = current_app.config.get("PUBLIC_PAGE_CACHE_SECONDS", 10)
     if not ttl or not when:
         return make()
-    full_key = ("fragment", *key, str(get_locale()), str(get_timezone()), _version())
+    full_key = ("fragment", *key, str(get_locale()), str(get_timezone()), _version() if versioned else "")
     value = _recall(full_key)
     if value is None:
         value = make()
@@ -142,14 +144,36 @@ def _with_token(html: str) -> str:
     return html
 
 
-def cached_fragment(*key, caller, when: bool = True) -> Markup:
+def cached_fragment(*key, caller, when: bool = True, versioned: bool = True, parts: dict | None = None) -> Markup:
     """`{% call cached_fragment('name', campaign.id, …) %}…{% endcall %}`: the block's HTML from the
     cache while the campaigns are unchanged. The key names everything else the block shows; the
     block must hold nothing of the member's own (no name, no form errors) but their CSRF token, which
-    each request gets its own of, unless the key holds what makes it theirs alone (their id and the ids
-    of their own rows, which only their page lists). `when=False` renders it every time (a preview of a
-    campaign that is not public, a form shown again with its errors)."""
-    return _with_token(cached(*key, make=lambda: Markup(_without_token(caller())), when=when))
+    each request gets its own of, and the `part()`s it calls, filled from `parts` (their values) each
+    time, unless the key holds what makes it theirs alone (their id and the ids of their own rows,
+    which only their page lists). `when=False` renders it every time (a preview of a campaign that is
+    not public, a form shown again with its errors); `versioned=False`: for a block that shows nothing
+    of the campaigns (the page's frame)."""
+    if parts is None or g.get("rendering_shell"):  # inside a shell, its parts stay placeholders for the shell's values
+        return _with_token(cached(*key, make=lambda: Markup(_without_token(caller())), when=when, versioned=versioned))
+    return Markup(_with_token(_fill(cached(*key, make=lambda: _as_shell(caller), when=when, versioned=versioned), parts)))
+
+
+def _as_shell(render):
+    """`render()` with its parts as placeholders and the CSRF token as its own; a response is returned as it is."""
+    outer, g.rendering_shell = g.get("rendering_shell", False), True
+    try:
+        page = render()
+    finally:
+        g.rendering_shell = outer
+    return _without_token(page) if isinstance(page, str) else page
+
+
+def _fill(shell: str, values: dict) -> str:
+    def fill(found: re.Match) -> str:
+        macro = _macro(found.group(1))
+        return str(macro(**{name: values[name] for name in macro.arguments}))
+
+    return _PART.sub(fill, shell)
 
 
 def _macro(name: str):
@@ -168,9 +192,14 @@ def part(name: str, **args) -> Markup:
     return _macro(name)(**args)
 
 
+def page_address() -> str:
+    """This page's address, as the frame's language switcher sends the member back to it."""
+    return request.full_path if request.query_string else request.path
+
+
 def shell_page(key: tuple, render, **values):
     """A member's page: its shell from the cache (or `render()` with its parts as placeholders), each
-    part filled with its macro on `values`. `key` names everything the shell shows of the member
+    part filled with its macro on `values` (and the frame's: the member, the page's address). `key` names everything the shell shows of the member
     besides their parts, beyond the address, language, time zone and campaigns' version. A page with a
     flash message is rendered whole."""
     ttl = current_app.config.get("PUBLIC_PAGE_CACHE_SECONDS", 10)
@@ -179,21 +208,11 @@ def shell_page(key: tuple, render, **values):
     full_key = ("shell", request.full_path, *key, str(get_locale()), str(get_timezone()), _version())
     shell = _recall(full_key)
     if shell is None:
-        g.rendering_shell = True
-        try:
-            page = render()
-        finally:
-            g.rendering_shell = False
-        if not isinstance(page, str):  # a redirect or a response of its own: not a page to share
-            return page
-        shell = _without_token(page)
+        shell = _as_shell(render)
+        if not isinstance(shell, str):  # a redirect or a response of its own: not a page to share
+            return shell
         _remember(full_key, shell, ttl)
-
-    def fill(found: re.Match) -> str:
-        macro = _macro(found.group(1))
-        return str(macro(**{name: values[name] for name in macro.arguments}))
-
-    return _with_token(_PART.sub(fill, shell))
+    return _with_token(_fill(shell, {"user": current_user, "path": page_address(), **values}))
 
 
 def public_page(view):

@@ -20,6 +20,7 @@ transaction that wrote, or failed, is rolled back as before.
 from __future__ import annotations
 
 import weakref
+from collections import namedtuple
 from contextvars import ContextVar
 
 from flask import has_request_context, request
@@ -107,6 +108,11 @@ def keep_prepared(engine: Engine) -> None:
     event.listen(engine, "commit", after_commit)
 
 
+def read_all(engine: Engine, statement: Select, params: dict) -> list:
+    """Every row of `statement`, as read_one reads one (named tuples: `row.state`)."""
+    return _read(engine, statement, params, one=False)
+
+
 def read_one(engine: Engine, statement: Select, params: dict) -> tuple | None:
     """The first row of `statement` (a SELECT of columns, built once, with bound parameters named by
     `bindparam` and given in `params`; constants, IN lists of constants included, are its own) in one
@@ -118,6 +124,10 @@ def read_one(engine: Engine, statement: Select, params: dict) -> tuple | None:
     the cache reads all it needs this way (the campaigns' version, the viewer's row): no transaction.
     It reads what is committed, outside the request's own transaction: for reads that need nothing
     the request itself wrote."""
+    return _read(engine, statement, params, one=True)
+
+
+def _read(engine: Engine, statement: Select, params: dict, one: bool):
     dialect = engine.dialect
     key = (id(statement), dialect.name)
     if key not in _compiled:
@@ -128,8 +138,9 @@ def read_one(engine: Engine, statement: Select, params: dict) -> tuple | None:
         fixed = {name: value for name, value in expanded.parameters.items() if name not in given}
         processors = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
                            for column in statement.selected_columns)
-        _compiled[key] = (expanded.statement, expanded.positiontup, fixed, processors)
-    sql, positions, fixed, processors = _compiled[key]
+        row_type = namedtuple("Row", [column.key for column in statement.selected_columns], rename=True)
+        _compiled[key] = (expanded.statement, expanded.positiontup, fixed, processors, row_type._make)
+    sql, positions, fixed, processors, make_row = _compiled[key]
     for listener in read_one_listeners:
         listener(sql)
     values = {**fixed, **params} if fixed else params
@@ -145,14 +156,17 @@ def read_one(engine: Engine, statement: Select, params: dict) -> tuple | None:
                 if autocommit is False:
                     driver.autocommit = True
                 try:
-                    row = driver.execute(sql, values).fetchone()
+                    cursor = driver.execute(sql, values)
+                    rows = [cursor.fetchone()] if one else cursor.fetchall()
                 finally:
                     if autocommit is False and not driver.closed:
                         driver.autocommit = False
                 _mark_verified(pooled.info)
-                if row is None:
+                if one and rows[0] is None:
                     return None
-                return tuple(value if process is None else process(value) for process, value in zip(processors, row, strict=True))
+                rows = [make_row(value if process is None else process(value) for process, value in zip(processors, row, strict=True))
+                        for row in rows]
+                return rows[0] if one else rows
             except dialect.loaded_dbapi.Error as error:
                 if attempt == 2 or not dialect.is_disconnect(error, driver, None):
                     raise
@@ -168,5 +182,5 @@ def read_one(engine: Engine, statement: Select, params: dict) -> tuple | None:
 #: Called with each statement read_one sends (the tests' statement counts: it goes around the engine's events).
 read_one_listeners: list = []
 #: (statement, dialect) -> its SQL, the order of its parameters (positional drivers), the values of its own
-#: constants, its columns' result types.
+#: constants, its columns' result types, its rows' named tuple.
 _compiled: dict[tuple, tuple] = {}

@@ -145,7 +145,7 @@ def show(slug: str):
         if facts:
             viewer = page_viewer(facts, current_user)
             return caching.shell_page((viewer.role,), lambda: _show(slug, viewer=viewer),
-                                      campaign=facts, viewer=viewer, now=clock.utcnow(), user=current_user)
+                                      campaign=facts, viewer=viewer, now=clock.utcnow())
     return _show(slug)
 
 

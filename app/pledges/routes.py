@@ -62,7 +62,7 @@ def create(slug: str):
             if services.open_pledge_state(facts.id, current_user) in (None, PledgeState.PENDING.value):
                 # A member who may pledge and has not: the form is the same for every such member (their
                 # name and CSRF token aside), one shell per address, language and zone.
-                return caching.shell_page((), lambda: _create(slug), user=current_user)
+                return caching.shell_page((), lambda: _create(slug))
     return _create(slug)
 
 

@@ -777,7 +777,7 @@ class BackerPledges:
 
     def __init__(self, backer: User):
         self.backer = backer
-        self.rows = tuple(db.session.execute(_ROWS, {"backer_id": backer.id}))
+        self.rows = tuple(database.read_all(db.engine, _ROWS, {"backer_id": backer.id}))  # no transaction, no ORM
         self.key = tuple(map(tuple, self.rows))  # plain tuples: hashed and compared in C, the list's cache key
         self.errored = any(row.state == P.ERRORED.value for row in self.rows)
         self.collected = any(row.state == P.COLLECTED.value for row in self.rows)
