@@ -114,6 +114,19 @@ def _recall(key: tuple):
     return None
 
 
+def _language_and_zone() -> tuple[str, str]:
+    """The request's language and time zone as a key's parts; built once per request and language (a
+    page keys a dozen fragments, and Flask-Babel looks both up again for each)."""
+    state = g.get("_flask_babel")
+    locale, zone = getattr(state, "babel_locale", None), getattr(state, "babel_tzinfo", None)
+    if locale is None or zone is None:
+        return str(get_locale()), str(get_timezone())
+    memo = g.get("_cache_language_zone")
+    if memo is None or memo[0] is not locale or memo[1] is not zone:  # force_locale (a mail) gets its own
+        memo = g._cache_language_zone = (locale, zone, (str(locale), str(zone)))
+    return memo[2]
+
+
 def enabled() -> bool:
     return bool(current_app.config.get("PUBLIC_PAGE_CACHE_SECONDS", 10))
 
@@ -125,7 +138,7 @@ def cached(*key, make, when: bool = True, versioned: bool = True):
     ttl = current_app.config.get("PUBLIC_PAGE_CACHE_SECONDS", 10)
     if not ttl or not when:
         return make()
-    full_key = ("fragment", *key, str(get_locale()), str(get_timezone()), _version() if versioned else "")
+    full_key = ("fragment", *key, *_language_and_zone(), _version() if versioned else "")
     value = _recall(full_key)
     if value is None:
         value = make()
@@ -205,7 +218,7 @@ def shell_page(key: tuple, render, **values):
     ttl = current_app.config.get("PUBLIC_PAGE_CACHE_SECONDS", 10)
     if not ttl or session.get("_flashes"):
         return render()
-    full_key = ("shell", request.full_path, *key, str(get_locale()), str(get_timezone()), _version())
+    full_key = ("shell", request.full_path, *key, *_language_and_zone(), _version())
     shell = _recall(full_key)
     if shell is None:
         shell = _as_shell(render)
@@ -224,7 +237,7 @@ def public_page(view):
         if not ttl or request.method != "GET" or current_user.is_authenticated or session.get("_flashes"):
             return view(*args, **kwargs)
         # The same selectors as the pages (app.i18n): language and time zone change what a page says.
-        key = ("page", request.full_path, str(get_locale()), str(get_timezone()), _version())
+        key = ("page", request.full_path, *_language_and_zone(), _version())
         hit = _recall(key)
         if hit is not None:
             body, headers = hit

@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, bindparam, case, delete, exists, func, insert, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import defer, joinedload, selectinload, undefer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import clock
@@ -952,18 +952,24 @@ def dashboard_groups(campaigns: list[Campaign], attention: dict[int, list[str]])
 def creator_campaigns(user: User) -> list[Campaign]:
     """The creator's campaigns, last changed first, with what their dashboard reads of them: the tiers
     and destinations of the drafts (what is missing before review), the audit rows of those a moderator
-    sent back or rejected (the moderator's note). Each kind in one statement, none when there is none."""
-    campaigns = list(db.session.scalars(select(Campaign).where(Campaign.creator_id == user.id).order_by(Campaign.updated_at.desc())))
-    _load_for(campaigns, {S.DRAFT.value}, selectinload(Campaign.tiers).selectinload(Tier.destinations))
+    sent back or rejected (the moderator's note). Each kind in one statement, none when there is none.
+    The story and risks (long texts) only for the drafts, whose next step checks them."""
+    campaigns = list(db.session.scalars(_CREATORS_CAMPAIGNS, {"creator_id": user.id}))
+    _load_for(campaigns, {S.DRAFT.value}, selectinload(Campaign.tiers).selectinload(Tier.destinations),
+              undefer(Campaign.story), undefer(Campaign.risks))
     _load_for(campaigns, {S.CHANGES_REQUESTED.value, S.REJECTED.value}, selectinload(Campaign.events))
     return campaigns
 
 
-def _load_for(campaigns: list[Campaign], states: set[str], option) -> None:
-    """Load `option` into those of `campaigns` (already loaded) that are in `states`."""
+_CREATORS_CAMPAIGNS = (select(Campaign).where(Campaign.creator_id == bindparam("creator_id"))
+                       .order_by(Campaign.updated_at.desc()).options(defer(Campaign.story), defer(Campaign.risks)))
+
+
+def _load_for(campaigns: list[Campaign], states: set[str], *options) -> None:
+    """Load `options` into those of `campaigns` (already loaded) that are in `states`."""
     ids = [c.id for c in campaigns if c.state in states]
     if ids:
-        db.session.scalars(select(Campaign).where(Campaign.id.in_(ids)).options(option)).all()
+        db.session.scalars(select(Campaign).where(Campaign.id.in_(ids)).options(*options)).all()
 
 
 def count_by_creator(user_ids: list[int]) -> dict[int, int]:
