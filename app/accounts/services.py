@@ -13,7 +13,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_dict
 
 from app import clock, database
 from app.accounts.models import LoginSession, User
@@ -176,9 +176,8 @@ def load_user(cookie_id: str) -> User | None:
     row = database.read_one(db.engine, _SESSION_USER, {"user_id": user_id, "session_id": session_id})
     if row is None:
         return None
-    user = User.__mapper__.class_manager.new_instance()  # as the ORM loads a row, from the one read
-    for key, value in zip(_USER_COLUMNS, row, strict=True):
-        set_committed_value(user, key, value)
+    user = User.__mapper__.class_manager.new_instance()  # as the ORM loads a row, from the one read: its
+    instance_dict(user).update(zip(_USER_COLUMNS, row, strict=True))  # values straight into the state's dict
     make_transient_to_detached(user)
     db.session.add(user)  # the request's session: its relationships load as any other object's
     user.login_session_id = session_id
