@@ -506,3 +506,33 @@ def test_the_pledge_form_shell_is_only_for_members_who_may_pledge(app, frozen_cl
     clock.freeze(campaign.deadline + timedelta(seconds=1))
     with cached_app.app_context():
         assert other.get(path).headers["Location"].endswith(f"/campaigns/{campaign.slug}")
+
+
+def test_my_pledges_page_from_its_shell_shows_saving_and_a_new_title_at_once(app, frozen_clock, cached_app):
+    """/me/pledges comes from a shell keyed on the member and its rows; the saved campaigns are a part
+    read each time: saving, renaming a saved campaign, and removing it each show at once, and the page
+    is the one rendered whole."""
+    from tests.factories import csrf_token
+
+    creator = make_user("creator@example.com")
+    campaign = make_campaign(creator, "live", title="Remembered Lantern")
+    make_user("m@example.com", name="Mina")
+    shelled, whole = cached_app.test_client(), app.test_client()
+    for client in (shelled, whole):
+        login(client, "m@example.com")
+        client.get("/campaigns")  # the login's flash message
+    with cached_app.app_context():
+        empty = shelled.get("/me/pledges").get_data(as_text=True)
+        assert "saved-empty" in empty and "Remembered Lantern" not in empty
+        path = f"/campaigns/{campaign.slug}"
+        shelled.post(f"{path}/save", data={"csrf_token": csrf_token(shelled, path), "back": "campaign"})
+        shelled.get(path)  # its flash message
+        saved = shelled.get("/me/pledges").get_data(as_text=True)
+        assert "Remembered Lantern" in saved and "saved-empty" not in saved
+        assert _without_tokens(saved) == _without_tokens(whole.get("/me/pledges").get_data(as_text=True))
+    _rename(campaign, "Renamed Remembered Lantern")
+    with cached_app.app_context():
+        assert "Renamed Remembered Lantern" in shelled.get("/me/pledges").get_data(as_text=True)
+        shelled.post(f"{path}/unsave", data={"csrf_token": csrf_token(shelled, "/me/pledges"), "back": "saved"})
+        shelled.get("/me/pledges")  # its flash message
+        assert "saved-empty" in shelled.get("/me/pledges").get_data(as_text=True)

@@ -87,6 +87,7 @@ def _page_context(campaign, preview: bool = False) -> dict:
 
 
 bp.add_app_template_global(services.load_offer, "load_offer")
+bp.add_app_template_global(services.state_name, "campaign_state_name")
 bp.add_app_template_global(sharing.campaign_url, "campaign_url")
 bp.add_app_template_global(sharing.cover_url, "campaign_cover_url")
 bp.add_app_template_global(sharing.email_link, "share_email_link")

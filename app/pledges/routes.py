@@ -198,4 +198,13 @@ def cancel(pledge_id: int):
 @bp.route("/me/pledges")
 @login_required
 def mine():
-    return render_template("pledges/mine.html", pledges=services.BackerPledges(current_user), state_name=services.state_name)
+    pledges = services.BackerPledges(current_user)
+
+    def render():
+        return render_template("pledges/mine.html", pledges=pledges, state_name=services.state_name)
+
+    if pledges.errored or pledges.collected:  # a charge's last attempt, shipped items: read each time
+        return render()
+    # The page is the member's alone: its shell is keyed on them and everything its rows show (the list's
+    # own key); the saved campaigns are a part, read each time.
+    return caching.shell_page((current_user.id, pledges.key), render, now=clock.utcnow())
