@@ -10,8 +10,9 @@ a batch, never by more than the time limit. A refund moves it at once. The limit
 time itself changes ("3 days left").
 Reading the version is itself a query, and on a cache hit it was most of the work; so each process
 reads it at most once per `PUBLIC_PAGE_VERSION_SECONDS` (default 1) and again after any commit it makes
-itself; a request, once between two commits. A change made by another process therefore reaches visitors within that second (the staleness
-every micro-cache in front of a site accepts); a change made by this one, at once.
+itself (a request: once between two commits). A change made by another process therefore reaches
+visitors within that second (the staleness every micro-cache in front of a site accepts); a change
+made by this one, at once.
 Logged-in members, pages with a flash message and responses that set a cookie are never cached.
 
 Members' pages cannot be cached whole (their name, their CSRF token, their pledge), but the part of
@@ -212,9 +213,9 @@ def page_address() -> str:
 
 def shell_page(key: tuple, render, **values):
     """A member's page: its shell from the cache (or `render()` with its parts as placeholders), each
-    part filled with its macro on `values` (and the frame's: the member, the page's address). `key` names everything the shell shows of the member
-    besides their parts, beyond the address, language, time zone and campaigns' version. A page with a
-    flash message is rendered whole."""
+    part filled with its macro on `values` (and the frame's: the member, the page's address). `key`
+    names everything the shell shows of the member besides their parts, beyond the address, language,
+    time zone and campaigns' version. A page with a flash message is rendered whole."""
     ttl = current_app.config.get("PUBLIC_PAGE_CACHE_SECONDS", 10)
     if not ttl or session.get("_flashes"):
         return render()
