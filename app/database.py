@@ -141,7 +141,7 @@ def _read(engine: Engine, statement: Select, params: dict, one: bool):
         row_type = namedtuple("Row", [column.key for column in statement.selected_columns], rename=True)
         _compiled[key] = (expanded.statement, expanded.positiontup, fixed, processors, row_type._make)
     sql, positions, fixed, processors, make_row = _compiled[key]
-    for listener in read_one_listeners:
+    for listener in read_listeners:
         listener(sql)
     values = {**fixed, **params} if fixed else params
     if positions:
@@ -179,8 +179,8 @@ def _read(engine: Engine, statement: Select, params: dict, one: bool):
         _skip_ping.reset(token)
 
 
-#: Called with each statement read_one sends (the tests' statement counts: it goes around the engine's events).
-read_one_listeners: list = []
+#: Called with each statement read_one and read_all send (the tests' statement counts: it goes around the engine's events).
+read_listeners: list = []
 #: (statement, dialect) -> its SQL, the order of its parameters (positional drivers), the values of its own
 #: constants, its columns' result types, its rows' named tuple.
 _compiled: dict[tuple, tuple] = {}

@@ -19,9 +19,9 @@ def counting():
         statements.append(statement)
 
     event.listen(db.engine, "before_cursor_execute", count)
-    database.read_one_listeners.append(statements.append)  # the statements sent around the engine
+    database.read_listeners.append(statements.append)  # the statements sent around the engine
     try:
         yield statements
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
-        database.read_one_listeners.remove(statements.append)
+        database.read_listeners.remove(statements.append)

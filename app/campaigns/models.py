@@ -70,6 +70,11 @@ CATEGORIES: tuple[str, ...] = (
 )
 
 
+def open_for_pledges(state: str, deadline: datetime | None, now: datetime) -> bool:
+    """Live and before the deadline (server time): a campaign, or the facts of one cached for its page."""
+    return state == S.LIVE.value and deadline is not None and now < deadline
+
+
 class Campaign(db.Model):
     """A creator's project; its money fields are integer minor units of `currency`."""
 
@@ -153,8 +158,7 @@ class Campaign(db.Model):
         return self.status in LAUNCHED
 
     def is_open_for_pledges(self, now: datetime) -> bool:
-        """Live and before the deadline (server time)."""
-        return self.status == S.LIVE and self.deadline is not None and now < self.deadline
+        return open_for_pledges(self.state, self.deadline, now)
 
     def __repr__(self) -> str:
         return f"<Campaign {self.id} {self.slug} {self.state}>"

@@ -18,7 +18,7 @@ from app.campaigns.forms import (
     category_choices,
     category_names,
 )
-from app.campaigns.lookups import own_or_403, visible_or_404
+from app.campaigns.lookups import own_or_403, public_facts, visible_or_404
 from app.campaigns.models import CATEGORIES, CampaignState
 from app.community.services import page_viewer
 from app.content import images
@@ -142,7 +142,7 @@ def show(slug: str):
     if current_user.is_authenticated and caching.enabled():
         # A member's page of a public campaign: the shell shared by members of their role, their own parts
         # filled in; the campaign itself is read only when the shell is made.
-        facts = caching.cached("campaign-facts", slug, make=lambda: services.public_facts(slug) or False)
+        facts = public_facts(slug)
         if facts:
             viewer = page_viewer(facts, current_user)
             return caching.shell_page((viewer.role,), lambda: _show(slug, viewer=viewer),

@@ -37,6 +37,7 @@ from app.campaigns.models import (
     ShippingDestination,
     Tier,
     addon_tiers,
+    open_for_pledges,
 )
 from app.content import images
 from app.extensions import db
@@ -880,9 +881,8 @@ class PublicFacts:
     state: str
     deadline: datetime | None
 
-    def open_for_pledges(self, now: datetime) -> bool:
-        """As Campaign.is_open_for_pledges."""
-        return self.state == CampaignState.LIVE.value and self.deadline is not None and now < self.deadline
+    def is_open_for_pledges(self, now: datetime) -> bool:
+        return open_for_pledges(self.state, self.deadline, now)
 
 
 def public_facts(slug: str) -> PublicFacts | None:

@@ -6,8 +6,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app import caching, clock, money
-from app.campaigns.lookups import visible_or_404
-from app.campaigns.services import get_by_slug, public_facts
+from app.campaigns.lookups import public_facts, visible_or_404
+from app.campaigns.services import get_by_slug
 from app.extensions import limiter
 from app.payments import declines, gateway
 from app.pledges import bp, services
@@ -57,12 +57,11 @@ def _refused(error, form: PledgeForm, template: str, **context):
 def create(slug: str):
     """The pledge form. A POST (from the page's script) starts the card setup and answers with its secret."""
     if request.method == "GET" and caching.enabled():
-        facts = caching.cached("campaign-facts", slug, make=lambda: public_facts(slug) or False)
-        if facts and facts.creator_id != current_user.id and facts.open_for_pledges(clock.utcnow()):
-            if services.open_pledge_state(facts.id, current_user) in (None, PledgeState.PENDING.value):
-                # A member who may pledge and has not: the form is the same for every such member (their
-                # name and CSRF token aside), one shell per address, language and zone.
-                return caching.shell_page((), lambda: _create(slug))
+        facts = public_facts(slug)
+        if facts and services.may_start(facts, current_user):
+            # The form is the same for every such member (their name and CSRF token aside): one shell per
+            # address, language and zone.
+            return caching.shell_page((), lambda: _create(slug))
     return _create(slug)
 
 
@@ -203,8 +202,7 @@ def mine():
     def render():
         return render_template("pledges/mine.html", pledges=pledges, state_name=services.state_name)
 
-    if pledges.errored or pledges.collected:  # a charge's last attempt, shipped items: read each time
+    if not pledges.keyed:
         return render()
-    # The page is the member's alone: its shell is keyed on them and everything its rows show (the list's
-    # own key); the saved campaigns are a part, read each time.
+    # The member's alone: the shell is keyed on them and the rows; the saved campaigns are a part.
     return caching.shell_page((current_user.id, pledges.key), render, now=clock.utcnow())

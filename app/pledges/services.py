@@ -143,10 +143,14 @@ def open_pledge(campaign: Campaign, backer: User) -> Pledge | None:
     return db.session.scalar(_OPEN_PLEDGE, {"campaign_id": campaign.id, "backer_id": backer.id})
 
 
-def open_pledge_state(campaign_id: int, backer: User) -> str | None:
-    """The state of that pledge (None for none): what the pledge form asks before it is served."""
-    row = database.read_one(db.engine, _OPEN_PLEDGE_STATE, {"campaign_id": campaign_id, "backer_id": backer.id})
-    return row[0] if row else None
+def may_start(campaign, backer: User) -> bool:
+    """Whether `backer` may start a pledge on `campaign` now and holds no place in it yet (a pending
+    pledge, whose card was never saved, holds none): the rules of check_backer and the form's redirect
+    to an open pledge, asked in one read (the campaign may be its cached facts)."""
+    if backer.id == campaign.creator_id or not campaign.is_open_for_pledges(clock.utcnow()):
+        return False
+    row = database.read_one(db.engine, _OPEN_PLEDGE_STATE, {"campaign_id": campaign.id, "backer_id": backer.id})
+    return row is None or row[0] == P.PENDING.value
 
 
 def check_backer(campaign: Campaign, backer: User) -> None:
@@ -781,6 +785,8 @@ class BackerPledges:
         self.key = tuple(map(tuple, self.rows))  # plain tuples: hashed and compared in C, the list's cache key
         self.errored = any(row.state == P.ERRORED.value for row in self.rows)
         self.collected = any(row.state == P.COLLECTED.value for row in self.rows)
+        #: Everything the page shows is in `key` (not a charge's last attempt, not shipped items).
+        self.keyed = not self.errored and not self.collected
         self._pledges: dict[int, Pledge] | None = None
 
     def pledge(self, pledge_id: int) -> Pledge:
