@@ -211,15 +211,16 @@ def page_address() -> str:
     return request.full_path if request.query_string else request.path
 
 
-def shell_page(key: tuple, render, **values):
+def shell_page(key: tuple, render, versioned: bool = True, **values):
     """A member's page: its shell from the cache (or `render()` with its parts as placeholders), each
     part filled with its macro on `values` (and the frame's: the member, the page's address). `key`
     names everything the shell shows of the member besides their parts, beyond the address, language,
-    time zone and campaigns' version. A page with a flash message is rendered whole."""
+    time zone and campaigns' version (`versioned=False`: the key names everything it shows of the
+    campaigns too). A page with a flash message is rendered whole."""
     ttl = current_app.config.get("PUBLIC_PAGE_CACHE_SECONDS", 10)
     if not ttl or session.get("_flashes"):
         return render()
-    full_key = ("shell", request.full_path, *key, *_language_and_zone(), _version())
+    full_key = ("shell", request.full_path, *key, *_language_and_zone(), _version() if versioned else "")
     shell = _recall(full_key)
     if shell is None:
         shell = _as_shell(render)

@@ -536,3 +536,42 @@ def test_my_pledges_page_from_its_shell_shows_saving_and_a_new_title_at_once(app
         shelled.post(f"{path}/unsave", data={"csrf_token": csrf_token(shelled, "/me/pledges"), "back": "saved"})
         shelled.get("/me/pledges")  # its flash message
         assert "saved-empty" in shelled.get("/me/pledges").get_data(as_text=True)
+
+
+def test_my_campaigns_page_from_its_shell_is_the_creators_own_and_shows_every_change_at_once(app, frozen_clock, cached_app):
+    """When every block shows only its campaign's row (live, in review, approved, canceled), /me/campaigns
+    comes whole from a shell keyed on the creator and those rows, read in one statement outside any
+    transaction: it is the page rendered whole, another creator never gets it, and a pledge written
+    straight to the counters (no version moved), a title or a new draft show at the next request."""
+    cora, make_user_dan = make_user("cora@example.com", name="Cora"), make_user("dan@example.com", name="Dan")
+    live = make_campaign(cora, "live", title="Cora Live Lantern", tiers=1)
+    make_campaign(cora, "submitted", title="Cora Review Lantern", tiers=1)
+    make_campaign(make_user_dan, "live", title="Dan Lantern", tiers=1)
+    live.launched_at = clock.utcnow() - timedelta(days=2)  # a chart
+    db.session.commit()
+    shelled, whole, dan = cached_app.test_client(), app.test_client(), cached_app.test_client()
+    for client, email in ((shelled, "cora@example.com"), (whole, "cora@example.com"), (dan, "dan@example.com")):
+        login(client, email)
+        client.get("/me/pledges")  # the login's flash message
+    with cached_app.app_context():
+        first = _without_tokens(shelled.get("/me/campaigns").get_data(as_text=True))
+        assert first == _without_tokens(whole.get("/me/campaigns").get_data(as_text=True))
+        assert "Cora Live Lantern" in first and "Cora Review Lantern" in first and "<svg" in first
+        with counting() as statements:
+            again = shelled.get("/me/campaigns").get_data(as_text=True)
+        assert _without_tokens(again) == first
+        assert len(statements) == 2 and all(s.lstrip().startswith("SELECT") for s in statements), statements  # the session, the rows
+        dan_page = dan.get("/me/campaigns").get_data(as_text=True)
+    assert "Dan Lantern" in dan_page and "Cora" not in dan_page
+
+    with db.engine.begin() as conn:  # a pledge as the counters show it, no version moved
+        conn.execute(text("UPDATE campaigns SET pledged_total = 4200, backers_count = 1 WHERE id = :id"), {"id": live.id})
+    with cached_app.app_context():
+        assert "pledged by 1 backers" in shelled.get("/me/campaigns").get_data(as_text=True)
+    _rename(campaigns.get_by_slug(live.slug), "Cora Renamed Lantern")
+    make_campaign(cora, "draft", title="Cora Draft Lantern")  # a draft's block reads its tiers: the page is rendered whole
+    with cached_app.app_context():
+        with counting() as statements:
+            page = shelled.get("/me/campaigns").get_data(as_text=True)
+    assert "Cora Renamed Lantern" in page and "Cora Draft Lantern" in page and 'data-group="drafts"' in page
+    assert len(statements) > 2

@@ -422,9 +422,18 @@ def cancel(slug: str):
 @bp.route("/me/campaigns")
 @login_required
 def mine():
-    campaigns = services.creator_campaigns(current_user)
-    attention = services.needs_attention(campaigns)
-    return render_template(
-        "campaigns/mine.html", campaigns=campaigns, groups=services.dashboard_groups(campaigns, attention), attention=attention,
-        totals=totals.for_campaigns(campaigns), state_label=services.state_label, missing=services.missing_for_submit,
-    )
+    def render():
+        campaigns = services.creator_campaigns(current_user)
+        attention = services.needs_attention(campaigns)
+        return render_template(
+            "campaigns/mine.html", campaigns=campaigns, groups=services.dashboard_groups(campaigns, attention), attention=attention,
+            totals=totals.for_campaigns(campaigns), state_label=services.state_label, missing=services.missing_for_submit,
+        )
+
+    key = services.dashboard_key(current_user) if caching.enabled() else None
+    if key is None:
+        return render()
+    # Every block shows only its campaign's row: the page is the creator's alone, kept whole per their
+    # rows (which name everything it shows of the campaigns) and the minute (the live charts').
+    minute = clock.utcnow().replace(second=0, microsecond=0)
+    return caching.shell_page((current_user.id, key, minute), render, versioned=False)

@@ -459,4 +459,4 @@ def _survey_to_send(campaigns: list[Campaign]) -> dict[int, str]:
     return {cid: _("Send the backer survey: it asks your backers for their shipping address.") for cid in funded if cid not in sent}
 
 
-campaigns_services.attention_checks.append(_survey_to_send)
+campaigns_services.attention_checks.append((frozenset({CampaignState.SUCCESSFUL.value}), _survey_to_send))

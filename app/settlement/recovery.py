@@ -145,4 +145,4 @@ def _payment_problems(campaigns: list[Campaign]) -> dict[int, str]:
                           "%(num)d backers’ payments failed: they are asked to fix them.", n) for cid, n in rows}
 
 
-campaigns_services.attention_checks.append(_payment_problems)
+campaigns_services.attention_checks.append((frozenset({CampaignState.SUCCESSFUL.value}), _payment_problems))
