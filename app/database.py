@@ -138,6 +138,8 @@ def _read(engine: Engine, statement: Select, params: dict, one: bool):
         fixed = {name: value for name, value in expanded.parameters.items() if name not in given}
         processors = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
                            for column in statement.selected_columns)
+        if not any(processors):  # the driver's own values are the columns' (psycopg's mostly): nothing to convert
+            processors = None
         row_type = namedtuple("Row", [column.key for column in statement.selected_columns], rename=True)
         _compiled[key] = (expanded.statement, expanded.positiontup, fixed, processors, row_type._make)
     sql, positions, fixed, processors, make_row = _compiled[key]
@@ -164,8 +166,11 @@ def _read(engine: Engine, statement: Select, params: dict, one: bool):
                 _mark_verified(pooled.info)
                 if one and rows[0] is None:
                     return None
-                rows = [make_row(value if process is None else process(value) for process, value in zip(processors, row, strict=True))
-                        for row in rows]
+                if processors is None:
+                    rows = [make_row(row) for row in rows]
+                else:
+                    rows = [make_row(value if process is None else process(value) for process, value in zip(processors, row, strict=True))
+                            for row in rows]
                 return rows[0] if one else rows
             except dialect.loaded_dbapi.Error as error:
                 if attempt == 2 or not dialect.is_disconnect(error, driver, None):
@@ -182,5 +187,5 @@ def _read(engine: Engine, statement: Select, params: dict, one: bool):
 #: Called with each statement read_one and read_all send (the tests' statement counts: it goes around the engine's events).
 read_listeners: list = []
 #: (statement, dialect) -> its SQL, the order of its parameters (positional drivers), the values of its own
-#: constants, its columns' result types, its rows' named tuple.
+#: constants, its columns' result types (None when none converts), its rows' named tuple.
 _compiled: dict[tuple, tuple] = {}
