@@ -52,7 +52,7 @@ _store: OrderedDict[tuple, tuple[float, object]] = OrderedDict()  # key -> (expi
 _lock = threading.Lock()
 _CSRF_PLACEHOLDER = f"csrf-{secrets.token_hex(16)}"
 _PART_MARK = f"part-{secrets.token_hex(16)}"
-_PART = re.compile(f"<!--{_PART_MARK}:([^>]+)-->")
+_PIECE = re.compile(f"<!--{_PART_MARK}:([^>]+)-->|{_CSRF_PLACEHOLDER}")  # where a shell is cut (_pieces)
 
 
 _VERSION: list = []  # the version's statement, built at its first use (campaigns import this module)
@@ -167,9 +167,12 @@ def cached_fragment(*key, caller, when: bool = True, versioned: bool = True, par
     which only their page lists). `when=False` renders it every time (a preview of a campaign that is
     not public, a form shown again with its errors); `versioned=False`: for a block that shows nothing
     of the campaigns (the page's frame)."""
-    if parts is None or g.get("rendering_shell"):  # inside a shell, its parts stay placeholders for the shell's values
+    if parts is None:
         return _with_token(cached(*key, make=lambda: Markup(_without_token(caller())), when=when, versioned=versioned))
-    return Markup(_with_token(_fill(cached(*key, make=lambda: _as_shell(caller), when=when, versioned=versioned), parts)))
+    pieces = cached(*key, make=lambda: _pieces(_as_shell(caller)), when=when, versioned=versioned)
+    if g.get("rendering_shell"):  # inside a shell, its parts stay placeholders for the shell's values
+        return Markup(_unfilled(pieces))
+    return Markup(_fill(pieces, parts))
 
 
 def _as_shell(render):
@@ -182,12 +185,33 @@ def _as_shell(render):
     return _without_token(page) if isinstance(page, str) else page
 
 
-def _fill(shell: str, values: dict) -> str:
-    def fill(found: re.Match) -> str:
-        macro = _macro(found.group(1))
-        return str(macro(**{name: values[name] for name in macro.arguments}))
+def _pieces(shell: str) -> tuple:
+    """A shell cut where each part and CSRF token goes, once, when it is cached: its text, then a part's
+    name (None for the token), text, and so on; a hit then joins it instead of searching the page."""
+    pieces, start = [], 0
+    for found in _PIECE.finditer(shell):
+        pieces += [shell[start:found.start()], found.group(1)]
+        start = found.end()
+    pieces.append(shell[start:])
+    return tuple(pieces)
 
-    return _PART.sub(fill, shell)
+
+def _unfilled(pieces: tuple) -> str:
+    """The shell's text again, its parts and token as placeholders (a fragment with parts inside a shell)."""
+    return "".join(piece if at % 2 == 0 else _CSRF_PLACEHOLDER if piece is None else f"<!--{_PART_MARK}:{piece}-->"
+                   for at, piece in enumerate(pieces))
+
+
+def _fill(pieces: tuple, values: dict) -> str:
+    """The shell's pieces joined, each part rendered by its macro on `values`, each token this request's."""
+    filled = list(pieces)
+    for at in range(1, len(filled), 2):
+        if filled[at] is None:
+            filled[at] = generate_csrf()
+        else:
+            macro = _macro(filled[at])
+            filled[at] = str(macro(**{name: values[name] for name in macro.arguments}))
+    return "".join(filled)
 
 
 def _macro(name: str):
@@ -223,11 +247,12 @@ def shell_page(key: tuple, render, versioned: bool = True, **values):
     full_key = ("shell", request.full_path, *key, *_language_and_zone(), _version() if versioned else "")
     shell = _recall(full_key)
     if shell is None:
-        shell = _as_shell(render)
-        if not isinstance(shell, str):  # a redirect or a response of its own: not a page to share
-            return shell
+        page = _as_shell(render)
+        if not isinstance(page, str):  # a redirect or a response of its own: not a page to share
+            return page
+        shell = _pieces(page)
         _remember(full_key, shell, ttl)
-    return _with_token(_fill(shell, {"user": current_user, "path": page_address(), **values}))
+    return _fill(shell, {"user": current_user, "path": page_address(), **values})
 
 
 def public_page(view):

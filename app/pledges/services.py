@@ -783,8 +783,8 @@ class BackerPledges:
         self.backer = backer
         self.rows = tuple(database.read_all(db.engine, _ROWS, {"backer_id": backer.id}))  # no transaction, no ORM
         self.key = tuple(map(tuple, self.rows))  # plain tuples: hashed and compared in C, the list's cache key
-        self.errored = any(row.state == P.ERRORED.value for row in self.rows)
-        self.collected = any(row.state == P.COLLECTED.value for row in self.rows)
+        states = {row.state for row in self.rows}
+        self.errored, self.collected = P.ERRORED.value in states, P.COLLECTED.value in states
         #: Everything the page shows is in `key` (not a charge's last attempt, not shipped items).
         self.keyed = not self.errored and not self.collected
         self._pledges: dict[int, Pledge] | None = None
