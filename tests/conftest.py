@@ -157,6 +157,10 @@ def make_app(_schema: str, _stripe_settings: dict):
 
     yield factory
     if made:
+        with made[0].app_context():  # what the test wrote through its own apps (it may hold no `app` to empty the tables)
+            db.session.rollback()
+            _empty_tables()
+            db.session.remove()
         # One Limiter serves every app of the process and the last init_app set it up: a test that
         # switched rate limits on must not leave them on (or their counts) for the rest of the suite.
         from app.extensions import limiter
