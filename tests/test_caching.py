@@ -575,3 +575,33 @@ def test_my_campaigns_page_from_its_shell_is_the_creators_own_and_shows_every_ch
             page = shelled.get("/me/campaigns").get_data(as_text=True)
     assert "Cora Renamed Lantern" in page and "Cora Draft Lantern" in page and 'data-group="drafts"' in page
     assert len(statements) > 2
+
+
+def test_a_shell_hit_makes_no_orm_session_but_the_member_still_joins_one_when_asked(app, cached_app):
+    """The member the login check loads joins the request's ORM session only when the request makes one:
+    a page from its shell makes none; a request that changes the member (the language they choose)
+    still saves it."""
+    from flask import request
+
+    from tests.factories import csrf_token
+
+    made: list[tuple[str, bool]] = []
+
+    @cached_app.teardown_request
+    def _note(_error=None):
+        made.append((request.path, db.session.registry.has()))
+
+    creator = make_user("creator@example.com")
+    campaign = make_campaign(creator, "live", title="Sessionless Lantern")
+    path = f"/campaigns/{campaign.slug}"
+    member = cached_app.test_client()
+    make_user("m@example.com", name="Mina")
+    login(member, "m@example.com")
+    member.get("/me/pledges")  # the login's flash message
+    with cached_app.app_context():
+        member.get(path)
+        made.clear()
+        assert "Sessionless Lantern" in member.get(path).get_data(as_text=True)
+        assert made == [(path, False)]
+        member.post("/language", data={"lang": "fr", "next": path, "csrf_token": csrf_token(member, path)})
+    assert db.session.scalar(db.select(User.locale).filter_by(email="m@example.com")) == "fr"

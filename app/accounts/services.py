@@ -6,7 +6,7 @@ import secrets
 import unicodedata
 from datetime import datetime, timedelta
 
-from flask import current_app
+from flask import current_app, g
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -179,8 +179,10 @@ def load_user(cookie_id: str) -> User | None:
     user = User.__mapper__.class_manager.new_instance()  # as the ORM loads a row, from the one read: its
     instance_dict(user).update(zip(_USER_COLUMNS, row, strict=True))  # values straight into the state's dict
     make_transient_to_detached(user)
-    db.session.add(user)  # the request's session: its relationships load as any other object's
     user.login_session_id = session_id
+    g.session_member = user  # joins the request's ORM session when it is made (app.extensions.RequestSession)
+    if db.session.registry.has():  # already made
+        db.session.add(user)
     return user
 
 
