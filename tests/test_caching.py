@@ -443,18 +443,22 @@ def test_a_shell_hit_reads_only_the_viewer_and_the_version(app, cached_app):
     assert all(statement.lstrip().startswith("SELECT") for statement in statements), statements
 
 
+def _member_on_a_live_campaign(cached_app, title: str):
+    """A live campaign and a member logged in on `cached_app` (Mina): (campaign, its path, her client)."""
+    campaign = make_campaign(make_user("creator@example.com"), "live", title=title)
+    member = cached_app.test_client()
+    make_user("m@example.com", name="Mina")
+    login(member, "m@example.com")
+    return campaign, f"/campaigns/{campaign.slug}", member
+
+
 def test_saving_and_flashes_show_at_once_on_a_shell_page(app, cached_app):
     """Saving a campaign changes no campaign (the version stays): the member's saved state is their own
     part, so it shows at once; the page after the form carries its flash message (a page with one is
     rendered whole), the next one none."""
     from tests.factories import csrf_token
 
-    creator = make_user("creator@example.com")
-    campaign = make_campaign(creator, "live", title="Saved Lantern")
-    path = f"/campaigns/{campaign.slug}"
-    member = cached_app.test_client()
-    make_user("m@example.com", name="Mina")
-    login(member, "m@example.com")
+    _campaign, path, member = _member_on_a_live_campaign(cached_app, "Saved Lantern")
     with cached_app.app_context():
         assert "Remind me" in member.get(path).get_data(as_text=True)
         saved = member.post(f"{path}/save", data={"csrf_token": csrf_token(member, path), "back": "campaign"}, follow_redirects=True)
@@ -591,12 +595,7 @@ def test_a_shell_hit_makes_no_orm_session_but_the_member_still_joins_one_when_as
     def _note(_error=None):
         made.append((request.path, db.session.registry.has()))
 
-    creator = make_user("creator@example.com")
-    campaign = make_campaign(creator, "live", title="Sessionless Lantern")
-    path = f"/campaigns/{campaign.slug}"
-    member = cached_app.test_client()
-    make_user("m@example.com", name="Mina")
-    login(member, "m@example.com")
+    _campaign, path, member = _member_on_a_live_campaign(cached_app, "Sessionless Lantern")
     member.get("/me/pledges")  # the login's flash message
     with cached_app.app_context():
         member.get(path)
