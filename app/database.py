@@ -7,7 +7,7 @@ first checkout in a request (a dead one is replaced and the pool renewed, as the
 not again in that request; and `read_one`, used by the login-session check, skips the
 ping altogether: its query is the ping. On a disconnect it renews the pool and runs once more on a
 fresh connection. A member's request that only checks the session is one round trip: no ping, no
-BEGIN, no ROLLBACK (autocommit, and the request's ORM session is never opened).
+BEGIN, no ROLLBACK (autocommit), and no ORM session is made (`extensions.RequestSession`: the member joins one when the request makes one).
 Outside a request (CLI, settlement worker) every checkout is pinged, as before.
 
 On PostgreSQL a transaction that only read ends with COMMIT instead of ROLLBACK (`keep_prepared`).
