@@ -629,6 +629,7 @@ def journey(server, browser, e2e_tmp: Path, people: list[Person], T: Language) -
     apage.get_by_role("link", name=T("Change your pledge")).click()
     expect(apage.locator("input[name=tier]:checked")).to_have_attribute("id", re.compile(r"tier-\d+"))
     apage.fill("input[name=bonus]", "10")
+    expect(apage.locator("#summary-total")).to_have_text(re.compile(r"\d"))  # the page's script has written it
     assert T.cents(apage.locator("#summary-total").inner_text()) == 5000
     apage.get_by_role("button", name=T("Save changes")).click()
     expect(flash(apage)).to_contain_text(T("Your pledge is updated."))
