@@ -921,8 +921,8 @@ _GROUP_OF_STATE = {
 
 #: What needs a creator's action beyond their campaign's own state, added by the floors above
 #: (settlement: payments that failed; fulfillment: a survey to send), each with the states of the
-#: campaigns it looks at. Each takes the creator's campaigns and returns {campaign id: what to do, in
-#: words}, in a bounded number of statements.
+#: campaigns it looks at. Each is given the creator's campaigns in those states (never none) and returns
+#: {campaign id: what to do, in words}, in a bounded number of statements.
 attention_checks: list[tuple[frozenset[str], Callable[[list[Campaign]], dict[int, str]]]] = []
 
 
@@ -934,8 +934,9 @@ def needs_attention(campaigns: list[Campaign]) -> dict[int, list[str]]:
             found.setdefault(campaign.id, []).append(_("Make the changes the moderator asked for, then submit again."))
         elif campaign.state == S.APPROVED.value:
             found.setdefault(campaign.id, []).append(_("Approved: launch it when you are ready."))
-    for _states, check in attention_checks:
-        for campaign_id, what in check(campaigns).items():
+    for states, check in attention_checks:
+        looked_at = [campaign for campaign in campaigns if campaign.state in states]
+        for campaign_id, what in (check(looked_at) if looked_at else {}).items():
             found.setdefault(campaign_id, []).append(what)
     return found
 

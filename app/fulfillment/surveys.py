@@ -451,9 +451,7 @@ def remind_due(now: datetime | None = None) -> int:
 
 def _survey_to_send(campaigns: list[Campaign]) -> dict[int, str]:
     """Funded campaigns whose survey is not sent yet: the creator has no address to ship to (one statement)."""
-    funded = [c.id for c in campaigns if c.state == CampaignState.SUCCESSFUL.value]
-    if not funded:
-        return {}
+    funded = [c.id for c in campaigns]
     sent = set(db.session.scalars(select(Survey.campaign_id).where(
         Survey.campaign_id.in_(funded), Survey.state != SurveyState.DRAFT.value)))
     return {cid: _("Send the backer survey: it asks your backers for their shipping address.") for cid in funded if cid not in sent}

@@ -136,9 +136,7 @@ def fix_with_new_card(pledge: Pledge, backer: User, setup_intent_id: str) -> str
 def _payment_problems(campaigns: list[Campaign]) -> dict[int, str]:
     """Funded campaigns with payments that failed and can still be fixed (one grouped statement): the
     creator may want to encourage those backers in an update."""
-    funded = [c.id for c in campaigns if c.state == CampaignState.SUCCESSFUL.value]
-    if not funded:
-        return {}
+    funded = [c.id for c in campaigns]
     rows = db.session.execute(select(Pledge.campaign_id, func.count()).where(
         Pledge.campaign_id.in_(funded), Pledge.state == P.ERRORED.value).group_by(Pledge.campaign_id))
     return {cid: ngettext("%(num)d backer’s payment failed: they are asked to fix it.",
