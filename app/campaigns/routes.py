@@ -433,7 +433,5 @@ def mine():
     key = services.dashboard_key(current_user) if caching.enabled() else None
     if key is None:
         return render()
-    # Every block shows only its campaign's row: the page is the creator's alone, kept whole per their
-    # rows (which name everything it shows of the campaigns) and the minute (the live charts').
-    minute = clock.utcnow().replace(second=0, microsecond=0)
-    return caching.shell_page((current_user.id, key, minute), render, versioned=False)
+    # The creator's alone, kept whole: the key names everything it shows of the campaigns.
+    return caching.shell_page(key, render, versioned=False)

@@ -965,13 +965,13 @@ _SHOWN_FROM_ROW = frozenset({S.SUBMITTED.value, S.APPROVED.value, S.LIVE.value, 
 
 
 def dashboard_key(user: User) -> tuple | None:
-    """The creator's dashboard's cache key: their campaigns' rows as it shows them (one light statement),
-    or None when a block shows more than its row (see _SHOWN_FROM_ROW, and the states an attention check
-    looks at)."""
-    rows = tuple(map(tuple, database.read_all(db.engine, _DASHBOARD_ROWS, {"creator_id": user.id})))
+    """The creator's dashboard's cache key: their id, their campaigns' rows as it shows them (one light
+    statement) and the minute (a live chart is drawn again each minute); None when a block shows more
+    than its row (see _SHOWN_FROM_ROW, and the states an attention check looks at)."""
+    rows = tuple(database.read_all(db.engine, _DASHBOARD_ROWS, {"creator_id": user.id}))  # named tuples: hashable as they are
     checked = frozenset().union(*(states for states, _check in attention_checks))
     if all(state in _SHOWN_FROM_ROW and state not in checked for _id, state, *_rest in rows):
-        return rows
+        return user.id, rows, clock.utcnow().replace(second=0, microsecond=0)
     return None
 
 
