@@ -198,8 +198,13 @@ def _pieces(shell: str) -> tuple:
 
 def _unfilled(pieces: tuple) -> str:
     """The shell's text again, its parts and token as placeholders (a fragment with parts inside a shell)."""
-    return "".join(piece if at % 2 == 0 else _CSRF_PLACEHOLDER if piece is None else f"<!--{_PART_MARK}:{piece}-->"
+    return "".join(piece if at % 2 == 0 else _CSRF_PLACEHOLDER if piece is None else _placeholder(piece)
                    for at, piece in enumerate(pieces))
+
+
+def _placeholder(name: str) -> str:
+    """Where part `name` goes in a shell (random per process: no text a member writes can hold it)."""
+    return f"<!--{_PART_MARK}:{name}-->"
 
 
 def _fill(pieces: tuple, values: dict) -> str:
@@ -226,7 +231,7 @@ def part(name: str, **args) -> Markup:
     shell, a placeholder it fills per request with the macro called on the route's values of the
     same names."""
     if g.get("rendering_shell"):
-        return Markup(f"<!--{_PART_MARK}:{name}-->")
+        return Markup(_placeholder(name))
     return _macro(name)(**args)
 
 

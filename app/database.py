@@ -162,7 +162,8 @@ def _read(engine: Engine, statement: Select, params: dict, one: bool):
                     cursor = pooled.info.get(_CURSOR)
                     if cursor is None or cursor.connection is not driver:  # one per connection, kept: making it cost a fifth of a read
                         cursor = pooled.info[_CURSOR] = driver.cursor()
-                    rows = [cursor.execute(sql, values).fetchone()] if one else cursor.execute(sql, values).fetchall()
+                    cursor.execute(sql, values)
+                    rows = [cursor.fetchone()] if one else cursor.fetchall()
                 finally:
                     if autocommit is False and not driver.closed:
                         driver.autocommit = False
