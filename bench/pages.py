@@ -4,7 +4,11 @@ they back, a pledge form, /me/pledges with 50 pledges, /me/campaigns with 10 cam
 bare route of the same app and server that renders a trivial template: the ceiling on this machine,
 and with the member's cookie the member ceiling (the same page plus the login-session check).
 
-    .venv/bin/python bench/pages.py [--campaigns 2000] [--pledges 200000] [--duration 15] [--workers N] [--keep]
+    .venv/bin/python bench/pages.py [--campaigns 2000] [--pledges 200000] [--duration 15] [--rounds 3] [--workers N] [--keep]
+
+Every page is measured in each of `--rounds` rounds (the ceilings first in each), its ratios taken against
+the ceilings of its own round, and the table shows each figure's median over the rounds with the ratios'
+range: on a shared machine one round's ceiling and page can fall in different moments of load.
 
 Needs PostgreSQL (DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/postgres: a database
 named threshold_bench is created next to it and dropped at the end unless --keep) and wrk (Debian).
@@ -19,6 +23,7 @@ import random
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -225,8 +230,7 @@ def load() -> str:
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?")
     mem = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))) // 1024 // 1024
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return f"{os.cpu_count()} cores ({cpu}), {mem} GiB, Python {platform.python_version()}, PostgreSQL on 127.0.0.1, load average {load} at the end"
+    return f"{os.cpu_count()} cores ({cpu}), {mem} GiB, Python {platform.python_version()}, PostgreSQL on 127.0.0.1"
 
 
 def write_results(section: str) -> None:
@@ -243,6 +247,7 @@ def main() -> int:
     parser.add_argument("--campaigns", type=int, default=2000)
     parser.add_argument("--pledges", type=int, default=200_000)
     parser.add_argument("--duration", type=int, default=15, help="seconds of load per page")
+    parser.add_argument("--rounds", type=int, default=3, help="times every page is measured (the table shows the medians)")
     parser.add_argument("--keep", action="store_true", help="keep the threshold_bench database")
     parser.add_argument("--workers", type=int, default=0,
                         help="gunicorn sync workers (default: deploy/gunicorn.conf.py's rule, 2 per core + 1)")
@@ -285,13 +290,16 @@ def main() -> int:
         for _name, path, c in pages:  # warm up every worker
             wrk(base + path, 2, c)
         rss_before = workers_rss_mib(server.pid)
-        results = []
-        for name, path, c in pages:
-            result = wrk(base + path, args.duration, c)
-            result["load"] = load()
-            results.append((name, path, result))
-            print(f"{name:40} {result['rps']:8.0f} req/s  p50 {result['p50']:6.1f} ms  p99 {result['p99']:6.1f} ms  "
-                  f"non-2xx {result['errors']}  load {result['load']}", flush=True)
+        loads = [load()]
+        rounds: list[dict[str, dict]] = []
+        for round_ in range(1, args.rounds + 1):
+            measured: dict[str, dict] = {}
+            rounds.append(measured)
+            for name, path, c in pages:
+                result = measured[name] = wrk(base + path, args.duration, c)
+                print(f"round {round_} {name:40} {result['rps']:8.0f} req/s  p50 {result['p50']:6.1f} ms  p99 {result['p99']:6.1f} ms  "
+                      f"non-2xx {result['errors']}  load {load()}", flush=True)
+            loads.append(load())
         rss_after = workers_rss_mib(server.pid)
         server.terminate()
         server.wait(10)
@@ -302,32 +310,42 @@ def main() -> int:
             server.wait(10)
         if not args.keep:
             databases.drop(url)
-    ceiling, member_ceiling = results[0][2]["rps"], results[1][2]["rps"]
-    rows = ["| page | req/s | p50 ms | p99 ms | × ceiling | × member ceiling | non-2xx | load average after it | app CPU ms per request | CPU: member ceiling ÷ page |",
-            "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
-    for name, _path, r in results:
-        member_row = name.startswith("member") and name != results[1][0]
-        of_member = f"{r['rps'] / member_ceiling:.2f}" if member_row else ""
-        cpu_ratio = f"{cpu[results[1][0]] / cpu[name]:.2f}" if member_row else ""
-        rows.append(f"| {name} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['rps'] / ceiling:.2f} | {of_member} | {r['errors']} | {r['load']} "
-                    f"| {cpu[name]:.2f} | {cpu_ratio} |")
+    ceiling, member_ceiling = pages[0][0], pages[1][0]
+
+    def ratios(name: str, of: str) -> list[float]:
+        return [measured[name]["rps"] / measured[of]["rps"] for measured in rounds]
+
+    def median_range(values: list[float]) -> str:
+        return f"**{statistics.median(values):.2f}**" + (f" ({min(values):.2f}–{max(values):.2f})" if len(values) > 1 else "")
+
+    rows = ["| page | req/s | p50 ms | p99 ms (worst round) | × ceiling | × member ceiling | non-2xx | app CPU ms per request | CPU: member ceiling ÷ page |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, _path, _cookie in pages:
+        member_row = name.startswith("member") and name != member_ceiling
+        figures = [measured[name] for measured in rounds]
+        rows.append(f"| {name} | {statistics.median(r['rps'] for r in figures):.0f} | {statistics.median(r['p50'] for r in figures):.1f} "
+                    f"| {max(r['p99'] for r in figures):.1f} | {median_range(ratios(name, ceiling))} "
+                    f"| {median_range(ratios(name, member_ceiling)) if member_row else ''} | {sum(r['errors'] for r in figures)} "
+                    f"| {cpu[name]:.2f} | {f'{cpu[member_ceiling] / cpu[name]:.2f}' if member_row else ''} |")
     section = "\n".join([
         "## Pages (bench/pages.py)",
         "",
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {machine()} · gunicorn {workers} sync workers · wrk 2 threads, {CONNECTIONS} connections, {args.duration} s per page",
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {machine()} · gunicorn {workers} sync workers · wrk 2 threads, {CONNECTIONS} connections, {args.duration} s per page, "
+        f"{args.rounds} round{'s' if args.rounds > 1 else ''} · load average {loads[0]} before the first round, " + ", ".join(f"{x} after round {i}" for i, x in enumerate(loads[1:], 1)),
         f"Data: {data['campaigns']} campaigns (three quarters live), {data['pledges']} active pledges, {data['users']} users, made in {made_in:.0f} s; "
         f"the member has {data['member_pledges']} pledges and {data['member_campaigns']} campaigns.",
         f"Memory: gunicorn's {workers} workers together {rss_before} MiB after the warm-up, {rss_after} MiB after the last page.",
         "",
         "Command: `.venv/bin/python bench/pages.py" + (f" --campaigns {args.campaigns}" if args.campaigns != 2000 else "")
         + (f" --pledges {args.pledges}" if args.pledges != 200_000 else "") + (f" --duration {args.duration}" if args.duration != 15 else "")
-        + (f" --workers {args.workers}" if args.workers else "") + "`",
+        + (f" --rounds {args.rounds}" if args.rounds != 3 else "") + (f" --workers {args.workers}" if args.workers else "") + "`",
         "",
         *rows,
         "",
         "Targets (issue 20): the member ceiling at least 0.6 of the ceiling; visitors' pages at least 0.5 of the ceiling and "
-        "members' pages at least 0.5 of the member ceiling, p99 under 100 ms at 32 connections. The load average is the "
-        "machine's (shared: other work runs beside the benchmark). App CPU ms per request: the app's own CPU for one request "
+        "members' pages at least 0.5 of the member ceiling, p99 under 100 ms at 32 connections. Each figure is the median over "
+        "the rounds (p99: the worst round's), each ratio taken against the ceilings of its own round, the rounds' range in "
+        "brackets. The load average is the machine's (shared: other work runs beside the benchmark). App CPU ms per request: the app's own CPU for one request "
         "in the benchmark's process through the test client after the server stopped (200 requests a page, same data; not "
         "PostgreSQL's): a figure the machine's load does not move, so its ratio is the one to compare when the load is high.",
     ])
