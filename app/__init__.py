@@ -46,6 +46,9 @@ def create_app(config: Config | None = None) -> Flask:
     bootstrap.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
     login_manager.init_app(app)
+    from app.accounts.cookies import RememberedCookieSessions
+
+    app.session_interface = RememberedCookieSessions()
     i18n.init_app(app)
     security.init_app(app)
     caching.init_app(app)

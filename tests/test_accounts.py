@@ -116,6 +116,60 @@ def test_logout_is_post_only_and_kills_a_copied_cookie(app, client):
     assert thief.get("/auth/profile").status_code == 302
 
 
+def test_a_remembered_session_cookie_is_checked_like_any_other(app, client):
+    """A process checks a session cookie once and remembers what it held (app.accounts.cookies): the
+    same cookie is the same member each time; a cookie one character off is no session, even after the
+    real one was remembered; a logout still ends the remembered cookie's session (the login session is
+    a row, asked on every request)."""
+    make_user("bob@example.com")
+    login(client, "bob@example.com")
+    client.get("/")  # shows the login's flash: what is left in the cookie is plain values, remembered
+    cookie = client.get_cookie("session").value
+    for _ in range(2):
+        same = app.test_client()
+        same.set_cookie("session", cookie)
+        assert same.get("/auth/profile").status_code == 200
+    payload, signature = cookie.rsplit(".", 1)
+    for forged in (f"{payload}.{signature[:-1]}{'B' if signature[-1] == 'A' else 'A'}", f"{payload[:-1]}x.{signature}"):
+        thief = app.test_client()
+        thief.set_cookie("session", forged)
+        assert thief.get("/auth/profile").status_code == 302
+    client.post("/auth/logout")
+    assert same.get("/auth/profile").status_code == 302
+
+
+def test_a_remembered_session_cookie_ages_and_holds_nothing_shared(make_app):
+    """A remembered cookie still expires with the session's lifetime (its signature's time, checked on
+    every request), and a cookie holding a list (the flash messages, which a request changes in place)
+    is never remembered: each request gets its own."""
+    from flask import request
+    from itsdangerous import TimestampSigner
+
+    own = make_app()
+    interface = own.session_interface
+    own.permanent_session_lifetime = timedelta(hours=2)
+    signing = interface.get_signing_serializer(own)
+
+    class HourAgo(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return super().get_timestamp() - 3600
+
+    signing.signer = HourAgo
+    old = signing.dumps({"_user_id": "1:abc", "_fresh": True})
+    flashed = interface.get_signing_serializer(own).dumps({"_flashes": [("info", "Saved.")]})
+
+    def opened(cookie: str):
+        with own.test_request_context(headers={"Cookie": f"session={cookie}"}):
+            return interface.open_session(own, request)
+
+    assert dict(opened(old)) == {"_user_id": "1:abc", "_fresh": True}  # within two hours: remembered
+    own.permanent_session_lifetime = timedelta(minutes=30)
+    assert dict(opened(old)) == {}  # remembered, but an hour old
+    first = opened(flashed)
+    first["_flashes"].append(("info", "Another."))
+    assert opened(flashed)["_flashes"] == [("info", "Saved.")]
+
+
 def test_profile_edits_display_name(client):
     make_user("bob@example.com", name="Bob")
     login(client, "bob@example.com")
