@@ -15,7 +15,7 @@ from zoneinfo import available_timezones
 from babel import Locale
 from babel.dates import format_skeleton
 from babel.numbers import format_decimal, format_percent
-from flask import Blueprint, Flask, current_app, g, redirect, request, url_for
+from flask import Blueprint, Flask, current_app, g, has_request_context, redirect, request, url_for
 from flask_babel import format_date, format_time, format_timedelta, get_locale, get_timezone, get_translations, to_user_timezone
 from flask_login import current_user
 from markupsafe import Markup
@@ -44,11 +44,12 @@ def valid_timezone(name: str | None) -> str | None:
 
 
 def _member():
-    """The logged-in member, or None (also outside a request)."""
-    try:
-        return current_user if current_user and current_user.is_authenticated else None
-    except RuntimeError:  # pragma: no cover - no request context
+    """The logged-in member, or None (also outside a request). The user itself, not the proxy: the
+    selectors read two of its attributes, and each read through `current_user` looks the user up again."""
+    if not has_request_context():
         return None
+    user = current_user._get_current_object()
+    return user if user is not None and user.is_authenticated else None
 
 
 def match_language(tag: str | None, languages: list[str] | tuple[str, ...]) -> str | None:
