@@ -19,7 +19,7 @@ Members' pages cannot be cached whole (their name, their CSRF token, their pledg
 them that shows a campaign to everyone alike can: `cached_fragment`, a template block rendered once
 per key, language, time zone and campaigns' version, under the same rules. A block may hold forms:
 the CSRF token (Flask-WTF's, one per session) is stored as a placeholder and each request gets its
-own substituted. The placeholder is random per process, so no text a member writes can hold it.
+session's substituted (signed once per session and process, `_csrf_token`). The placeholder is random per process, so no text a member writes can hold it.
 
 A member's page can go further (`shell_page`): rendered once per address, language, time zone,
 campaigns' version and what the route says the page depends on of the member (their role on a
@@ -154,8 +154,38 @@ def _without_token(html: str) -> str:
 
 def _with_token(html: str) -> str:
     if _CSRF_PLACEHOLDER in html:  # only then: a visitor's page with no form sets no session cookie
-        html = html.replace(_CSRF_PLACEHOLDER, generate_csrf())
+        html = html.replace(_CSRF_PLACEHOLDER, _csrf_token())
     return html
+
+
+_signed_tokens: OrderedDict[tuple, tuple[float, str]] = OrderedDict()  # (secret, session's token) -> (signed at, signed)
+
+
+def _csrf_token() -> str:
+    """This request's CSRF token for a cached page's forms. Flask-WTF signs the session's token anew for
+    every request (the signature holds the time: ~50 µs, a few percent of a member's page from the
+    cache); the same session's token signed earlier is as valid (it is checked against the session's
+    token, and its age against WTF_CSRF_TIME_LIMIT: none by default), so it is reused while younger than
+    a tenth of that limit. Per session: another session's token differs, so does its signature."""
+    config = current_app.config
+    field = config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    token = session.get(field)
+    if field in g or token is None:
+        return generate_csrf()
+    limit = config.get("WTF_CSRF_TIME_LIMIT", 3600)
+    key = (config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key, token)
+    now = time.monotonic()
+    with _lock:
+        known = _signed_tokens.get(key)
+    if known is not None and (limit is None or now - known[0] < limit / 10):
+        setattr(g, field, known[1])  # where generate_csrf looks first: the page's other forms get the same
+        return known[1]
+    signed = generate_csrf()
+    with _lock:
+        _signed_tokens[key] = (now, signed)
+        while len(_signed_tokens) > _MAX_ENTRIES:
+            _signed_tokens.popitem(last=False)
+    return signed
 
 
 def cached_fragment(*key, caller, when: bool = True, versioned: bool = True, parts: dict | None = None) -> Markup:
@@ -212,7 +242,7 @@ def _fill(pieces: tuple, values: dict) -> str:
     filled = list(pieces)
     for at in range(1, len(filled), 2):
         if filled[at] is None:
-            filled[at] = generate_csrf()
+            filled[at] = _csrf_token()
         else:
             macro = _macro(filled[at])
             filled[at] = str(macro(**{name: values[name] for name in macro.arguments}))

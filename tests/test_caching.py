@@ -604,3 +604,41 @@ def test_a_shell_hit_makes_no_orm_session_but_the_member_still_joins_one_when_as
         assert made == [(path, False)]
         member.post("/language", data={"lang": "fr", "next": path, "csrf_token": csrf_token(member, path)})
     assert db.session.scalar(db.select(User.locale).filter_by(email="m@example.com")) == "fr"
+
+
+def test_a_cached_pages_csrf_token_is_signed_once_per_session_and_still_checked(app, make_app):
+    """A page from a shell reuses the CSRF token its session's token was signed into
+    (caching._csrf_token): a second later the member's page carries the same token, which their form
+    accepts; another member's differs and is refused in their session; once a time limit makes the
+    signature old (a tenth of it), the token is signed again and still accepted."""
+    import time
+
+    from tests.factories import PASSWORD, csrf_token
+
+    caching.clear()
+    strict = make_app(PUBLIC_PAGE_CACHE_SECONDS=60, WTF_CSRF_ENABLED=True)
+    campaign = make_campaign(make_user("creator@example.com"), "live", title="Token Lantern")
+    path = f"/campaigns/{campaign.slug}"
+    clients = {}
+    for email, name in (("m@example.com", "Mina"), ("n@example.com", "Nils")):
+        make_user(email, name=name)
+        client = clients[name] = strict.test_client()
+        client.post("/auth/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf_token(client, "/auth/login")})
+        client.get("/")  # the login's flash shown: the next pages come from the shell
+
+    def tokens(name: str) -> set[str]:
+        return set(re.findall(r'name="csrf_token"[^>]*value="([^"]+)"', clients[name].get(path).get_data(as_text=True)))
+
+    tokens("Mina")
+    signed = tokens("Mina")
+    time.sleep(1.1)  # a token signed now would hold another time
+    assert tokens("Mina") == signed and len(signed) == 1
+    nils = tokens("Nils")
+    assert nils.isdisjoint(signed)
+    assert clients["Mina"].post(f"{path}/save", data={"csrf_token": next(iter(nils)), "back": "campaign"}).status_code == 400
+    assert clients["Mina"].post(f"{path}/save", data={"csrf_token": next(iter(signed)), "back": "campaign"}).status_code == 302
+    strict.config["WTF_CSRF_TIME_LIMIT"] = 5  # Mina's signature is over a second old: more than a tenth
+    again = tokens("Mina")
+    assert again != signed and len(again) == 1
+    assert clients["Mina"].post(f"{path}/unsave", data={"csrf_token": next(iter(again)), "back": "campaign"}).status_code == 302
+    caching.clear()
