@@ -19,7 +19,8 @@ Members' pages cannot be cached whole (their name, their CSRF token, their pledg
 them that shows a campaign to everyone alike can: `cached_fragment`, a template block rendered once
 per key, language, time zone and campaigns' version, under the same rules. A block may hold forms:
 the CSRF token (Flask-WTF's, one per session) is stored as a placeholder and each request gets its
-session's substituted (signed once per session and process, `_csrf_token`). The placeholder is random per process, so no text a member writes can hold it.
+session's substituted (signed once per session and process, `_csrf_token`). The placeholder is random
+per process, so no text a member writes can hold it.
 
 A member's page can go further (`shell_page`): rendered once per address, language, time zone,
 campaigns' version and what the route says the page depends on of the member (their role on a

@@ -2,7 +2,7 @@
 that sends the same cookie.
 
 A member sends the same session cookie with every request until their session changes. Checking its
-signature and reading its JSON again each time was a tenth of what a member's request adds to a
+signature and reading its JSON again each time was ~70 µs of the ~400 a member's request adds to a
 visitor's (itsdangerous derives its key and signs anew, then the tagged JSON is walked); here a process
 checks a cookie once and remembers what it held, keyed on the cookie's whole text and the secret key, so
 a cookie that differs in one character is checked as any other. Each request still gets a session of
