@@ -202,9 +202,10 @@ def workers_rss_mib(server_pid: int) -> int:
     return total // 1024
 
 
-def cpu_per_request(env: dict, pages: list, member: str, requests: int = 200) -> dict[str, float]:
+def cpu_per_request(env: dict, pages: list, member: str, requests: int = 200, passes: int = 3) -> dict[str, float]:
     """The app's own CPU time per request, in this process through the test client (the same app,
-    data and cache settings; no server, no wrk): what load on a shared machine does not move."""
+    data and cache settings; no server, no wrk): what load on a shared machine moves least. The lowest
+    of `passes` passes over all the pages (a neighbour's burst lengthens one pass, not all)."""
     os.environ.update(env)
     from app import create_app
 
@@ -212,15 +213,16 @@ def cpu_per_request(env: dict, pages: list, member: str, requests: int = 200) ->
     visitor, member_client = app.test_client(), app.test_client()
     member_client.post("/auth/login", data=login_form(member_client.get("/auth/login").get_data(as_text=True), member))
     member_client.get("/")  # shows the login's flash, as the server's login follows its redirect: the cookie is then the same
-    cpu = {}
-    for name, path, cookie in pages:
-        client = member_client if cookie else visitor
-        for _ in range(10):
-            client.get(path)
-        started = time.process_time()
-        for _ in range(requests):
-            assert client.get(path).status_code == 200, path
-        cpu[name] = (time.process_time() - started) * 1000 / requests
+    cpu: dict[str, float] = {}
+    for _pass in range(passes):
+        for name, path, cookie in pages:
+            client = member_client if cookie else visitor
+            for _ in range(10):
+                client.get(path)
+            started = time.process_time()
+            for _ in range(requests):
+                assert client.get(path).status_code == 200, path
+            cpu[name] = min(cpu.get(name, float("inf")), (time.process_time() - started) * 1000 / requests)
     return cpu
 
 
@@ -347,8 +349,8 @@ def main() -> int:
         "members' pages at least 0.5 of the member ceiling, p99 under 100 ms at 32 connections. Each figure is the median over "
         "the rounds (p99: the worst round's), each ratio taken against the ceilings of its own round, the rounds' range in "
         "brackets. The load average is the machine's (shared: other work runs beside the benchmark). App CPU ms per request: the app's own CPU for one request "
-        "in the benchmark's process through the test client after the server stopped (200 requests a page, same data; not "
-        "PostgreSQL's): a figure the machine's load does not move, so its ratio is the one to compare when the load is high.",
+        "in the benchmark's process through the test client after the server stopped (the lowest of three passes of 200 requests a page, same data; not "
+        "PostgreSQL's): the figure the machine's load moves least, so its ratio is the one to compare when the load is high.",
     ])
     write_results(section)
     return 0
