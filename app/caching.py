@@ -48,9 +48,38 @@ from sqlalchemy.orm import Session
 from app import database
 from app.extensions import db
 
+
+class Memo:
+    """A map this process keeps, safe across threads and bounded: past `size` entries, the least
+    recently used one is dropped."""
+
+    def __init__(self, size: int) -> None:
+        self._items: OrderedDict = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
 _MAX_ENTRIES = 512
-_store: OrderedDict[tuple, tuple[float, object]] = OrderedDict()  # key -> (expires, page or fragment)
-_lock = threading.Lock()
+_store = Memo(_MAX_ENTRIES)  # key -> (expires, page or fragment)
+_signed_tokens = Memo(_MAX_ENTRIES)  # (secret, session's token) -> (signed at, signed): _csrf_token
 _CSRF_PLACEHOLDER = f"csrf-{secrets.token_hex(16)}"
 _PART_MARK = f"part-{secrets.token_hex(16)}"
 _PIECE = re.compile(f"<!--{_PART_MARK}:([^>]+)-->|{_CSRF_PLACEHOLDER}")  # where a shell is cut (_pieces)
@@ -87,8 +116,8 @@ def forget_version(*_args) -> None:
 
 
 def clear() -> None:
-    with _lock:
-        _store.clear()
+    _store.clear()
+    _signed_tokens.clear()
     forget_version()
 
 
@@ -101,19 +130,12 @@ def init_app(app) -> None:
 
 
 def _remember(key: tuple, value, ttl: float) -> None:
-    with _lock:
-        _store[key] = (time.monotonic() + ttl, value)
-        while len(_store) > _MAX_ENTRIES:
-            _store.popitem(last=False)
+    _store.put(key, (time.monotonic() + ttl, value))
 
 
 def _recall(key: tuple):
-    with _lock:
-        hit = _store.get(key)
-        if hit and hit[0] > time.monotonic():
-            _store.move_to_end(key)
-            return hit[1]
-    return None
+    hit = _store.get(key)
+    return hit[1] if hit is not None and hit[0] > time.monotonic() else None
 
 
 def _language_and_zone() -> tuple[str, str]:
@@ -159,9 +181,6 @@ def _with_token(html: str) -> str:
     return html
 
 
-_signed_tokens: OrderedDict[tuple, tuple[float, str]] = OrderedDict()  # (secret, session's token) -> (signed at, signed)
-
-
 def _csrf_token() -> str:
     """This request's CSRF token for a cached page's forms. Flask-WTF signs the session's token anew for
     every request (the signature holds the time: ~50 µs, a few percent of a member's page from the
@@ -176,16 +195,12 @@ def _csrf_token() -> str:
     limit = config.get("WTF_CSRF_TIME_LIMIT", 3600)
     key = (config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key, token)
     now = time.monotonic()
-    with _lock:
-        known = _signed_tokens.get(key)
+    known = _signed_tokens.get(key)
     if known is not None and (limit is None or now - known[0] < limit / 10):
         setattr(g, field, known[1])  # where generate_csrf looks first: the page's other forms get the same
         return known[1]
     signed = generate_csrf()
-    with _lock:
-        _signed_tokens[key] = (now, signed)
-        while len(_signed_tokens) > _MAX_ENTRIES:
-            _signed_tokens.popitem(last=False)
+    _signed_tokens.put(key, (now, signed))
     return signed
 
 

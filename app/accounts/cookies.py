@@ -12,12 +12,12 @@ the flash messages, is changed in place by the request that reads it.
 """
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import BadSignature
+
+from app.caching import Memo
 
 _PLAIN = (str, int, float, bool, type(None))
 
@@ -27,8 +27,7 @@ class RememberedCookieSessions(SecureCookieSessionInterface):
     remembered = 2048
 
     def __init__(self) -> None:
-        self._known: OrderedDict[tuple, tuple[dict, float]] = OrderedDict()  # (secret key, cookie) -> (values, signed at)
-        self._lock = threading.Lock()
+        self._known = Memo(self.remembered)  # (secret key, cookie) -> (values, signed at)
 
     def open_session(self, app, request):
         cookie = request.cookies.get(self.get_cookie_name(app))
@@ -36,10 +35,7 @@ class RememberedCookieSessions(SecureCookieSessionInterface):
             return super().open_session(app, request)
         lifetime = int(app.permanent_session_lifetime.total_seconds())
         key = (app.secret_key, cookie)
-        with self._lock:
-            known = self._known.get(key)
-            if known is not None:
-                self._known.move_to_end(key)
+        known = self._known.get(key)
         if known is not None and 0 <= time.time() - known[1] <= lifetime:
             return self.session_class(known[0])
         try:
@@ -47,8 +43,5 @@ class RememberedCookieSessions(SecureCookieSessionInterface):
         except BadSignature:
             return self.session_class()
         if all(isinstance(value, _PLAIN) for value in values.values()):
-            with self._lock:
-                self._known[key] = (values, signed_at.timestamp())
-                while len(self._known) > self.remembered:
-                    self._known.popitem(last=False)
+            self._known.put(key, (values, signed_at.timestamp()))
         return self.session_class(values)
