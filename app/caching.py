@@ -171,7 +171,7 @@ def cached(*key, make, when: bool = True, versioned: bool = True):
 
 
 def _without_token(html: str) -> str:
-    token = g.get(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))  # where Flask-WTF keeps this request's
+    token = g.get(current_app.config["WTF_CSRF_FIELD_NAME"])  # where Flask-WTF keeps this request's
     return html.replace(token, _CSRF_PLACEHOLDER) if token else html
 
 
@@ -187,12 +187,12 @@ def _csrf_token() -> str:
     cache); the same session's token signed earlier is as valid (it is checked against the session's
     token, and its age against WTF_CSRF_TIME_LIMIT: none by default), so it is reused while younger than
     a tenth of that limit. Per session: another session's token differs, so does its signature."""
-    config = current_app.config
-    field = config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    config = current_app.config  # Flask-WTF's settings, its defaults set by CSRFProtect
+    field = config["WTF_CSRF_FIELD_NAME"]
     token = session.get(field)
     if field in g or token is None:
         return generate_csrf()
-    limit = config.get("WTF_CSRF_TIME_LIMIT", 3600)
+    limit = config["WTF_CSRF_TIME_LIMIT"]
     key = (config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key, token)
     now = time.monotonic()
     known = _signed_tokens.get(key)
