@@ -39,6 +39,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from tests import databases  # noqa: E402
 
 CONNECTIONS = 32
+CPU_PASSES, CPU_REQUESTS = 3, 200  # the app-CPU column: the lowest of this many passes of this many requests a page
 
 
 def free_port() -> int:
@@ -202,7 +203,7 @@ def workers_rss_mib(server_pid: int) -> int:
     return total // 1024
 
 
-def cpu_per_request(env: dict, pages: list, member: str, requests: int = 200, passes: int = 3) -> dict[str, float]:
+def cpu_per_request(env: dict, pages: list, member: str, requests: int = CPU_REQUESTS, passes: int = CPU_PASSES) -> dict[str, float]:
     """The app's own CPU time per request, in this process through the test client (the same app,
     data and cache settings; no server, no wrk): what load on a shared machine moves least. The lowest
     of `passes` passes over all the pages (a neighbour's burst lengthens one pass, not all)."""
@@ -339,17 +340,16 @@ def main() -> int:
         f"the member has {data['member_pledges']} pledges and {data['member_campaigns']} campaigns.",
         f"Memory: gunicorn's {workers} workers together {rss_before} MiB after the warm-up, {rss_after} MiB after the last page.",
         "",
-        "Command: `.venv/bin/python bench/pages.py" + (f" --campaigns {args.campaigns}" if args.campaigns != 2000 else "")
-        + (f" --pledges {args.pledges}" if args.pledges != 200_000 else "") + (f" --duration {args.duration}" if args.duration != 15 else "")
-        + (f" --rounds {args.rounds}" if args.rounds != 3 else "") + (f" --workers {args.workers}" if args.workers else "") + "`",
+        "Command: `.venv/bin/python bench/pages.py" + "".join(f" --{option} {getattr(args, option)}" for option in ("campaigns", "pledges", "duration", "rounds", "workers")
+                                                             if getattr(args, option) != parser.get_default(option)) + "`",
         "",
         *rows,
         "",
         "Targets (issue 20): the member ceiling at least 0.6 of the ceiling; visitors' pages at least 0.5 of the ceiling and "
-        "members' pages at least 0.5 of the member ceiling, p99 under 100 ms at 32 connections. Each figure is the median over "
+        f"members' pages at least 0.5 of the member ceiling, p99 under 100 ms at {CONNECTIONS} connections. Each figure is the median over "
         "the rounds (p99: the worst round's), each ratio taken against the ceilings of its own round, the rounds' range in "
         "brackets. The load average is the machine's (shared: other work runs beside the benchmark). App CPU ms per request: the app's own CPU for one request "
-        "in the benchmark's process through the test client after the server stopped (the lowest of three passes of 200 requests a page, same data; not "
+        f"in the benchmark's process through the test client after the server stopped (the lowest of {CPU_PASSES} passes of {CPU_REQUESTS} requests a page, same data; not "
         "PostgreSQL's): the figure the machine's load moves least, so its ratio is the one to compare when the load is high.",
     ])
     write_results(section)
