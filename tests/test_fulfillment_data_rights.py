@@ -165,9 +165,10 @@ def _points_at(table, targets: set[str]) -> bool:
     return any(fk.column.table.name in targets for column in table.columns for fk in column.foreign_keys)
 
 
-def test_every_table_about_a_member_has_a_decision():
+def test_every_table_about_a_member_has_a_decision(app):
     """A new table pointing at a member (or at a pledge) fails here until PERSONAL_TABLES says what the
-    export and the deletion do with it."""
+    export and the deletion do with it. (`app`: the app made, every model is imported, whichever test ran
+    before this one.)"""
     pointing = {table.name for table in db.metadata.sorted_tables if _points_at(table, {"users", "pledges"})}
     missing = pointing - set(data_rights.PERSONAL_TABLES) - {"users"}
     assert not missing, f"say what the export and account deletion do with: {sorted(missing)}"
