@@ -516,14 +516,15 @@ def test_the_pledge_form_shell_is_only_for_members_who_may_pledge(app, frozen_cl
 
 
 def test_my_pledges_page_from_its_shell_shows_saving_and_a_new_title_at_once(app, frozen_clock, cached_app):
-    """/me/pledges comes from a shell keyed on the member and its rows; the saved campaigns are a part
-    read each time: saving, renaming a saved campaign, and removing it each show at once, and the page
-    is the one rendered whole (the shell kept as UTF-8, a part's text beyond ASCII encoded into it)."""
+    """/me/pledges comes from a shell keyed on the member, its rows and the version of their saved list
+    (read with the login session: a hit does not read the list): saving, renaming a saved campaign, and
+    removing it each show at once, and the page is the one rendered whole (the shell kept as UTF-8, a
+    part's text beyond ASCII, the member's name, encoded into it)."""
     from tests.factories import csrf_token
 
     creator = make_user("creator@example.com")
     campaign = make_campaign(creator, "live", title="Remembered Lantern · Zoë’s 灯")
-    make_user("m@example.com", name="Mina")
+    make_user("m@example.com", name="Mína 灯")
     shelled, whole = cached_app.test_client(), app.test_client()
     for client in (shelled, whole):
         login(client, "m@example.com")
@@ -535,8 +536,12 @@ def test_my_pledges_page_from_its_shell_shows_saving_and_a_new_title_at_once(app
         shelled.post(f"{path}/save", data={"csrf_token": csrf_token(shelled, path), "back": "campaign"})
         shelled.get(path)  # its flash message
         saved = shelled.get("/me/pledges").get_data(as_text=True)
-        assert "Remembered Lantern · Zoë’s 灯" in saved and "saved-empty" not in saved
+        assert "Remembered Lantern · Zoë’s 灯" in saved and "Mína 灯" in saved and "saved-empty" not in saved
         assert _without_tokens(saved) == _without_tokens(whole.get("/me/pledges").get_data(as_text=True))
+        with counting() as statements:
+            assert _without_tokens(shelled.get("/me/pledges").get_data(as_text=True)) == _without_tokens(saved)
+        assert statements and not any("campaign_follows" in statement for statement in statements), statements
+    clock.advance(timedelta(minutes=1))  # a rename comes later than the campaign's last change
     _rename(campaign, "Renamed Remembered Lantern")
     with cached_app.app_context():
         assert "Renamed Remembered Lantern" in shelled.get("/me/pledges").get_data(as_text=True)

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app import caching, clock
+from app.accounts.models import User
 from app.community import follows
 from app.community.models import CampaignFollow
 from app.extensions import db
@@ -165,19 +166,28 @@ def test_saving_needs_a_login_and_a_csrf_token(app, make_app):
     assert _follows() == 0
 
 
+def _saved_version(email: str) -> int:
+    """The member's `saved_version` (the key of their saved list on a cached pledges page)."""
+    return db.session.scalar(select(User.saved_version).where(User.email == email))
+
+
 def test_save_twice_then_remove_and_the_page_says_which(app):
     campaign = make_world()
     member = client_for(app, "member@example.com")
     path = f"/campaigns/{campaign.slug}"
+    version = _saved_version("member@example.com")
     member.post(f"{path}/save", data={"back": "campaign"})
     page = member.get(path).get_data(as_text=True)
     assert "Saved ✓" in page and "Remove from saved" in page and "Remind me" not in page
     assert "We will email you 48 hours before the campaign ends." in page  # the flash
+    assert _saved_version("member@example.com") == version + 1  # the list changed
     member.post(f"{path}/save", data={"back": "campaign"})
-    assert _follows(campaign.id) == 1
+    assert _follows(campaign.id) == 1 and _saved_version("member@example.com") == version + 1  # it did not
     member.post(f"{path}/unsave", data={"back": "campaign"})
     page = member.get(path).get_data(as_text=True)
-    assert _follows() == 0 and "Remind me" in page
+    assert _follows() == 0 and "Remind me" in page and _saved_version("member@example.com") == version + 2
+    member.post(f"{path}/unsave", data={"back": "campaign"})
+    assert _saved_version("member@example.com") == version + 2  # nothing was removed
     # "back" names one of two pages; anything else goes back to the campaign (never elsewhere)
     response = member.post(f"{path}/save", data={"back": "https://evil.example/"})
     assert response.headers["Location"].endswith(f"{path}#save")

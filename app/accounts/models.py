@@ -49,6 +49,10 @@ class User(UserMixin, db.Model):
     login_failures_since: Mapped[datetime | None] = mapped_column(DateTime)
     #: Too many failed logins: no login (right password or not) until then.
     locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    #: Moved by each campaign the member saves or removes (app.community.follows): with the campaigns'
+    #: version, the key of their saved list, which a cached pledges page then need not read (it is read with
+    #: the login session, on every request).
+    saved_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     #: The member deleted their account (app.fulfillment.data_rights): the row stays, anonymised, for
     #: the money records that point at it; no mail, no login.
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, case, delete, exists, select
+from sqlalchemy import bindparam, case, delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import clock, database
@@ -44,6 +44,7 @@ def follow(campaign: Campaign, user: User) -> CampaignFollow:
             return row
         row = CampaignFollow(campaign_id=campaign.id, user_id=user.id, created_at=clock.utcnow())
         db.session.add(row)
+        _saved_list_changed(user)
         try:
             db.session.commit()
         except IntegrityError:
@@ -61,8 +62,17 @@ def unfollow(campaign: Campaign, user: User) -> bool:
         delete(CampaignFollow).where(CampaignFollow.campaign_id == campaign.id, CampaignFollow.user_id == user.id)
         .execution_options(synchronize_session=False)
     ).rowcount
+    if removed:
+        _saved_list_changed(user)
     db.session.commit()
     return bool(removed)
+
+
+def _saved_list_changed(user: User) -> None:
+    """Move the member's `saved_version`, in the transaction that saves or removes (the key of their
+    saved list: a cached pledges page shows the change at the member's next request, in any process)."""
+    db.session.execute(update(User).where(User.id == user.id).values(saved_version=User.saved_version + 1)
+                       .execution_options(synchronize_session=False))
 
 
 #: Built once (every visit to /me/pledges runs it): the four columns the list shows, as rows.

@@ -204,5 +204,5 @@ def mine():
 
     if not pledges.keyed:
         return render()
-    # The member's alone: the shell is keyed on them and the rows; the saved campaigns are a part.
-    return caching.shell_page((current_user.id, pledges.key), render, now=clock.utcnow())
+    # The member's alone: the shell is keyed on them, the rows and their saved list's version (its box is in the shell).
+    return caching.shell_page((current_user.id, current_user.saved_version, pledges.key), render)
