@@ -205,4 +205,4 @@ def mine():
     if not pledges.keyed:
         return render()
     # The member's alone: the shell is keyed on them, the rows and their saved list's version (its box is in the shell).
-    return caching.shell_page((current_user.id, current_user.saved_version, pledges.key), render)
+    return caching.shell_page((current_user.id, current_user.saved_version, pledges.rows), render)

@@ -770,16 +770,16 @@ _ROWS = (select(Pledge.id, Pledge.updated_at, Pledge.state, Pledge.amount, Pledg
 
 
 class BackerPledges:
-    """/me/pledges: the key of each row (`rows`, one light statement, newest first), and the pledges
-    themselves (`pledge(id)`) loaded all at once, only when the list is not in the fragment cache."""
+    """/me/pledges: the key of each row (`rows`, one light statement, newest first: together the list's
+    cache key, named tuples hashable as they are), and the pledges themselves (`pledge(id)`) loaded all at
+    once, only when the list is not in the fragment cache."""
 
     def __init__(self, backer: User):
         self.backer = backer
         self.rows = tuple(database.read_all(db.engine, _ROWS, {"backer_id": backer.id}))  # no transaction, no ORM
-        self.key = tuple(map(tuple, self.rows))  # plain tuples: hashed and compared in C, the list's cache key
         states = {row.state for row in self.rows}
         self.errored, self.collected = P.ERRORED.value in states, P.COLLECTED.value in states
-        #: Everything the page shows is in `key` (not a charge's last attempt, not shipped items).
+        #: Everything the page shows is in `rows` (not a charge's last attempt, not shipped items).
         self.keyed = not self.errored and not self.collected
         self._pledges: dict[int, Pledge] | None = None
 
