@@ -31,7 +31,7 @@ from typing import NamedTuple
 from flask import has_request_context, request
 from psycopg.adapt import PyFormat, Transformer
 from psycopg.errors import error_from_result
-from psycopg.pq import ExecStatus, TransactionStatus
+from psycopg.pq import DiagnosticField, ExecStatus, TransactionStatus
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import Select
@@ -223,14 +223,25 @@ def _exec_prepared(info: dict, driver, compiled: _Statement, values: dict, one: 
         prepared = info[_PREPARED] = (driver, Transformer.from_context(driver), set())
     _driver, transformer, names = prepared
     pgconn = driver.pgconn
-    if compiled.name not in names:
-        _check(pgconn.prepare(compiled.name, compiled.numbered), ExecStatus.COMMAND_OK, driver)
-        names.add(compiled.name)
     params = [values[name] for name in compiled.order]
-    result = pgconn.exec_prepared(compiled.name, transformer.dump_sequence(params, [PyFormat.TEXT] * len(params)))
+    params = transformer.dump_sequence(params, [PyFormat.TEXT] * len(params))
+    for attempt in (1, 2):
+        if compiled.name not in names:
+            _check(pgconn.prepare(compiled.name, compiled.numbered), ExecStatus.COMMAND_OK, driver)
+            names.add(compiled.name)
+        result = pgconn.exec_prepared(compiled.name, params)
+        if attempt == 1 and result.error_field(DiagnosticField.SQLSTATE) == _NO_SUCH_STATEMENT:
+            # Deallocated: psycopg sends DEALLOCATE ALL when it rolls back a transaction in which it
+            # prepared statements of its own (a page that wrote, or failed). Prepared again.
+            names.clear()
+            continue
+        break
     _check(result, ExecStatus.TUPLES_OK, driver)
     transformer.set_pgresult(result)
     return transformer.load_rows(0, min(result.ntuples, 1) if one else result.ntuples, tuple)
+
+
+_NO_SUCH_STATEMENT = b"26000"  # invalid_sql_statement_name
 
 
 def _check(result, status, driver) -> None:

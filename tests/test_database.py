@@ -211,3 +211,30 @@ def test_a_transaction_that_wrote_or_failed_is_still_rolled_back(app):
         db.session.execute(text("SELECT no_such_column FROM users"))
     db.session.rollback()
     assert names() == before  # and the connection still serves
+
+
+def test_the_session_check_is_prepared_again_after_psycopg_deallocates_every_statement(app, bench_app):
+    """psycopg sends DEALLOCATE ALL when it rolls back a transaction in which it prepared statements of
+    its own (a page that wrote, or failed): the login-session check, prepared on the same connection,
+    is then prepared again, and the member's next request does not fail."""
+    _postgres_only()
+    make_user("ada@example.com", name="Ada")
+    member = bench_app.test_client()
+    login(member, "ada@example.com")
+    db.session.remove()
+    with round_trips(bench_app) as wire:
+        assert member.get("/_bench/ceiling").status_code == 200  # the check prepared on the pool's one connection
+        with bench_app.app_context():
+            for _ in range(6):  # psycopg prepares a statement at its fifth run on a connection
+                db.session.execute(text("SELECT count(*) FROM users"))
+            db.session.execute(text("UPDATE users SET display_name = 'Written'"))
+            db.session.rollback()  # ROLLBACK, then psycopg's DEALLOCATE ALL
+            prepared = db.session.scalars(text("SELECT name FROM pg_prepared_statements")).all()
+            db.session.rollback()
+            assert db.engine.pool.checkedin() == 1
+        assert prepared == [], prepared
+        before = len(wire.trips())
+        assert "Ada" in member.get("/").get_data(as_text=True)
+        trips = wire.trips()[before:]
+    session_check = ["run" if trip.startswith("prepared ") else "prepare" for trip in trips if "SELECT users.id" in trip]
+    assert session_check == ["run", "prepare", "run"], trips  # refused (deallocated), prepared again, run
