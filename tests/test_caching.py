@@ -650,3 +650,40 @@ def test_a_cached_pages_csrf_token_is_signed_once_per_session_and_still_checked(
     assert again != signed and len(again) == 1
     assert clients["Mina"].post(f"{path}/unsave", data={"csrf_token": next(iter(again)), "back": "campaign"}).status_code == 302
     caching.clear()
+
+
+def test_a_members_own_parts_are_rendered_once_per_their_values(app, frozen_clock, cached_app):
+    """A part whose arguments are all values (the campaign's facts, the viewer, whether the deadline is
+    ahead) is rendered once per them, language and time zone (caching._part): two members who neither
+    back nor saved the campaign share its two parts, each with their own CSRF token; saving gives one of
+    them a part of their own at once, and the deadline passing takes the pledge button away."""
+    from tests.factories import csrf_token
+
+    campaign = make_campaign(make_user("creator@example.com"), "live", title="Parted Lantern")
+    path = f"/campaigns/{campaign.slug}"
+    clients = {}
+    for email, name in (("m@example.com", "Mina"), ("n@example.com", "Nils")):
+        make_user(email, name=name)
+        clients[name] = cached_app.test_client()
+        login(clients[name], email)
+        clients[name].get("/me/pledges")  # the login's flash shown: the next pages come from the shell
+
+    def page(name: str) -> str:
+        with cached_app.app_context():
+            return clients[name].get(path).get_data(as_text=True)
+
+    def parts() -> set:
+        return {key for key in caching._parts._items if "campaigns/_viewer.html" in key[0]}
+
+    mina, nils = page("Mina"), page("Nils")
+    assert all("Back this project" in text and "Remind me" in text for text in (mina, nils))
+    assert len(parts()) == 2  # funding_action and save_box, rendered for Mina, Nils's the same
+    tokens = {name: set(re.findall(r'name="csrf_token"[^>]*value="([^"]+)"', text)) for name, text in (("Mina", mina), ("Nils", nils))}
+    assert len(tokens["Mina"]) == 1 and tokens["Mina"] != tokens["Nils"]  # each page its own session's token, the parts' too
+    with cached_app.app_context():
+        clients["Mina"].post(f"{path}/save", data={"csrf_token": csrf_token(clients["Mina"], path), "back": "campaign"})
+        clients["Mina"].get("/me/pledges")  # the flash message
+    assert "Remove from saved" in page("Mina") and "Remind me" in page("Nils")
+    assert len(parts()) == 4  # Mina's two now her own: her viewer differs
+    clock.advance(campaign.deadline - clock.utcnow() + timedelta(minutes=1))
+    assert "Back this project" not in page("Nils") and "Remind me" not in page("Nils")

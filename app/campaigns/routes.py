@@ -146,7 +146,8 @@ def show(slug: str):
         if facts:
             viewer = page_viewer(facts, current_user)
             return caching.shell_page((viewer.role,), lambda: _show(slug, viewer=viewer),
-                                      campaign=facts, viewer=viewer, now=clock.utcnow())
+                                      campaign=facts, viewer=viewer,
+                                      before_deadline=facts.deadline is not None and facts.deadline > clock.utcnow())
     return _show(slug)
 
 
