@@ -275,8 +275,8 @@ def _part(name: str, values: dict) -> str:
     """Part `name` filled in: its macro called on the values of its arguments. When those are all values
     (compared by what they hold: text, numbers, flags, frozen dataclasses; not a row such as the member's
     `User`), it is rendered once per them, language and time zone, its CSRF token kept apart: a part is a
-    function of its arguments, and rendering one (translations, links, amounts) was a fifth of a member's
-    campaign page from its shell."""
+    function of its arguments, and rendering the two of a member's campaign page (translations, links, an
+    amount) was about a tenth of that page from its shell."""
     macro = _macro(name)
     args = {arg: values[arg] for arg in macro.arguments}
     if not enabled() or not all(_by_value(value) for value in args.values()):
