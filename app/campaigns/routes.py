@@ -146,8 +146,7 @@ def show(slug: str):
         if facts:
             viewer = page_viewer(facts, current_user)
             return caching.shell_page((viewer.role,), lambda: _show(slug, viewer=viewer),
-                                      campaign=facts, viewer=viewer,
-                                      before_deadline=facts.deadline is not None and facts.deadline > clock.utcnow())
+                                      campaign=facts, viewer=viewer, open_for_pledges=facts.is_open_for_pledges(clock.utcnow()))
     return _show(slug)
 
 
