@@ -143,14 +143,18 @@ def check_accessibility(page: Page, problems: list[str]) -> None:
             page.evaluate(_AXE.axe_script)
         # The handler of one page's load may run once the test has already moved on to the next page, whose
         # document may still be loading (no style sheets yet: every target looks too small): wait for it.
+        # Between the two calls the page may have moved on to a document without axe: that one's own load
+        # handler checks it (null here).
         results = page.evaluate("""async (options) => {
             if (document.readyState !== "complete") await new Promise(done => window.addEventListener("load", done, {once: true}));
-            return await axe.run(document, options);
+            return typeof axe === "undefined" ? null : await axe.run(document, options);
         }""", _AXE_OPTIONS)
     except Exception as error:  # noqa: BLE001  (navigated away, closed: the next page is checked instead)
         if "context was destroyed" in str(error) or "closed" in str(error) or "navigat" in str(error):
             return
         raise
+    if results is None:
+        return
     for violation in results["violations"]:
         if violation.get("impact") in FAILING_IMPACTS:
             targets = "; ".join(" ".join(node["target"]) if isinstance(node["target"], list) else str(node["target"])

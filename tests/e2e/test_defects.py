@@ -267,6 +267,7 @@ def test_10_times_read_in_the_readers_zone_with_utc_on_hover(people):
     backer = people["backer"].page
     backer.goto("/me/pledges")
     backer.locator(".my-pledge", has_text=LIVE).get_by_role("link", name=T("Details")).click()
+    expect(backer).to_have_url(re.compile(r"/pledges/\d+$"))
     for page in (creator, backer):
         times = page.locator("main time")
         assert times.count() >= 1, page.url

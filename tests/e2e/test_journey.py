@@ -865,8 +865,12 @@ def deliver_rewards(creator: Person, bob: Person, bob_pledge: int, visitor: Pers
     # The creator ships Bob's kit and hydrophone from a tracking file: checked first, then applied.
     nav(page, T("My campaigns"))
     page.locator(".my-campaign", has_text=recorder).get_by_role("link", name=T("Fulfillment"), exact=True).click()
-    keys = [key.inner_text() for key in page.locator("tbody tr", has=page.get_by_role("cell", name=str(bob_pledge), exact=True)).locator(".font-monospace").all()]
-    assert sorted(keys)[-1] == "reward" and len(keys) == 2, keys
+    expect(page).to_have_url(re.compile(r"/fulfillment$"))
+    # locator.all() does not wait: read Bob's items once both are on the page.
+    bob_items = page.locator("tbody tr", has=page.get_by_role("cell", name=str(bob_pledge), exact=True)).locator(".font-monospace")
+    expect(bob_items).to_have_count(2)
+    keys = [key.inner_text() for key in bob_items.all()]
+    assert sorted(keys)[-1] == "reward", keys
     shipped_on = page.evaluate("() => new Date().toISOString().slice(0, 10)")
     csv_text = "pledge_id,item,carrier,tracking,shipped_on\n" + "".join(f"{bob_pledge},{key},La Poste,6A1234567890{n},{shipped_on}\n" for n, key in enumerate(keys))
     tracking_file = {"name": "tracking.csv", "mimeType": "text/csv", "buffer": csv_text.encode()}
